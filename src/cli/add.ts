@@ -1,0 +1,49 @@
+import type { Command, Option } from "commander";
+import { DedupError } from "../errors.js";
+import { ingestBlob } from "../layers/ingest.js";
+import { findBlobSources, openSource, type BlobSource } from "../layers/sources.js";
+import { Progress } from "./progress.js";
+import { openStoreFromFlags, type StoreFlags } from "./store-flags.js";
+
+export function addCommand(command: Command, storeOption: Option): void {
+  command
+    .description("ingest blobs: layer files, directories of them, registry storage, OCI layouts, docker save tarballs")
+    .argument("<paths...>", "files or directories")
+    .addOption(storeOption)
+    .option("--chunker <spec>", "chunking for a new store: fastcdc/16k, fastcdc/4k:16k:64k, rabin/4096:8192:65536, fixed/64k")
+    .option("--compression <codec>", "chunk compression for a new store: zstd, zstd:LEVEL or none")
+    .option("--no-tar-aware", "do not align chunks to tar entries (new store only)")
+    .action(async (paths: string[], flags: StoreFlags) => {
+      const sources: BlobSource[] = [];
+      for (const path of paths) sources.push(...(await findBlobSources(path)));
+      if (sources.length === 0) throw new DedupError("INPUT_INVALID", `no files found in ${paths.join(", ")}`);
+      const store = await openStoreFromFlags(flags);
+      const progress = new Progress("adding", sources.reduce((sum, s) => sum + s.size, 0));
+      let failures = 0;
+      try {
+        for (const source of sources) {
+          try {
+            const result = await ingestBlob(store, counted(openSource(source), progress), { expectedDigest: source.expectedDigest });
+            progress.clearLine();
+            process.stdout.write(`${result.digest}  ${source.label}\n`);
+          } catch (error) {
+            if (!(error instanceof DedupError)) throw error;
+            failures++;
+            progress.clearLine();
+            process.stderr.write(`docker-dedup: ${source.label}: ${error.message}\n`);
+          }
+        }
+      } finally {
+        progress.clearLine();
+        await store.close();
+      }
+      if (failures > 0) throw new DedupError("INPUT_INVALID", `${failures} of ${sources.length} blobs were not added`);
+    });
+}
+
+async function* counted(source: AsyncIterable<Buffer>, progress: Progress): AsyncGenerator<Buffer> {
+  for await (const piece of source) {
+    progress.advance(piece.length);
+    yield piece;
+  }
+}

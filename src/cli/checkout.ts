@@ -1,0 +1,40 @@
+import { createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Command, Option } from "commander";
+import { DedupError } from "../errors.js";
+import { parseDigest } from "../layers/digest.js";
+import { readBlob } from "../layers/reconstruct.js";
+import { openStore, storeLocation } from "../store/open.js";
+
+export function checkoutCommand(command: Command, storeOption: Option): void {
+  command
+    .description("write a blob, rebuilt from its chunks and verified, to stdout or a file")
+    .argument("<digest>", "sha256:<hex> (or bare hex, as the seed's uuid)")
+    .addOption(storeOption)
+    .option("-o, --output <file>", "write here instead of stdout (atomically: complete or not at all)")
+    .action(async (text: string, flags: { store?: string; output?: string }) => {
+      const digest = parseDigest(text);
+      const store = await openStore(storeLocation(flags.store));
+      try {
+        const recipe = await store.getRecipe(digest);
+        if (recipe === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not in the store at ${store.location}`, { digest });
+        const blob = Readable.from(readBlob(store, recipe));
+        if (flags.output === undefined) {
+          await pipeline(blob, process.stdout);
+          return;
+        }
+        const partial = `${flags.output}.partial-${process.pid}`;
+        try {
+          await pipeline(blob, createWriteStream(partial));
+          await rename(partial, flags.output);
+        } catch (error) {
+          await rm(partial, { force: true });
+          throw error;
+        }
+      } finally {
+        await store.close();
+      }
+    });
+}

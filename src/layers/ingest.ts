@@ -1,0 +1,126 @@
+import { createHash } from "node:crypto";
+import { Splitter } from "../chunking/stream.js";
+import { createCutFinder } from "../chunking/spec.js";
+import { TarBoundaries } from "../chunking/tar-boundaries.js";
+import { DedupError } from "../errors.js";
+import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
+import { encodeChunk } from "../store/codec.js";
+import type { Store, StoredChunk } from "../store/types.js";
+import { parseDigest } from "./digest.js";
+
+export interface IngestResult {
+  digest: string;
+  size: number;
+  chunks: number;
+  /** Chunks this blob added to the store, and their plain and stored bytes. */
+  newChunks: number;
+  newBytes: number;
+  storedBytes: number;
+}
+
+export interface IngestOptions {
+  /** The digest the caller states; the blob is refused (no recipe written) if it differs. */
+  expectedDigest?: string;
+}
+
+/** Chunks are checked against the store and written in batches of about this many bytes. */
+const BATCH_BYTES = 4 << 20;
+/** Batches being compressed and written at once; bounds memory to about 4 x BATCH_BYTES. */
+const MAX_BATCHES_IN_FLIGHT = 4;
+
+/**
+ * Ingests one blob from a stream. The write order is what makes a crash harmless: chunks are
+ * committed first, then the recipe that names them, then the store is synced, and only then does
+ * this resolve. A crash before the recipe leaves orphan chunks, never a recipe with a hole.
+ */
+export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
+  const expected = options.expectedDigest === undefined ? undefined : parseDigest(options.expectedDigest);
+  const spec = store.settings.chunker;
+  const splitter = new Splitter(createCutFinder(spec), spec.tarAware ? new TarBoundaries(spec.minSize) : undefined);
+  const digester = createHash("sha256");
+  const writer = new ChunkWriter(store);
+  let size = 0;
+  for await (const piece of source) {
+    digester.update(piece);
+    size += piece.length;
+    for (const chunk of splitter.push(piece)) await writer.add(chunk);
+  }
+  for (const chunk of splitter.end()) await writer.add(chunk);
+  const digest = `sha256:${digester.digest("hex")}`;
+  await writer.finish();
+  if (expected !== undefined && expected !== digest) {
+    throw new DedupError("DIGEST_MISMATCH", `blob digest is ${digest}, not the stated ${expected}`, { expected, actual: digest });
+  }
+  await store.putRecipe({ digest, size, ids: writer.ids, lengths: Uint32Array.from(writer.lengths) });
+  await store.sync();
+  return { digest, size, chunks: writer.ids.length, newChunks: writer.newChunks, newBytes: writer.newBytes, storedBytes: writer.storedBytes };
+}
+
+/** Hashes chunks, and compresses and stores those the store lacks, a batch at a time. */
+class ChunkWriter {
+  readonly ids: ChunkId[] = [];
+  readonly lengths: number[] = [];
+  newChunks = 0;
+  newBytes = 0;
+  storedBytes = 0;
+  readonly #store: Store;
+  readonly #seen = new Set<string>();
+  #batch: { id: ChunkId; bytes: Uint8Array }[] = [];
+  #batchBytes = 0;
+  readonly #inFlight = new Set<Promise<void>>();
+  #failure: unknown;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  async add(bytes: Uint8Array): Promise<void> {
+    const id = chunkIdOf(bytes);
+    this.ids.push(id);
+    this.lengths.push(bytes.length);
+    const key = id.toString("latin1");
+    if (this.#seen.has(key)) return;
+    this.#seen.add(key);
+    this.#batch.push({ id, bytes });
+    this.#batchBytes += bytes.length;
+    if (this.#batchBytes >= BATCH_BYTES) await this.#flush();
+  }
+
+  async finish(): Promise<void> {
+    await this.#flush();
+    await Promise.allSettled(this.#inFlight);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const task = this.#write(batch).then(
+      () => void this.#inFlight.delete(task),
+      (error: unknown) => {
+        this.#failure ??= error;
+        this.#inFlight.delete(task);
+      },
+    );
+    this.#inFlight.add(task);
+    while (this.#inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(this.#inFlight);
+  }
+
+  async #write(batch: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
+    const present = await this.#store.hasChunks(batch.map((c) => c.id));
+    const missing = batch.filter((_, i) => !present[i]);
+    const compression = this.#store.settings.compression;
+    const stored: StoredChunk[] = await Promise.all(
+      missing.map(async (c) => ({ id: c.id, data: await encodeChunk(c.bytes, compression) })),
+    );
+    await this.#store.putChunks(stored);
+    for (let i = 0; i < missing.length; i++) {
+      this.newChunks++;
+      this.newBytes += missing[i]!.bytes.length;
+      this.storedBytes += stored[i]!.data.length;
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import { open } from "node:fs/promises";
+
+/** A regular file inside a tar archive: its path and where its bytes lie in the archive. */
+export interface TarEntry {
+  path: string;
+  offset: number;
+  size: number;
+}
+
+const BLOCK = 512;
+
+/**
+ * Lists the regular files of a tar archive by reading only its headers (positional reads that
+ * skip file data), or returns undefined if the file is not a tar archive. Handles PAX `path`
+ * records and GNU long names, which `docker save` and OCI tools may write.
+ */
+export async function indexTar(file: string): Promise<TarEntry[] | undefined> {
+  const handle = await open(file, "r");
+  try {
+    const { size: fileSize } = await handle.stat();
+    const header = Buffer.alloc(BLOCK);
+    const entries: TarEntry[] = [];
+    let position = 0;
+    let longName: string | undefined;
+    while (position + BLOCK <= fileSize) {
+      await handle.read(header, 0, BLOCK, position);
+      if (header.every((b) => b === 0)) return entries;
+      if (!checksumOk(header)) return undefined;
+      const size = parseOctal(header.subarray(124, 136));
+      const type = String.fromCharCode(header[156]!);
+      const dataStart = position + BLOCK;
+      if (size < 0 || dataStart + size > fileSize) return undefined;
+      if (type === "x" || type === "L") {
+        const data = Buffer.alloc(size);
+        await handle.read(data, 0, size, dataStart);
+        longName = type === "L" ? cString(data) : paxPath(data) ?? longName;
+      } else {
+        if (type === "0" || type === "\0" || type === "7") {
+          entries.push({ path: normalise(longName ?? ustarName(header)), offset: dataStart, size });
+        }
+        longName = undefined;
+      }
+      position = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+    }
+    return entries.length > 0 ? entries : undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+function ustarName(header: Buffer): string {
+  const name = cString(header.subarray(0, 100));
+  const isUstar = header.subarray(257, 262).toString("latin1") === "ustar";
+  const prefix = isUstar ? cString(header.subarray(345, 500)) : "";
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+function paxPath(data: Buffer): string | undefined {
+  let path: string | undefined;
+  for (const record of data.toString("utf8").split("\n")) {
+    const match = /^\d+ path=(.*)$/.exec(record);
+    if (match) path = match[1];
+  }
+  return path;
+}
+
+function normalise(path: string): string {
+  return path.replace(/^\.\//, "");
+}
+
+function cString(bytes: Buffer): string {
+  const end = bytes.indexOf(0);
+  return bytes.subarray(0, end === -1 ? bytes.length : end).toString("utf8");
+}
+
+function checksumOk(h: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  return parseOctal(h.subarray(148, 156)) === sum;
+}
+
+function parseOctal(field: Buffer): number {
+  const text = cString(field).trim();
+  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : -1;
+}

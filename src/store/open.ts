@@ -1,0 +1,32 @@
+import { resolve } from "node:path";
+import { DEFAULT_CHUNKER } from "../chunking/spec.js";
+import { DedupError } from "../errors.js";
+import { DEFAULT_COMPRESSION } from "./codec.js";
+import { EmbeddedStore } from "./embedded.js";
+import type { Store, StoreSettings } from "./types.js";
+
+export const DEFAULT_SETTINGS: StoreSettings = Object.freeze({
+  chunker: DEFAULT_CHUNKER,
+  compression: DEFAULT_COMPRESSION,
+  chunkHash: "blake3",
+});
+
+export const DEFAULT_STORE_DIR = "./docker-dedup-data";
+
+/** The store location from a flag, else $DOCKER_DEDUP_STORE, else ./docker-dedup-data. */
+export function storeLocation(flag: string | undefined): string {
+  return flag ?? process.env.DOCKER_DEDUP_STORE ?? DEFAULT_STORE_DIR;
+}
+
+/**
+ * Opens the store at a location: a URL picks a backend by its scheme, anything else is a
+ * directory for the embedded store. With `create`, a missing store is created with `settings`;
+ * an existing store keeps the settings it was created with.
+ */
+export async function openStore(location: string, options: { create?: boolean; settings?: StoreSettings } = {}): Promise<Store> {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
+  if (scheme === undefined || scheme === "file") {
+    return EmbeddedStore.open(resolve(location.replace(/^file:\/\//i, "")), options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
+  }
+  throw new DedupError("STORE_UNAVAILABLE", `no store backend for "${scheme}://" (this build knows directories and file://)`, { location });
+}

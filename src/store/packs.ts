@@ -1,0 +1,215 @@
+import { mkdirSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { CHUNK_ID_BYTES } from "./chunk-id.js";
+import type { StoredChunk } from "./types.js";
+
+/**
+ * Append-only pack files hold the chunk bytes of the embedded store (restic's design): a chunk
+ * costs its bytes plus a 36-byte record header, where one LMDB value per chunk would waste
+ * half a page of overflow on average. Each record is self-describing, so an index can be rebuilt
+ * from the packs alone:
+ *
+ *   record := chunk id (32 bytes) | stored length u32 BE | stored bytes
+ *
+ * Each open store writes its own pack, so processes sharing a store never write the same file.
+ * A crash can leave a partial record at a pack's tail; no index entry points at it.
+ */
+export interface PackLocation {
+  pack: number;
+  /** Offset of the stored bytes (past the record header). */
+  offset: number;
+  length: number;
+}
+
+export const RECORD_HEADER = CHUNK_ID_BYTES + 4;
+const MAX_PACK_BYTES = 256 * 1024 * 1024;
+const MAX_OPEN_PACKS = 128;
+
+export function packPath(dir: string, pack: number): string {
+  return join(dir, `${pack.toString(16).padStart(8, "0")}.pack`);
+}
+
+interface OpenPack {
+  number: number;
+  handle: FileHandle;
+  size: number;
+  writes: Set<Promise<unknown>>;
+}
+
+export class PackWriter {
+  readonly #dir: string;
+  readonly #allocate: () => number;
+  /** Every pack this writer opened; rolled-over ones stay open (a few per GiB) until close(). */
+  readonly #packs: OpenPack[] = [];
+  #opening: Promise<void> | undefined;
+  readonly #dirty = new Set<OpenPack>();
+  #written = 0;
+  #synced = 0;
+  #syncing: Promise<void> | undefined;
+
+  /** `allocate` hands out pack numbers that no other writer of the store uses. */
+  constructor(dir: string, allocate: () => number) {
+    mkdirSync(dir, { recursive: true });
+    this.#dir = dir;
+    this.#allocate = allocate;
+  }
+
+  /** Appends the chunks in one write; resolves once written (not yet durable: see `durable`). */
+  async append(chunks: readonly StoredChunk[]): Promise<PackLocation[]> {
+    let total = 0;
+    for (const chunk of chunks) total += RECORD_HEADER + chunk.data.length;
+    const { pack, start } = await this.#reserve(total);
+    const buffer = Buffer.allocUnsafe(total);
+    const locations: PackLocation[] = [];
+    let at = 0;
+    for (const { id, data } of chunks) {
+      id.copy(buffer, at);
+      buffer.writeUInt32BE(data.length, at + CHUNK_ID_BYTES);
+      buffer.set(data, at + RECORD_HEADER);
+      locations.push({ pack: pack.number, offset: start + at + RECORD_HEADER, length: data.length });
+      at += RECORD_HEADER + data.length;
+    }
+    const write = pack.handle.write(buffer, 0, total, start);
+    pack.writes.add(write);
+    this.#dirty.add(pack);
+    try {
+      await write;
+    } finally {
+      pack.writes.delete(write);
+    }
+    this.#written++;
+    return locations;
+  }
+
+  /**
+   * Resolves when every append that had resolved before the call is on disk. Concurrent callers
+   * share one fdatasync (group commit).
+   */
+  async durable(): Promise<void> {
+    const target = this.#written;
+    while (this.#synced < target) {
+      this.#syncing ??= this.#syncDirty().finally(() => (this.#syncing = undefined));
+      await this.#syncing;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.durable();
+    await Promise.all(this.#packs.map((pack) => pack.handle.close()));
+    this.#packs.length = 0;
+  }
+
+  async #syncDirty(): Promise<void> {
+    const covered = this.#written;
+    const packs = [...this.#dirty];
+    this.#dirty.clear();
+    await Promise.all(
+      packs.map(async (pack) => {
+        await Promise.allSettled(pack.writes);
+        await pack.handle.datasync();
+      }),
+    );
+    this.#synced = Math.max(this.#synced, covered);
+  }
+
+  /** Reserves `bytes` at the end of the current pack, opening a new one when it is full. */
+  async #reserve(bytes: number): Promise<{ pack: OpenPack; start: number }> {
+    for (;;) {
+      if (this.#opening !== undefined) {
+        await this.#opening;
+        continue;
+      }
+      const current = this.#packs.at(-1);
+      if (current !== undefined && (current.size === 0 || current.size + bytes <= MAX_PACK_BYTES)) {
+        const start = current.size;
+        current.size += bytes;
+        return { pack: current, start };
+      }
+      this.#opening = this.#openNew().finally(() => (this.#opening = undefined));
+    }
+  }
+
+  async #openNew(): Promise<void> {
+    const number = this.#allocate();
+    const handle = await open(packPath(this.#dir, number), "wx");
+    this.#packs.push({ number, handle, size: 0, writes: new Set() });
+  }
+}
+
+/** Reads chunks from packs, keeping recently used packs open. */
+export class PackReader {
+  readonly #dir: string;
+  readonly #handles = new Map<number, { handle: Promise<FileHandle>; users: number }>();
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** Reads each location; locations back to back in one pack are read with a single call. */
+  async read(locations: readonly PackLocation[]): Promise<Buffer[]> {
+    const out: Buffer[] = new Array(locations.length);
+    const order = locations.map((_, i) => i).sort((a, b) => locations[a]!.pack - locations[b]!.pack || locations[a]!.offset - locations[b]!.offset);
+    const reads: Promise<void>[] = [];
+    for (let i = 0; i < order.length; ) {
+      const first = locations[order[i]!]!;
+      let end = first.offset + first.length;
+      let j = i + 1;
+      // Consecutive records are separated only by a record header: read across it.
+      while (j < order.length) {
+        const next = locations[order[j]!]!;
+        if (next.pack !== first.pack || next.offset < end || next.offset - end > RECORD_HEADER) break;
+        end = next.offset + next.length;
+        j++;
+      }
+      const group = order.slice(i, j);
+      reads.push(
+        this.#readRange(first.pack, first.offset, end - first.offset).then((bytes) => {
+          for (const index of group) {
+            const at = locations[index]!;
+            out[index] = bytes.subarray(at.offset - first.offset, at.offset - first.offset + at.length);
+          }
+        }),
+      );
+      i = j;
+    }
+    await Promise.all(reads);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const entries = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(entries.map(async (entry) => (await entry.handle).close()));
+  }
+
+  async #readRange(pack: number, offset: number, length: number): Promise<Buffer> {
+    let entry = this.#handles.get(pack);
+    if (entry === undefined) {
+      this.#evictIdle();
+      entry = { handle: open(packPath(this.#dir, pack), "r"), users: 0 };
+      this.#handles.set(pack, entry);
+    }
+    entry.users++;
+    try {
+      const handle = await entry.handle;
+      const buffer = Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, offset);
+      if (bytesRead !== length) throw new Error(`pack ${pack} is shorter than its index says`);
+      return buffer;
+    } finally {
+      entry.users--;
+    }
+  }
+
+  /** Keeps the number of open packs bounded by closing idle ones. */
+  #evictIdle(): void {
+    if (this.#handles.size < MAX_OPEN_PACKS) return;
+    for (const [pack, entry] of this.#handles) {
+      if (entry.users > 0) continue;
+      this.#handles.delete(pack);
+      void entry.handle.then((h) => h.close()).catch(() => undefined);
+      if (this.#handles.size < MAX_OPEN_PACKS / 2) return;
+    }
+  }
+}

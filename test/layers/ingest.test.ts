@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { test } from "node:test";
+import { gzipSync } from "node:zlib";
+import { ingestBlob } from "../../src/layers/ingest.js";
+import { readBlob } from "../../src/layers/reconstruct.js";
+import { openStore } from "../../src/store/open.js";
+import { collect, fromPieces, randomBytes, randomPieces, tempDir } from "../helpers.js";
+
+const digestOf = (data: Uint8Array) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+
+async function freshStore(t: Parameters<typeof tempDir>[0]) {
+  const store = await openStore(join(await tempDir(t), "store"), { create: true });
+  t.after(() => store.close());
+  return store;
+}
+
+test("ingest then read gives the blob back byte for byte", async (t) => {
+  const store = await freshStore(t);
+  const block = randomBytes(400_000, 8);
+  const blob = Buffer.concat([block, randomBytes(1_000_000, 2), block, Buffer.alloc(300_000), block]);
+  const result = await ingestBlob(store, fromPieces(randomPieces(blob, 70_000)));
+  assert.equal(result.digest, digestOf(blob));
+  assert.equal(result.size, blob.length);
+  assert.ok(result.newBytes < blob.length - 600_000, "repeated blocks are stored once");
+  const recipe = await store.getRecipe(result.digest);
+  assert.ok(recipe);
+  assert.ok((await collect(readBlob(store, recipe))).equals(blob));
+});
+
+test("a second blob sharing content stores only what is new", async (t) => {
+  const store = await freshStore(t);
+  const base = randomBytes(2_000_000, 4);
+  await ingestBlob(store, fromPieces([base]));
+  const edited = Buffer.concat([base.subarray(0, 1_000_000), Buffer.from("a small change"), base.subarray(1_000_000)]);
+  const second = await ingestBlob(store, fromPieces([edited]));
+  assert.ok(second.newBytes < 200_000, `new bytes: ${second.newBytes}`);
+  assert.ok((await collect(readBlob(store, (await store.getRecipe(second.digest))!))).equals(edited));
+});
+
+test("every byte range reads back exactly", async (t) => {
+  const store = await freshStore(t);
+  const blob = randomBytes(300_000, 6);
+  const { digest } = await ingestBlob(store, fromPieces([blob]));
+  const recipe = (await store.getRecipe(digest))!;
+  const boundaries = [0];
+  for (const length of recipe.lengths) boundaries.push(boundaries.at(-1)! + length);
+  const points = [...new Set(boundaries.flatMap((b) => [b - 1, b, b + 1]).filter((p) => p >= 0 && p < blob.length))];
+  for (const start of points) {
+    for (const end of points.filter((p) => p >= start).slice(0, 6)) {
+      const got = await collect(readBlob(store, recipe, { start, end }));
+      assert.ok(got.equals(blob.subarray(start, end + 1)), `range ${start}-${end}`);
+    }
+  }
+  await assert.rejects(collect(readBlob(store, recipe, { start: 10, end: blob.length })), { code: "RANGE_INVALID" });
+  await assert.rejects(collect(readBlob(store, recipe, { start: 10, end: 5 })), { code: "RANGE_INVALID" });
+});
+
+test("a stated digest that does not match refuses the blob", async (t) => {
+  const store = await freshStore(t);
+  const blob = randomBytes(100_000, 1);
+  const wrong = digestOf(Buffer.from("something else"));
+  await assert.rejects(ingestBlob(store, fromPieces([blob]), { expectedDigest: wrong }), { code: "DIGEST_MISMATCH" });
+  assert.equal(await store.getRecipe(digestOf(blob)), undefined);
+  assert.equal(await store.getRecipe(wrong), undefined);
+  await assert.rejects(ingestBlob(store, fromPieces([blob]), { expectedDigest: "sha256:nothex" }), { code: "DIGEST_INVALID" });
+});
+
+test("empty blobs, gzip blobs and configs are stored like any other", async (t) => {
+  const store = await freshStore(t);
+  for (const blob of [Buffer.alloc(0), gzipSync(randomBytes(500_000, 3)), Buffer.from('{"architecture":"amd64"}')]) {
+    const { digest } = await ingestBlob(store, fromPieces([blob]), { expectedDigest: digestOf(blob) });
+    assert.ok((await collect(readBlob(store, (await store.getRecipe(digest))!))).equals(blob));
+  }
+});
+
+test("a damaged chunk fails the read instead of serving wrong bytes", async (t) => {
+  const store = await freshStore(t);
+  const blob = randomBytes(200_000, 12);
+  const { digest } = await ingestBlob(store, fromPieces([blob]));
+  const recipe = (await store.getRecipe(digest))!;
+  const other = await ingestBlob(store, fromPieces([randomBytes(30_000, 13)]));
+  const otherRecipe = (await store.getRecipe(other.digest))!;
+  // A recipe naming the wrong chunk stands for a store damaged outside our control.
+  const damaged = { ...recipe, ids: [otherRecipe.ids[0]!, ...recipe.ids.slice(1)] };
+  await assert.rejects(collect(readBlob(store, damaged)), { code: "CHUNK_CORRUPT" });
+  await assert.rejects(collect(readBlob(store, damaged, { start: 0, end: 10 })), { code: "CHUNK_CORRUPT" });
+});

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { test } from "node:test";
+import { chunkIdOf } from "../../src/store/chunk-id.js";
+import { DEFAULT_SETTINGS, openStore } from "../../src/store/open.js";
+import type { StoredChunk } from "../../src/store/types.js";
+import { randomBytes, tempDir } from "../helpers.js";
+
+function chunk(seed: number, size = 10_000): StoredChunk {
+  const data = randomBytes(size, seed);
+  return { id: chunkIdOf(data), data };
+}
+
+test("embedded store: chunks, recipes and metadata survive a reopen", async (t) => {
+  const dir = join(await tempDir(t), "store");
+  const store = await openStore(dir, { create: true });
+  const chunks = [chunk(1), chunk(2), chunk(3, 100)];
+  await store.putChunks(chunks);
+  await store.putRecipe({ digest: "sha256:" + "a".repeat(64), size: 20_000, ids: [chunks[0]!.id, chunks[1]!.id], lengths: Uint32Array.of(10_000, 10_000) });
+  await store.putMeta("repo/x/tag/latest", Buffer.from("one"));
+  await store.putMeta("repo/x/tag/v1", Buffer.from("two"));
+  await store.putMeta("repo/y/tag/v1", Buffer.from("three"));
+  await store.close();
+
+  const again = await openStore(dir);
+  t.after(() => again.close());
+  assert.deepEqual(await again.hasChunks([chunks[0]!.id, chunk(9).id, chunks[2]!.id]), [true, false, true]);
+  const got = await again.getChunks([chunks[2]!.id, chunk(9).id, chunks[0]!.id]);
+  assert.ok(Buffer.from(got[0]!).equals(chunks[2]!.data));
+  assert.equal(got[1], undefined);
+  assert.ok(Buffer.from(got[2]!).equals(chunks[0]!.data));
+  const recipe = await again.getRecipe("sha256:" + "a".repeat(64));
+  assert.equal(recipe?.size, 20_000);
+  assert.ok(recipe?.ids[1]!.equals(chunks[1]!.id));
+  const tags: string[] = [];
+  for await (const [key, value] of again.scanMeta("repo/x/")) tags.push(`${key}=${value}`);
+  assert.deepEqual(tags, ["repo/x/tag/latest=one", "repo/x/tag/v1=two"]);
+  assert.deepEqual(again.settings, DEFAULT_SETTINGS);
+  let scanned = 0;
+  for await (const c of again.scanChunks()) {
+    assert.ok(chunkIdOf(c.data).equals(c.id));
+    scanned++;
+  }
+  assert.equal(scanned, 3);
+});
+
+test("embedded store: opening a missing store without create fails clearly", async (t) => {
+  const dir = join(await tempDir(t), "absent");
+  await assert.rejects(openStore(dir), /no store at/);
+});
+
+test("embedded store: concurrent writers of the same chunks store each once", async (t) => {
+  const store = await openStore(join(await tempDir(t), "s"), { create: true });
+  t.after(() => store.close());
+  const chunks = Array.from({ length: 50 }, (_, i) => chunk(i + 100, 5000));
+  await Promise.all([store.putChunks(chunks), store.putChunks(chunks.slice(10)), store.putChunks(chunks.slice(0, 20))]);
+  let count = 0;
+  for await (const c of store.scanChunks()) count += c.id ? 1 : 0;
+  assert.equal(count, 50);
+  const all = await store.getChunks(chunks.map((c) => c.id));
+  all.forEach((data, i) => assert.ok(Buffer.from(data!).equals(chunks[i]!.data)));
+});
+
+test("embedded store: a store keeps the settings it was created with", async (t) => {
+  const dir = join(await tempDir(t), "s");
+  const custom = { ...DEFAULT_SETTINGS, chunker: { ...DEFAULT_SETTINGS.chunker, avgSize: 32768, maxSize: 131072 } };
+  await (await openStore(dir, { create: true, settings: custom })).close();
+  const again = await openStore(dir, { create: true });
+  t.after(() => again.close());
+  assert.equal(again.settings.chunker.avgSize, 32768);
+});
