@@ -1,7 +1,8 @@
+import { availableParallelism } from "node:os";
 import type { Command, Option } from "commander";
 import { DedupError } from "../errors.js";
-import { ingestBlob } from "../layers/ingest.js";
-import { findBlobSources, openSource, type BlobSource } from "../layers/sources.js";
+import { IngestPool } from "../layers/ingest-pool.js";
+import { findBlobSources, type BlobSource } from "../layers/sources.js";
 import { Progress } from "./progress.js";
 import { openStoreFromFlags, type StoreFlags } from "./store-flags.js";
 
@@ -19,31 +20,29 @@ export function addCommand(command: Command, storeOption: Option): void {
       if (sources.length === 0) throw new DedupError("INPUT_INVALID", `no files found in ${paths.join(", ")}`);
       const store = await openStoreFromFlags(flags);
       const progress = new Progress("adding", sources.reduce((sum, s) => sum + s.size, 0));
+      const pool = new IngestPool(store, Math.min(sources.length, availableParallelism()));
       let failures = 0;
       try {
-        for (const source of sources) {
+        // Blobs are ingested in parallel, but reported in the order they were given.
+        const results = sources.map((source) => pool.ingest(source, (bytes) => progress.advance(bytes)));
+        for (const result of results) result.catch(() => undefined); // each is awaited, in order, below
+        for (const [i, result] of results.entries()) {
           try {
-            const result = await ingestBlob(store, counted(openSource(source), progress), { expectedDigest: source.expectedDigest });
+            const { digest } = await result;
             progress.clearLine();
-            process.stdout.write(`${result.digest}  ${source.label}\n`);
+            process.stdout.write(`${digest}  ${sources[i]!.label}\n`);
           } catch (error) {
             if (!(error instanceof DedupError)) throw error;
             failures++;
             progress.clearLine();
-            process.stderr.write(`docker-dedup: ${source.label}: ${error.message}\n`);
+            process.stderr.write(`docker-dedup: ${sources[i]!.label}: ${error.message}\n`);
           }
         }
       } finally {
         progress.clearLine();
+        await pool.close();
         await store.close();
       }
       if (failures > 0) throw new DedupError("INPUT_INVALID", `${failures} of ${sources.length} blobs were not added`);
     });
-}
-
-async function* counted(source: AsyncIterable<Buffer>, progress: Progress): AsyncGenerator<Buffer> {
-  for await (const piece of source) {
-    progress.advance(piece.length);
-    yield piece;
-  }
 }

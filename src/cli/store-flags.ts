@@ -65,6 +65,6 @@ function settingsFromFlags(flags: StoreFlags): StoreSettings {
   return {
     chunker: flags.chunker === undefined ? { ...DEFAULT_SETTINGS.chunker, tarAware } : parseChunker(flags.chunker, tarAware),
     compression: flags.compression === undefined ? DEFAULT_SETTINGS.compression : parseCompression(flags.compression),
-    chunkHash: "blake3",
+    chunkHash: "sha256",
   };
 }

@@ -6,6 +6,7 @@ import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
 import { encodeChunk } from "../store/codec.js";
 import type { Store, StoredChunk } from "../store/types.js";
+import { claimsFor, type ChunkClaimer } from "./claims.js";
 import { parseDigest } from "./digest.js";
 
 export interface IngestResult {
@@ -21,6 +22,8 @@ export interface IngestResult {
 export interface IngestOptions {
   /** The digest the caller states; the blob is refused (no recipe written) if it differs. */
   expectedDigest?: string;
+  /** Coordinates with concurrent ingests; by default, those of this process into the same store. */
+  claims?: ChunkClaimer;
 }
 
 /** Chunks are checked against the store and written in batches of about this many bytes. */
@@ -38,7 +41,7 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   const spec = store.settings.chunker;
   const splitter = new Splitter(createCutFinder(spec), spec.tarAware ? new TarBoundaries(spec.minSize) : undefined);
   const digester = createHash("sha256");
-  const writer = new ChunkWriter(store);
+  const writer = new ChunkWriter(store, options.claims ?? claimsFor(store));
   let size = 0;
   for await (const piece of source) {
     digester.update(piece);
@@ -64,14 +67,16 @@ class ChunkWriter {
   newBytes = 0;
   storedBytes = 0;
   readonly #store: Store;
+  readonly #claims: ChunkClaimer;
   readonly #seen = new Set<string>();
   #batch: { id: ChunkId; bytes: Uint8Array }[] = [];
   #batchBytes = 0;
   readonly #inFlight = new Set<Promise<void>>();
   #failure: unknown;
 
-  constructor(store: Store) {
+  constructor(store: Store, claims: ChunkClaimer) {
     this.#store = store;
+    this.#claims = claims;
   }
 
   async add(bytes: Uint8Array): Promise<void> {
@@ -109,18 +114,35 @@ class ChunkWriter {
     while (this.#inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(this.#inFlight);
   }
 
+  /**
+   * Writes the chunks of a batch that no one has committed. Chunks another ingest is writing are
+   * waited for (the recipe must not name uncommitted chunks), and written here if that one fails.
+   */
   async #write(batch: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
-    const present = await this.#store.hasChunks(batch.map((c) => c.id));
-    const missing = batch.filter((_, i) => !present[i]);
-    const compression = this.#store.settings.compression;
-    const stored: StoredChunk[] = await Promise.all(
-      missing.map(async (c) => ({ id: c.id, data: await encodeChunk(c.bytes, compression) })),
-    );
-    await this.#store.putChunks(stored);
-    for (let i = 0; i < missing.length; i++) {
-      this.newChunks++;
-      this.newBytes += missing[i]!.bytes.length;
-      this.storedBytes += stored[i]!.data.length;
+    let todo = batch;
+    while (todo.length > 0) {
+      const claims = await this.#claims.claim(todo.map((c) => c.id));
+      const mine = todo.filter((_, i) => claims[i] === "write");
+      const busy = todo.filter((_, i) => claims[i] === "busy");
+      if (mine.length > 0) await this.#writeClaimed(mine);
+      if (busy.length === 0) return;
+      const committed = await this.#claims.awaitIdle(busy.map((c) => c.id));
+      todo = busy.filter((_, i) => !committed[i]);
+    }
+  }
+
+  async #writeClaimed(chunks: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
+    try {
+      const compression = this.#store.settings.compression;
+      const stored: StoredChunk[] = chunks.map((c) => ({ id: c.id, data: encodeChunk(c.bytes, compression) }));
+      await this.#store.putChunks(stored);
+      this.newChunks += chunks.length;
+      for (let i = 0; i < chunks.length; i++) {
+        this.newBytes += chunks[i]!.bytes.length;
+        this.storedBytes += stored[i]!.data.length;
+      }
+    } finally {
+      this.#claims.settle(chunks.map((c) => c.id));
     }
   }
 }

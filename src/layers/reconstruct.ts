@@ -76,17 +76,15 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange)
 async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean): Promise<Buffer[]> {
   const ids = recipe.ids.slice(from, to);
   const stored = await store.getChunks(ids);
-  return Promise.all(
-    stored.map(async (data, i) => {
+  return stored.map((data, i) => {
       const id = ids[i]!;
       if (data === undefined) {
         throw new DedupError("CHUNK_MISSING", `chunk ${id.toString("hex")} of ${recipe.digest} is missing`, { digest: recipe.digest, chunk: id.toString("hex") });
       }
-      const chunk = await decodeChunk(data);
+      const chunk = decodeChunk(data);
       if (chunk.length !== recipe.lengths[from + i] || (verifyChunks && !chunkIdOf(chunk).equals(id))) {
         throw new DedupError("CHUNK_CORRUPT", `chunk ${id.toString("hex")} of ${recipe.digest} is damaged`, { digest: recipe.digest, chunk: id.toString("hex") });
       }
-      return chunk;
-    }),
-  );
+    return chunk;
+  });
 }

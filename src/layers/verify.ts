@@ -17,7 +17,7 @@ export async function verifyStore(store: Store, onProgress?: (checked: number) =
   for await (const { id, data } of store.scanChunks()) {
     chunks++;
     try {
-      const plain = await decodeChunk(data);
+      const plain = decodeChunk(data);
       if (!chunkIdOf(plain).equals(id)) damage.push({ kind: "chunk", id: id.toString("hex"), problem: "content does not match its id" });
     } catch (error) {
       damage.push({ kind: "chunk", id: id.toString("hex"), problem: `cannot be decoded: ${(error as Error).message}` });

@@ -30,8 +30,6 @@ export class EmbeddedStore implements Store {
   readonly #packDir: string;
   readonly #writer: PackWriter;
   readonly #reader: PackReader;
-  /** Chunks being written but not yet indexed, so concurrent ingests do not store them twice. */
-  readonly #inFlight = new Map<string, number>();
 
   private constructor(dir: string, root: RootDatabase, settings: StoreSettings) {
     this.location = dir;
@@ -41,7 +39,7 @@ export class EmbeddedStore implements Store {
     this.#meta = metaDb(root);
     this.settings = settings;
     this.#packDir = join(dir, "packs");
-    this.#writer = new PackWriter(this.#packDir, () => this.#allocatePack());
+    this.#writer = new PackWriter(this.#packDir);
     this.#reader = new PackReader(this.#packDir);
   }
 
@@ -66,7 +64,7 @@ export class EmbeddedStore implements Store {
   }
 
   async hasChunks(ids: readonly ChunkId[]): Promise<boolean[]> {
-    return ids.map((id) => this.#inFlight.has(id.toString("latin1")) || this.#index.doesExist(id));
+    return ids.map((id) => this.#index.doesExist(id));
   }
 
   async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
@@ -86,23 +84,13 @@ export class EmbeddedStore implements Store {
 
   async putChunks(chunks: readonly StoredChunk[]): Promise<void> {
     if (chunks.length === 0) return;
-    const keys = chunks.map((chunk) => chunk.id.toString("latin1"));
-    for (const key of keys) this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
-    try {
-      const locations = await this.#writer.append(chunks);
-      await this.#writer.durable();
-      // Puts of one event turn share a transaction and transactions commit in order,
-      // so the last put resolving means all of them are committed.
-      let last: Promise<boolean> | undefined;
-      chunks.forEach((chunk, i) => (last = this.#index.put(chunk.id, encodeLocation(locations[i]!))));
-      await last;
-    } finally {
-      for (const key of keys) {
-        const left = this.#inFlight.get(key)! - 1;
-        if (left === 0) this.#inFlight.delete(key);
-        else this.#inFlight.set(key, left);
-      }
-    }
+    const locations = await this.#writer.append(chunks);
+    await this.#writer.durable();
+    // Puts of one event turn share a transaction and transactions commit in order,
+    // so the last put resolving means all of them are committed.
+    let last: Promise<boolean> | undefined;
+    chunks.forEach((chunk, i) => (last = this.#index.put(chunk.id, encodeLocation(locations[i]!))));
+    await last;
   }
 
   async *scanChunks(): AsyncIterable<StoredChunk> {
@@ -174,20 +162,9 @@ export class EmbeddedStore implements Store {
     await this.#root.close();
   }
 
-  /** Pack numbers come from a counter that LMDB's write lock makes safe across processes. */
-  #allocatePack(): number {
-    return this.#root.transactionSync(() => {
-      const next = this.#meta.getBinary(PACK_COUNTER_KEY)?.readUInt32BE(0) ?? 1;
-      const bytes = Buffer.alloc(4);
-      bytes.writeUInt32BE(next + 1);
-      this.#meta.putSync(PACK_COUNTER_KEY, bytes);
-      return next;
-    });
-  }
 }
 
 const SETTINGS_KEY = "store/settings";
-const PACK_COUNTER_KEY = "store/next-pack";
 
 function metaDb(root: RootDatabase): Database<Buffer, string> {
   return root.openDB<Buffer, string>({ name: "meta", encoding: "binary" });
@@ -209,7 +186,7 @@ function decodeLocation(entry: Buffer): PackLocation {
 function parseSettings(bytes: Buffer, dir: string): StoreSettings {
   try {
     const settings = JSON.parse(bytes.toString("utf8")) as StoreSettings;
-    if (settings.chunkHash !== "blake3" || typeof settings.chunker?.algorithm !== "string") throw new Error("unexpected fields");
+    if (settings.chunkHash !== "sha256" || typeof settings.chunker?.algorithm !== "string") throw new Error("unexpected fields");
     return settings;
   } catch (error) {
     throw new DedupError("STORE_INVALID", `store at ${dir} has unreadable settings: ${(error as Error).message}`, { dir });

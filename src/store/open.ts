@@ -8,7 +8,7 @@ import type { Store, StoreSettings } from "./types.js";
 export const DEFAULT_SETTINGS: StoreSettings = Object.freeze({
   chunker: DEFAULT_CHUNKER,
   compression: DEFAULT_COMPRESSION,
-  chunkHash: "blake3",
+  chunkHash: "sha256",
 });
 
 export const DEFAULT_STORE_DIR = "./docker-dedup-data";

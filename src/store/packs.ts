@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -39,7 +40,6 @@ interface OpenPack {
 
 export class PackWriter {
   readonly #dir: string;
-  readonly #allocate: () => number;
   /** Every pack this writer opened; rolled-over ones stay open (a few per GiB) until close(). */
   readonly #packs: OpenPack[] = [];
   #opening: Promise<void> | undefined;
@@ -48,11 +48,9 @@ export class PackWriter {
   #synced = 0;
   #syncing: Promise<void> | undefined;
 
-  /** `allocate` hands out pack numbers that no other writer of the store uses. */
-  constructor(dir: string, allocate: () => number) {
+  constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
     this.#dir = dir;
-    this.#allocate = allocate;
   }
 
   /** Appends the chunks in one write; resolves once written (not yet durable: see `durable`). */
@@ -130,10 +128,21 @@ export class PackWriter {
     }
   }
 
+  /**
+   * Pack numbers are random and the file is created exclusively, so writers in other threads or
+   * processes never pick the same pack, with no shared counter to commit.
+   */
   async #openNew(): Promise<void> {
-    const number = this.#allocate();
-    const handle = await open(packPath(this.#dir, number), "wx");
-    this.#packs.push({ number, handle, size: 0, writes: new Set() });
+    for (;;) {
+      const number = randomBytes(4).readUInt32BE(0);
+      try {
+        const handle = await open(packPath(this.#dir, number), "wx");
+        this.#packs.push({ number, handle, size: 0, writes: new Set() });
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+    }
   }
 }
 

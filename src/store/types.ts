@@ -40,7 +40,7 @@ export interface MetadataStore {
 export interface StoreSettings {
   chunker: ChunkerSpec;
   compression: Compression;
-  chunkHash: "blake3";
+  chunkHash: "sha256";
 }
 
 export interface StoreUsage {

@@ -87,3 +87,15 @@ test("a damaged chunk fails the read instead of serving wrong bytes", async (t) 
   await assert.rejects(collect(readBlob(store, damaged)), { code: "CHUNK_CORRUPT" });
   await assert.rejects(collect(readBlob(store, damaged, { start: 0, end: 10 })), { code: "CHUNK_CORRUPT" });
 });
+
+test("concurrent ingests sharing content write each chunk once", async (t) => {
+  const store = await freshStore(t);
+  const shared = randomBytes(3_000_000, 21);
+  const blobs = [0, 1, 2, 3].map((i) => Buffer.concat([shared, randomBytes(100_000, 30 + i)]));
+  const results = await Promise.all(blobs.map((blob) => ingestBlob(store, fromPieces(randomPieces(blob, 200_000, blob.length)))));
+  const written = results.reduce((sum, r) => sum + r.newBytes, 0);
+  assert.ok(written < shared.length + 4 * 100_000 + 4 * 70_000, `wrote ${written} bytes for ${shared.length + 400_000} distinct`);
+  for (const [i, r] of results.entries()) {
+    assert.ok((await collect(readBlob(store, (await store.getRecipe(r.digest))!))).equals(blobs[i]!));
+  }
+});

@@ -1,0 +1,102 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { DedupError, type ErrorCode } from "../errors.js";
+import type { ChunkId } from "../store/chunk-id.js";
+import type { Store } from "../store/types.js";
+import { claimsFor } from "./claims.js";
+import type { IngestResult } from "./ingest.js";
+import type { BlobSource } from "./sources.js";
+import { splitIds, type FromWorker, type ToWorker } from "./ingest-protocol.js";
+
+interface Job {
+  resolve(result: IngestResult): void;
+  reject(error: Error): void;
+  onBytes?: (bytes: number) => void;
+}
+
+/**
+ * Ingests file-backed blobs in worker threads, one blob per worker at a time, so chunking,
+ * hashing and compression use every core. The workers write chunks to the store themselves;
+ * which chunks each one writes is decided here, through the claims of this process, so blobs
+ * that share content store it once and no recipe names a chunk before it is committed.
+ */
+export class IngestPool {
+  readonly #store: Store;
+  readonly #workers: Worker[] = [];
+  readonly #idle: Worker[] = [];
+  readonly #queue: { source: BlobSource; job: Job }[] = [];
+  readonly #jobs = new Map<number, Job>();
+  #nextJob = 0;
+
+  constructor(store: Store, size = availableParallelism()) {
+    this.#store = store;
+    for (let i = 0; i < Math.max(1, size); i++) {
+      const worker = new Worker(new URL("./ingest-worker.js", import.meta.url), { workerData: { location: store.location } });
+      worker.on("message", (message: FromWorker) => void this.#onMessage(worker, message));
+      worker.on("error", (error) => this.#failAll(error));
+      this.#workers.push(worker);
+      this.#idle.push(worker);
+    }
+  }
+
+  ingest(source: BlobSource, onBytes?: (bytes: number) => void): Promise<IngestResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ source, job: { resolve, reject, onBytes } });
+      this.#dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((worker) => worker.terminate()));
+  }
+
+  #dispatch(): void {
+    while (this.#idle.length > 0 && this.#queue.length > 0) {
+      const worker = this.#idle.pop()!;
+      const { source, job } = this.#queue.shift()!;
+      const id = this.#nextJob++;
+      this.#jobs.set(id, job);
+      worker.postMessage({ type: "ingest", job: id, source } satisfies ToWorker);
+    }
+  }
+
+  async #onMessage(worker: Worker, message: FromWorker): Promise<void> {
+    const claims = claimsFor(this.#store);
+    switch (message.type) {
+      case "progress":
+        this.#jobs.get(message.job)?.onBytes?.(message.bytes);
+        return;
+      case "done":
+      case "failed": {
+        const job = this.#jobs.get(message.job)!;
+        this.#jobs.delete(message.job);
+        this.#idle.push(worker);
+        this.#dispatch();
+        if (message.type === "done") job.resolve(message.result);
+        else job.reject(new DedupError(message.error.code as ErrorCode, message.error.message, message.error.detail));
+        return;
+      }
+      case "settle":
+        claims.settle(splitIds(message.ids));
+        return;
+      case "claim":
+      case "awaitIdle": {
+        const ids: ChunkId[] = splitIds(message.ids);
+        try {
+          const value = message.type === "claim" ? await claims.claim(ids) : await claims.awaitIdle(ids);
+          worker.postMessage({ type: "reply", call: message.call, value } satisfies ToWorker);
+        } catch (error) {
+          worker.postMessage({ type: "reply", call: message.call, error: (error as Error).message } satisfies ToWorker);
+        }
+        return;
+      }
+    }
+  }
+
+  #failAll(error: Error): void {
+    for (const job of this.#jobs.values()) job.reject(error);
+    this.#jobs.clear();
+    for (const { job } of this.#queue.splice(0)) job.reject(error);
+  }
+}
+

@@ -1,0 +1,69 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { isDedupError } from "../errors.js";
+import type { ChunkId } from "../store/chunk-id.js";
+import { openStore } from "../store/open.js";
+import type { Claim, ChunkClaimer } from "./claims.js";
+import { ingestBlob } from "./ingest.js";
+import { joinIds, type FromWorker, type ToWorker } from "./ingest-protocol.js";
+import { openSource, type BlobSource } from "./sources.js";
+
+/** A worker of IngestPool: ingests the blobs it is sent, asking the main thread for chunk claims. */
+const port = parentPort!;
+const store = await openStore((workerData as { location: string }).location);
+const calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+let nextCall = 0;
+
+function send(message: FromWorker): void {
+  port.postMessage(message);
+}
+
+function call<T>(type: "claim" | "awaitIdle", ids: readonly ChunkId[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const id = nextCall++;
+    calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
+    send({ type, call: id, ids: joinIds(ids) });
+  });
+}
+
+const remoteClaims: ChunkClaimer = {
+  claim: (ids) => call<Claim[]>("claim", ids),
+  awaitIdle: (ids) => call<boolean[]>("awaitIdle", ids),
+  settle: (ids) => send({ type: "settle", ids: joinIds(ids) }),
+};
+
+/** Reports progress every few MiB rather than per piece. */
+async function* reporting(job: number, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let unreported = 0;
+  for await (const piece of source) {
+    unreported += piece.length;
+    if (unreported >= 8 << 20) {
+      send({ type: "progress", job, bytes: unreported });
+      unreported = 0;
+    }
+    yield piece;
+  }
+  if (unreported > 0) send({ type: "progress", job, bytes: unreported });
+}
+
+async function ingest(job: number, source: BlobSource): Promise<void> {
+  try {
+    const result = await ingestBlob(store, reporting(job, openSource(source)), { expectedDigest: source.expectedDigest, claims: remoteClaims });
+    send({ type: "done", job, result });
+  } catch (error) {
+    const e = error as Error;
+    const code = isDedupError(error) ? error.code : "INPUT_INVALID";
+    const detail = isDedupError(error) ? error.detail : {};
+    send({ type: "failed", job, error: { code, message: e.message, detail } });
+  }
+}
+
+port.on("message", (message: ToWorker) => {
+  if (message.type === "ingest") {
+    void ingest(message.job, message.source);
+    return;
+  }
+  const pending = calls.get(message.call);
+  calls.delete(message.call);
+  if (message.error !== undefined) pending?.reject(new Error(message.error));
+  else pending?.resolve(message.value);
+});
