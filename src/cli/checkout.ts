@@ -5,6 +5,7 @@ import { pipeline } from "node:stream/promises";
 import type { Command, Option } from "commander";
 import { DedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
+import { ChunkCache } from "../layers/chunk-cache.js";
 import { readBlob } from "../layers/reconstruct.js";
 import { openStore, storeLocation } from "../store/open.js";
 
@@ -20,7 +21,8 @@ export function checkoutCommand(command: Command, storeOption: Option): void {
       try {
         const recipe = await store.getRecipe(digest);
         if (recipe === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not in the store at ${store.location}`, { digest });
-        const blob = Readable.from(readBlob(store, recipe));
+        // A one-shot process gains nothing from caching decoded chunks.
+        const blob = Readable.from(readBlob(store, recipe, undefined, new ChunkCache(0)));
         if (flags.output === undefined) {
           await pipeline(blob, process.stdout);
           return;

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
-import { chunkIdOf } from "../store/chunk-id.js";
-import { decodeChunk } from "../store/codec.js";
+import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
+import { ChunkCache, defaultChunkCache } from "./chunk-cache.js";
+import { decodePool } from "./decode-pool.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 
@@ -11,8 +12,9 @@ export interface ByteRange {
   end: number;
 }
 
-/** Chunks fetched per store call, and how many such batches are fetched and decoded ahead. */
-const BATCH_CHUNKS = 16;
+/** Plain bytes fetched per store call (at most MAX_BATCH_CHUNKS), and batches fetched and decoded ahead. */
+const BATCH_BYTES = 1 << 20;
+const MAX_BATCH_CHUNKS = 256;
 const BATCHES_AHEAD = 4;
 
 /**
@@ -21,7 +23,7 @@ const BATCHES_AHEAD = 4;
  * end if it differs; a range cannot be checked that way, so each of its chunks is checked
  * against its id before any of its bytes are yielded.
  */
-export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange): AsyncGenerator<Buffer> {
+export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange, cache: ChunkCache = cacheFor(store)): AsyncGenerator<Buffer> {
   const { start, end } = range ?? { start: 0, end: recipe.size - 1 };
   if (recipe.size === 0) return;
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end < recipe.size)) {
@@ -43,20 +45,32 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange)
   const fill = (): void => {
     while (ahead.length < BATCHES_AHEAD && nextBatch <= last) {
       const from = nextBatch;
-      const to = Math.min(last + 1, from + BATCH_CHUNKS);
+      let to = from;
+      let bytes = 0;
+      while (to <= last && to - from < MAX_BATCH_CHUNKS && bytes < BATCH_BYTES) bytes += recipe.lengths[to++]!;
       nextBatch = to;
-      const batch = fetchBatch(store, recipe, from, to, !whole);
+      const batch = fetchBatch(store, recipe, from, to, !whole, cache);
       batch.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(batch);
     }
   };
 
+  // Chunks go into the cache only once the blob they came from has verified (or, for a range,
+  // once each was checked against its id): a damaged chunk must never be served from memory.
+  const staged: [ChunkId, Buffer][] = [];
+  let stagedBytes = 0;
   let offset = firstOffset;
+  let index = first;
   fill();
   while (ahead.length > 0) {
     const chunks = await ahead.shift()!;
     fill();
     for (const chunk of chunks) {
+      if (stagedBytes + chunk.length <= cache.capacity) {
+        staged.push([recipe.ids[index]!, chunk]);
+        stagedBytes += chunk.length;
+      }
+      index++;
       const from = Math.max(0, start - offset);
       const to = Math.min(chunk.length, end + 1 - offset);
       offset += chunk.length;
@@ -71,20 +85,40 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange)
       throw new DedupError("CHUNK_CORRUPT", `rebuilt ${recipe.digest} but got ${actual}: the store is damaged`, { digest: recipe.digest, actual });
     }
   }
+  for (const [id, chunk] of staged) cache.put(id, chunk);
 }
 
-async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean): Promise<Buffer[]> {
+async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, cache: ChunkCache): Promise<Buffer[]> {
   const ids = recipe.ids.slice(from, to);
-  const stored = await store.getChunks(ids);
-  return stored.map((data, i) => {
-      const id = ids[i]!;
-      if (data === undefined) {
-        throw new DedupError("CHUNK_MISSING", `chunk ${id.toString("hex")} of ${recipe.digest} is missing`, { digest: recipe.digest, chunk: id.toString("hex") });
-      }
-      const chunk = decodeChunk(data);
-      if (chunk.length !== recipe.lengths[from + i] || (verifyChunks && !chunkIdOf(chunk).equals(id))) {
-        throw new DedupError("CHUNK_CORRUPT", `chunk ${id.toString("hex")} of ${recipe.digest} is damaged`, { digest: recipe.digest, chunk: id.toString("hex") });
-      }
-    return chunk;
+  const out: (Buffer | undefined)[] = ids.map((id) => cache.get(id));
+  const misses = out.flatMap((chunk, i) => (chunk === undefined ? [i] : []));
+  if (misses.length === 0) return out as Buffer[];
+  const stored = await store.getChunks(misses.map((i) => ids[i]!));
+  const missing = stored.findIndex((data) => data === undefined);
+  if (missing !== -1) {
+    const chunk = ids[misses[missing]!]!.toString("hex");
+    throw new DedupError("CHUNK_MISSING", `chunk ${chunk} of ${recipe.digest} is missing`, { digest: recipe.digest, chunk });
+  }
+  const decoded = await decodePool().decode(stored as Uint8Array[]);
+  decoded.forEach((chunk, k) => {
+    const i = misses[k]!;
+    const id = ids[i]!;
+    if (chunk.length !== recipe.lengths[from + i] || (verifyChunks && !chunkIdOf(chunk).equals(id))) {
+      throw new DedupError("CHUNK_CORRUPT", `chunk ${id.toString("hex")} of ${recipe.digest} is damaged`, { digest: recipe.digest, chunk: id.toString("hex") });
+    }
+    out[i] = chunk;
   });
+  return out as Buffer[];
+}
+
+const caches = new WeakMap<Store, ChunkCache>();
+
+/** One cache per open store, so that blobs sharing chunks share cache entries. */
+function cacheFor(store: Store): ChunkCache {
+  let cache = caches.get(store);
+  if (cache === undefined) {
+    cache = defaultChunkCache();
+    caches.set(store, cache);
+  }
+  return cache;
 }

@@ -2,6 +2,7 @@ import { isDedupError } from "../errors.js";
 import { chunkIdOf } from "../store/chunk-id.js";
 import { decodeChunk } from "../store/codec.js";
 import type { Store } from "../store/types.js";
+import { ChunkCache } from "./chunk-cache.js";
 import { readBlob } from "./reconstruct.js";
 
 export interface Damage {
@@ -27,7 +28,7 @@ export async function verifyStore(store: Store, onProgress?: (checked: number) =
   for await (const recipe of store.scanRecipes()) {
     blobs++;
     try {
-      for await (const piece of readBlob(store, recipe)) void piece;
+      for await (const piece of readBlob(store, recipe, undefined, new ChunkCache(0))) void piece;
     } catch (error) {
       if (!isDedupError(error)) throw error;
       damage.push({ kind: "blob", id: recipe.digest, problem: error.message });

@@ -77,7 +77,7 @@ export class EmbeddedStore implements Store {
       locations.push(decodeLocation(entry));
     });
     const out: (Uint8Array | undefined)[] = new Array(ids.length).fill(undefined);
-    const data = await this.#reader.read(locations);
+    const data = this.#reader.read(locations);
     found.forEach((index, i) => (out[index] = data[i]));
     return out;
   }
@@ -96,7 +96,7 @@ export class EmbeddedStore implements Store {
   async *scanChunks(): AsyncIterable<StoredChunk> {
     let batch: { id: Buffer; at: PackLocation }[] = [];
     const flush = async () => {
-      const data = await this.#reader.read(batch.map((entry) => entry.at));
+      const data = this.#reader.read(batch.map((entry) => entry.at));
       const out = batch.map((entry, i) => ({ id: entry.id, data: data[i]! }));
       batch = [];
       return out;
@@ -157,7 +157,7 @@ export class EmbeddedStore implements Store {
 
   async close(): Promise<void> {
     await this.#writer.close();
-    await this.#reader.close();
+    this.#reader.close();
     await this.#root.flushed;
     await this.#root.close();
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { CHUNK_ID_BYTES } from "./chunk-id.js";
@@ -146,20 +146,23 @@ export class PackWriter {
   }
 }
 
-/** Reads chunks from packs, keeping recently used packs open. */
+/**
+ * Reads chunks from packs, keeping recently used packs open. Reads are synchronous: a chunk is
+ * usually in the page cache, where a read is a memcpy, and a thread-pool round trip per read
+ * cost more main-thread time than the copy itself (BENCHMARKS.md).
+ */
 export class PackReader {
   readonly #dir: string;
-  readonly #handles = new Map<number, { handle: Promise<FileHandle>; users: number }>();
+  readonly #fds = new Map<number, number>();
 
   constructor(dir: string) {
     this.#dir = dir;
   }
 
   /** Reads each location; locations back to back in one pack are read with a single call. */
-  async read(locations: readonly PackLocation[]): Promise<Buffer[]> {
+  read(locations: readonly PackLocation[]): Buffer[] {
     const out: Buffer[] = new Array(locations.length);
     const order = locations.map((_, i) => i).sort((a, b) => locations[a]!.pack - locations[b]!.pack || locations[a]!.offset - locations[b]!.offset);
-    const reads: Promise<void>[] = [];
     for (let i = 0; i < order.length; ) {
       const first = locations[order[i]!]!;
       let end = first.offset + first.length;
@@ -171,54 +174,35 @@ export class PackReader {
         end = next.offset + next.length;
         j++;
       }
-      const group = order.slice(i, j);
-      reads.push(
-        this.#readRange(first.pack, first.offset, end - first.offset).then((bytes) => {
-          for (const index of group) {
-            const at = locations[index]!;
-            out[index] = bytes.subarray(at.offset - first.offset, at.offset - first.offset + at.length);
-          }
-        }),
-      );
+      const bytes = this.#readRange(first.pack, first.offset, end - first.offset);
+      for (let k = i; k < j; k++) {
+        const at = locations[order[k]!]!;
+        out[order[k]!] = bytes.subarray(at.offset - first.offset, at.offset - first.offset + at.length);
+      }
       i = j;
     }
-    await Promise.all(reads);
     return out;
   }
 
-  async close(): Promise<void> {
-    const entries = [...this.#handles.values()];
-    this.#handles.clear();
-    await Promise.all(entries.map(async (entry) => (await entry.handle).close()));
+  close(): void {
+    for (const fd of this.#fds.values()) closeSync(fd);
+    this.#fds.clear();
   }
 
-  async #readRange(pack: number, offset: number, length: number): Promise<Buffer> {
-    let entry = this.#handles.get(pack);
-    if (entry === undefined) {
-      this.#evictIdle();
-      entry = { handle: open(packPath(this.#dir, pack), "r"), users: 0 };
-      this.#handles.set(pack, entry);
-    }
-    entry.users++;
-    try {
-      const handle = await entry.handle;
-      const buffer = Buffer.allocUnsafe(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, offset);
-      if (bytesRead !== length) throw new Error(`pack ${pack} is shorter than its index says`);
-      return buffer;
-    } finally {
-      entry.users--;
-    }
+  #readRange(pack: number, offset: number, length: number): Buffer {
+    const buffer = Buffer.allocUnsafe(length);
+    const bytesRead = readSync(this.#fd(pack), buffer, 0, length, offset);
+    if (bytesRead !== length) throw new Error(`pack ${pack} is shorter than its index says`);
+    return buffer;
   }
 
-  /** Keeps the number of open packs bounded by closing idle ones. */
-  #evictIdle(): void {
-    if (this.#handles.size < MAX_OPEN_PACKS) return;
-    for (const [pack, entry] of this.#handles) {
-      if (entry.users > 0) continue;
-      this.#handles.delete(pack);
-      void entry.handle.then((h) => h.close()).catch(() => undefined);
-      if (this.#handles.size < MAX_OPEN_PACKS / 2) return;
+  #fd(pack: number): number {
+    let fd = this.#fds.get(pack);
+    if (fd === undefined) {
+      if (this.#fds.size >= MAX_OPEN_PACKS) this.close();
+      fd = openSync(packPath(this.#dir, pack), "r");
+      this.#fds.set(pack, fd);
     }
+    return fd;
   }
 }

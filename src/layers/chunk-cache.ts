@@ -1,0 +1,55 @@
+import type { ChunkId } from "../store/chunk-id.js";
+
+/**
+ * Decoded chunks of recently rebuilt blobs, bounded in bytes, least recently used out first.
+ * Popular layers (a base image under many apps) are pulled again and again; serving their chunks
+ * from memory skips the pack reads and the decompression, which cost more CPU than anything else
+ * in a pull (BENCHMARKS.md). Only chunks of blobs whose digest was verified are put here.
+ */
+export class ChunkCache {
+  readonly #capacity: number;
+  readonly #entries = new Map<string, Buffer>();
+  #bytes = 0;
+
+  constructor(capacityBytes: number) {
+    this.#capacity = capacityBytes;
+  }
+
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  get(id: ChunkId): Buffer | undefined {
+    const key = id.toString("latin1");
+    const chunk = this.#entries.get(key);
+    if (chunk !== undefined) {
+      // Re-inserting moves the entry to the young end of the Map's insertion order.
+      this.#entries.delete(key);
+      this.#entries.set(key, chunk);
+    }
+    return chunk;
+  }
+
+  put(id: ChunkId, chunk: Buffer): void {
+    if (chunk.length > this.#capacity) return;
+    const key = id.toString("latin1");
+    const old = this.#entries.get(key);
+    if (old !== undefined) {
+      this.#entries.delete(key);
+      this.#bytes -= old.length;
+    }
+    this.#entries.set(key, chunk);
+    this.#bytes += chunk.length;
+    for (const [oldest, value] of this.#entries) {
+      if (this.#bytes <= this.#capacity) break;
+      this.#entries.delete(oldest);
+      this.#bytes -= value.length;
+    }
+  }
+}
+
+/** The default size: $DOCKER_DEDUP_CHUNK_CACHE_MB MiB, else 512 MiB. 0 turns it off. */
+export function defaultChunkCache(): ChunkCache {
+  const mb = Number(process.env.DOCKER_DEDUP_CHUNK_CACHE_MB ?? 512);
+  return new ChunkCache(Number.isFinite(mb) && mb > 0 ? mb * 1024 * 1024 : 0);
+}
