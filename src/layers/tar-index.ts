@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { headerChecksumOk, headerSize, isRegularFile, isZeroBlock, TAR_BLOCK } from "../chunking/tar-header.js";
 
 /** A regular file inside a tar archive: its path and where its bytes lie in the archive. */
 export interface TarEntry {
@@ -6,8 +7,6 @@ export interface TarEntry {
   offset: number;
   size: number;
 }
-
-const BLOCK = 512;
 
 /**
  * Lists the regular files of a tar archive by reading only its headers (positional reads that
@@ -18,29 +17,29 @@ export async function indexTar(file: string): Promise<TarEntry[] | undefined> {
   const handle = await open(file, "r");
   try {
     const { size: fileSize } = await handle.stat();
-    const header = Buffer.alloc(BLOCK);
+    const header = Buffer.alloc(TAR_BLOCK);
     const entries: TarEntry[] = [];
     let position = 0;
     let longName: string | undefined;
-    while (position + BLOCK <= fileSize) {
-      await handle.read(header, 0, BLOCK, position);
-      if (header.every((b) => b === 0)) return entries;
-      if (!checksumOk(header)) return undefined;
-      const size = parseOctal(header.subarray(124, 136));
+    while (position + TAR_BLOCK <= fileSize) {
+      await handle.read(header, 0, TAR_BLOCK, position);
+      if (isZeroBlock(header)) return entries;
+      if (!headerChecksumOk(header)) return undefined;
+      const size = headerSize(header);
       const type = String.fromCharCode(header[156]!);
-      const dataStart = position + BLOCK;
+      const dataStart = position + TAR_BLOCK;
       if (size < 0 || dataStart + size > fileSize) return undefined;
       if (type === "x" || type === "L") {
         const data = Buffer.alloc(size);
         await handle.read(data, 0, size, dataStart);
         longName = type === "L" ? cString(data) : paxPath(data) ?? longName;
       } else {
-        if (type === "0" || type === "\0" || type === "7") {
+        if (isRegularFile(header[156])) {
           entries.push({ path: normalise(longName ?? ustarName(header)), offset: dataStart, size });
         }
         longName = undefined;
       }
-      position = dataStart + Math.ceil(size / BLOCK) * BLOCK;
+      position = dataStart + Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
     }
     return entries.length > 0 ? entries : undefined;
   } finally {
@@ -71,15 +70,4 @@ function normalise(path: string): string {
 function cString(bytes: Buffer): string {
   const end = bytes.indexOf(0);
   return bytes.subarray(0, end === -1 ? bytes.length : end).toString("utf8");
-}
-
-function checksumOk(h: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-  return parseOctal(h.subarray(148, 156)) === sum;
-}
-
-function parseOctal(field: Buffer): number {
-  const text = cString(field).trim();
-  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : -1;
 }
