@@ -1,0 +1,80 @@
+import type { Command, Option } from "commander";
+import { DedupError } from "../errors.js";
+import { createRegistryServer } from "../registry/app.js";
+import { DEFAULT_UPLOAD_LIMITS } from "../registry/upload-session.js";
+import { openStore, storeLocation } from "../store/open.js";
+
+export const DEFAULT_LISTEN = "127.0.0.1:5000";
+
+export function serveCommand(command: Command, storeOption: Option): void {
+  command
+    .description("run the registry: OCI Distribution Spec v1.1 over plain HTTP, on the store")
+    .addOption(storeOption)
+    .option("--listen <host:port>", "address to listen on (port 0 picks a free one)", DEFAULT_LISTEN)
+    .option("--access-log", "log every request on stderr")
+    .option("--upload-timeout <seconds>", "cancel an upload idle this long", String(DEFAULT_UPLOAD_LIMITS.idleTimeoutMs / 1000))
+    .option("--max-uploads <n>", "uploads in progress at once", String(DEFAULT_UPLOAD_LIMITS.maxSessions))
+    .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
+    .action(async (flags: { store?: string; listen: string; accessLog?: boolean; uploadTimeout: string; maxUploads: string; maxConcurrentReads: string }) => {
+      const { host, port } = parseListen(flags.listen);
+      const uploads = {
+        idleTimeoutMs: positiveNumber(flags.uploadTimeout, "--upload-timeout") * 1000,
+        maxSessions: positiveNumber(flags.maxUploads, "--max-uploads"),
+      };
+      const maxConcurrentReads = Number(flags.maxConcurrentReads);
+      if (!Number.isSafeInteger(maxConcurrentReads) || maxConcurrentReads < 0) {
+        throw new DedupError("INPUT_INVALID", `bad --max-concurrent-reads "${flags.maxConcurrentReads}": expected 0 or a positive integer`);
+      }
+      const store = await openStore(storeLocation(flags.store), { create: true });
+      const registry = createRegistryServer({ store, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          registry.server.once("error", reject);
+          registry.server.listen(port, host, () => resolve());
+        });
+      } catch (error) {
+        await store.close();
+        const e = error as NodeJS.ErrnoException;
+        throw new DedupError("INPUT_INVALID", `cannot listen on ${flags.listen}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`);
+      }
+      const address = registry.server.address();
+      const where = typeof address === "object" && address !== null ? formatAddress(address.address, address.port) : flags.listen;
+      // Tests and scripts read the port from this line when they asked for port 0.
+      process.stderr.write(`docker-dedup: registry listening on http://${where} (store ${store.location})\n`);
+
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          process.stderr.write(`docker-dedup: ${signal}: shutting down\n`);
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      // Requests in flight get a few seconds to finish; then their connections are cut.
+      const force = setTimeout(() => registry.server.closeAllConnections(), 5000);
+      await registry.close();
+      clearTimeout(force);
+      await store.close();
+    });
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseListen(text: string): { host: string | undefined; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new DedupError("INPUT_INVALID", `bad --listen "${text}": expected HOST:PORT, e.g. 127.0.0.1:5000`);
+  const host = match[1] ?? match[2];
+  return { host: host === "" ? undefined : host, port };
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function positiveNumber(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new DedupError("INPUT_INVALID", `bad ${flag} "${text}": expected a positive number`);
+  return value;
+}

@@ -1,0 +1,138 @@
+import type { MetadataStore } from "../store/types.js";
+import { keys } from "./keys.js";
+
+/** An OCI content descriptor, as the referrers API lists them. */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** What a repository knows about one of its manifests, besides its bytes. */
+export interface ManifestRecord {
+  mediaType: string;
+  size: number;
+  /** The digest of the manifest this one refers to (OCI 1.1 `subject`), if any. */
+  subject?: string;
+}
+
+/**
+ * Repository links, tags, referrers and the catalog, on the store's metadata API.
+ * The keys are built in keys.ts only. Writes go link-last: callers ingest bytes first, so a
+ * link never points at a blob the store cannot rebuild.
+ */
+export class RegistryMetadata {
+  readonly #meta: MetadataStore;
+
+  constructor(meta: MetadataStore) {
+    this.#meta = meta;
+  }
+
+  async ensureRepository(name: string): Promise<void> {
+    const key = keys.repository(name);
+    if ((await this.#meta.getMeta(key)) === undefined) await this.#putJson(key, { created: new Date().toISOString() });
+  }
+
+  async repositoryExists(name: string): Promise<boolean> {
+    return (await this.#meta.getMeta(keys.repository(name))) !== undefined;
+  }
+
+  /** Up to `limit` repository names after `last` (exclusive), in lexical order. */
+  async listRepositories(last: string | undefined, limit: number): Promise<string[]> {
+    return this.#listAfter(keys.repositoryPrefix, last, limit);
+  }
+
+  async linkBlob(name: string, digest: string, size: number): Promise<void> {
+    await this.ensureRepository(name);
+    await this.#putJson(keys.blobLink(name, digest), { size });
+  }
+
+  /** The blob's size if `name` may serve it. */
+  async blobLink(name: string, digest: string): Promise<{ size: number } | undefined> {
+    return this.#getJson<{ size: number }>(keys.blobLink(name, digest));
+  }
+
+  async unlinkBlob(name: string, digest: string): Promise<void> {
+    await this.#meta.deleteMeta(keys.blobLink(name, digest));
+  }
+
+  async putManifest(name: string, digest: string, record: ManifestRecord): Promise<void> {
+    await this.ensureRepository(name);
+    await this.#putJson(keys.manifestLink(name, digest), record);
+  }
+
+  async getManifest(name: string, digest: string): Promise<ManifestRecord | undefined> {
+    return this.#getJson<ManifestRecord>(keys.manifestLink(name, digest));
+  }
+
+  async deleteManifest(name: string, digest: string): Promise<void> {
+    await this.#meta.deleteMeta(keys.manifestLink(name, digest));
+  }
+
+  async setTag(name: string, tag: string, digest: string): Promise<void> {
+    await this.#meta.putMeta(keys.tag(name, tag), Buffer.from(digest));
+  }
+
+  async getTag(name: string, tag: string): Promise<string | undefined> {
+    return (await this.#meta.getMeta(keys.tag(name, tag)))?.toString("utf8");
+  }
+
+  async deleteTag(name: string, tag: string): Promise<void> {
+    await this.#meta.deleteMeta(keys.tag(name, tag));
+  }
+
+  /** Up to `limit` tags of `name` after `last` (exclusive), in lexical order. */
+  async listTags(name: string, last: string | undefined, limit: number): Promise<string[]> {
+    return this.#listAfter(keys.tagPrefix(name), last, limit);
+  }
+
+  /** Tags of `name` that point at `digest`: a scan, as deletes are rare and tags per repository few. */
+  async tagsOf(name: string, digest: string): Promise<string[]> {
+    const prefix = keys.tagPrefix(name);
+    const found: string[] = [];
+    for await (const [key, value] of this.#meta.scanMeta(prefix)) {
+      if (value.toString("utf8") === digest) found.push(key.slice(prefix.length));
+    }
+    return found;
+  }
+
+  async addReferrer(name: string, subject: string, descriptor: Descriptor): Promise<void> {
+    await this.#putJson(keys.referrer(name, subject, descriptor.digest), descriptor);
+  }
+
+  async removeReferrer(name: string, subject: string, digest: string): Promise<void> {
+    await this.#meta.deleteMeta(keys.referrer(name, subject, digest));
+  }
+
+  async listReferrers(name: string, subject: string): Promise<Descriptor[]> {
+    const found: Descriptor[] = [];
+    for await (const [, value] of this.#meta.scanMeta(keys.referrerPrefix(name, subject))) {
+      found.push(JSON.parse(value.toString("utf8")) as Descriptor);
+    }
+    return found;
+  }
+
+  async #listAfter(prefix: string, last: string | undefined, limit: number): Promise<string[]> {
+    const out: string[] = [];
+    if (limit <= 0) return out;
+    // scanMeta has no start key, so entries up to `last` are skipped here; listings are small next to blobs.
+    for await (const [key] of this.#meta.scanMeta(prefix)) {
+      const item = key.slice(prefix.length);
+      if (last !== undefined && item <= last) continue;
+      out.push(item);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async #getJson<T>(key: string): Promise<T | undefined> {
+    const value = await this.#meta.getMeta(key);
+    return value === undefined ? undefined : (JSON.parse(value.toString("utf8")) as T);
+  }
+
+  async #putJson(key: string, value: unknown): Promise<void> {
+    await this.#meta.putMeta(key, Buffer.from(JSON.stringify(value)));
+  }
+}

@@ -1,0 +1,155 @@
+import { ingestBlob } from "../layers/ingest.js";
+import type { Exchange } from "./context.js";
+import { parseUploadRange } from "./http-range.js";
+import { atMost, contentLength, sendEmpty } from "./http-util.js";
+import { checkDigest, checkRepositoryName } from "./names.js";
+import { RegistryError } from "./oci-errors.js";
+import type { UploadSession } from "./upload-session.js";
+
+/**
+ * Blob uploads (spec section "Pushing blobs"): monolithic POST, session start, cross-repository
+ * mount, chunked PATCH, status GET, PUT to finish and DELETE to cancel. Bytes go straight into
+ * the store through an UploadSession (see upload-session.ts); a blob is linked to the
+ * repository only once its digest has been checked and its recipe committed.
+ */
+
+/** POST /v2/<name>/blobs/uploads/ */
+export async function startUpload(ex: Exchange, rawName: string): Promise<void> {
+  const name = checkRepositoryName(rawName);
+  const mount = ex.query.get("mount");
+  if (mount !== null) {
+    const digest = checkDigest(mount, "mount digest");
+    const from = ex.query.get("from");
+    if (from !== null && (await mountBlob(ex, name, digest, checkRepositoryName(from)))) return;
+    // No source, or the source does not have it: the spec's answer is a fresh session.
+    // (Without `from` the registry could look in every repository, but that would let any
+    // repository read a blob of any other just by knowing its digest.)
+    return openSession(ex, name);
+  }
+  const digestParam = ex.query.get("digest");
+  if (digestParam !== null) {
+    const digest = checkDigest(digestParam);
+    const result = await ingestBlob(ex.registry.store, ex.req, { expectedDigest: digest });
+    await ex.registry.meta.linkBlob(name, result.digest, result.size);
+    return sendCreated(ex, name, result.digest);
+  }
+  return openSession(ex, name);
+}
+
+/** GET /v2/<name>/blobs/uploads/<id>: how far the upload has come. */
+export async function uploadStatus(ex: Exchange, rawName: string, id: string): Promise<void> {
+  const name = checkRepositoryName(rawName);
+  const session = ex.registry.uploads.get(name, id);
+  sendEmpty(ex.res, 204, progressHeaders(name, session));
+}
+
+/** PATCH /v2/<name>/blobs/uploads/<id>: one chunk, in order, or a whole streamed blob. */
+export async function patchUpload(ex: Exchange, rawName: string, id: string): Promise<void> {
+  const name = checkRepositoryName(rawName);
+  const session = ex.registry.uploads.get(name, id);
+  const release = session.claim();
+  try {
+    await session.append(chunkBody(ex, session));
+  } catch (error) {
+    // A broken request body leaves the session usable; a failed store write does not.
+    if (session.failed) ex.registry.uploads.close(session, error);
+    throw error;
+  } finally {
+    release();
+  }
+  sendEmpty(ex.res, 202, progressHeaders(name, session));
+}
+
+/** PUT /v2/<name>/blobs/uploads/<id>?digest=: the last chunk, if any, then commit and link. */
+export async function finishUpload(ex: Exchange, rawName: string, id: string): Promise<void> {
+  const name = checkRepositoryName(rawName);
+  const session = ex.registry.uploads.get(name, id);
+  const digestParam = ex.query.get("digest");
+  if (digestParam === null) throw new RegistryError("DIGEST_INVALID", "the digest query parameter is required to finish an upload");
+  const digest = checkDigest(digestParam);
+  const length = contentLength(ex.req);
+  const hasBody = length === undefined ? ex.req.headers["transfer-encoding"] !== undefined : length > 0;
+  const release = session.claim();
+  let result;
+  try {
+    // A bad Content-Range is refused here and leaves the session as it was.
+    const lastChunk = hasBody ? chunkBody(ex, session) : undefined;
+    try {
+      result = await session.complete(lastChunk, digest);
+    } catch (error) {
+      // A failed finish ends the session: its stream has been closed either way.
+      ex.registry.uploads.close(session, error);
+      throw error;
+    }
+  } finally {
+    release();
+  }
+  ex.registry.uploads.close(session);
+  await ex.registry.meta.linkBlob(name, result.digest, result.size);
+  sendCreated(ex, name, result.digest);
+}
+
+/** DELETE /v2/<name>/blobs/uploads/<id> */
+export async function cancelUpload(ex: Exchange, rawName: string, id: string): Promise<void> {
+  const name = checkRepositoryName(rawName);
+  const session = ex.registry.uploads.get(name, id);
+  ex.registry.uploads.close(session);
+  sendEmpty(ex.res, 204);
+}
+
+/** Links a blob of `from` into `name` if `from` has it; false if it does not. */
+async function mountBlob(ex: Exchange, name: string, digest: string, from: string): Promise<boolean> {
+  const link = await ex.registry.meta.blobLink(from, digest);
+  if (link === undefined || (await ex.registry.store.getRecipe(digest)) === undefined) return false;
+  await ex.registry.meta.linkBlob(name, digest, link.size);
+  sendCreated(ex, name, digest);
+  return true;
+}
+
+function openSession(ex: Exchange, name: string): void {
+  const session = ex.registry.uploads.open(name);
+  sendEmpty(ex.res, 202, progressHeaders(name, session));
+}
+
+/**
+ * The request body of a PATCH or final PUT. With `Content-Range` it must start where the
+ * upload stands (else 416, as the spec requires for out-of-order chunks) and may not run past
+ * the range it declares.
+ */
+function chunkBody(ex: Exchange, session: UploadSession): AsyncIterable<Uint8Array> {
+  const header = ex.req.headers["content-range"];
+  const length = contentLength(ex.req);
+  if (header === undefined) return ex.req;
+  const range = parseUploadRange(header);
+  if (range === undefined) {
+    throw new RegistryError("BLOB_UPLOAD_INVALID", `invalid Content-Range ${JSON.stringify(header.slice(0, 100))}: expected <start>-<end>`);
+  }
+  if (range.start !== session.offset) {
+    throw new RegistryError("RANGE_INVALID", `chunk starts at byte ${range.start}, but the upload is at byte ${session.offset}`, {
+      headers: uploadRangeHeaders(session),
+      detail: { offset: session.offset },
+    });
+  }
+  const declared = range.end - range.start + 1;
+  if (length !== undefined && length !== declared) {
+    throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${header}`);
+  }
+  return atMost(ex.req, declared, () => new RegistryError("SIZE_INVALID", `the chunk carries more than the ${declared} bytes of its Content-Range`));
+}
+
+function sendCreated(ex: Exchange, name: string, digest: string): void {
+  sendEmpty(ex.res, 201, { Location: `/v2/${name}/blobs/${digest}`, "Docker-Content-Digest": digest });
+}
+
+function progressHeaders(name: string, session: UploadSession): Record<string, string> {
+  return {
+    Location: `/v2/${name}/blobs/uploads/${session.id}`,
+    "Docker-Upload-UUID": session.id,
+    ...uploadRangeHeaders(session),
+  };
+}
+
+/** `Range: 0-<last byte>`; an empty upload says `0-0`, as CNCF distribution does. */
+function uploadRangeHeaders(session: UploadSession): Record<string, string> {
+  return { Range: `0-${Math.max(0, session.offset - 1)}` };
+}

@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
+import { join } from "node:path";
+import { tempDir } from "../helpers.js";
+
+/**
+ * Debian's `docker-registry` (CNCF distribution 2.8.2), started on a free loopback port with
+ * filesystem storage and deletes enabled, as ../shared/research/harness.md describes. Needs the
+ * Debian package docker-registry.
+ */
+export async function startReferenceRegistry(t: { after(fn: () => unknown): void }): Promise<{ url: string; process: ChildProcess }> {
+  const dir = await tempDir(t);
+  const port = await freePort();
+  const config = join(dir, "config.yml");
+  await writeFile(
+    config,
+    [
+      "version: 0.1",
+      "log: {level: warn, accesslog: {disabled: true}}",
+      "storage:",
+      `  filesystem: {rootdirectory: ${join(dir, "data")}}`,
+      "  delete: {enabled: true}",
+      "  cache: {blobdescriptor: inmemory}",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "",
+    ].join("\n"),
+  );
+  const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+  const started = new Promise<void>((resolve, reject) => {
+    child.once("spawn", () => resolve());
+    child.once("error", (error: NodeJS.ErrnoException) =>
+      reject(error.code === "ENOENT" ? new Error("docker-registry is not installed: apt-get install docker-registry") : error),
+    );
+  });
+  await started;
+  let log = "";
+  child.stderr!.on("data", (d) => (log += d));
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  t.after(async () => {
+    child.kill("SIGTERM");
+    await exited;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited: ${log}`);
+    try {
+      if ((await fetch(`${url}/v2/`)).status === 200) return { url, process: child };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`docker-registry did not start: ${log}`);
+}
+
+/** A port nothing listens on right now (the kernel's pick, released again). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createRegistryServer, type RegistryServer } from "../../src/registry/app.js";
+import type { UploadLimits } from "../../src/registry/upload-session.js";
+import { openStore } from "../../src/store/open.js";
+import type { Store } from "../../src/store/types.js";
+import { tempDir } from "../helpers.js";
+
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+export const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
+
+export interface TestRegistry {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  store: Store;
+  server: RegistryServer;
+  /** Server-side log lines, to assert that nothing failed on the server. */
+  logs: string[];
+}
+
+/** A real registry on a free loopback port over a fresh embedded store; stopped when the test ends. */
+export async function startRegistry(t: { after(fn: () => unknown): void }, uploads: Partial<UploadLimits> = {}, maxConcurrentReads = 0): Promise<TestRegistry> {
+  const dir = await tempDir(t);
+  const store = await openStore(join(dir, "store"), { create: true });
+  const logs: string[] = [];
+  const server = createRegistryServer({ store, uploads, maxConcurrentReads, log: (line) => logs.push(line) });
+  await new Promise<void>((resolve) => server.server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.server.address() as AddressInfo;
+  t.after(async () => {
+    server.server.closeAllConnections();
+    await server.close();
+    await store.close();
+  });
+  return { url: `http://127.0.0.1:${port}`, store, server, logs };
+}
+
+export function sha256(data: Uint8Array | string): string {
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+/** A request body from bytes or text (fetch's types take no Node Buffer). */
+export function asBody(data: Uint8Array | string): string | Uint8Array<ArrayBuffer> {
+  return typeof data === "string" ? data : new Uint8Array(data);
+}
+
+/** The first error of a spec error body, after checking the envelope's shape. */
+export async function errorOf(res: Response): Promise<{ code: string; message: string; detail: unknown }> {
+  assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+  const body = (await res.json()) as { errors: { code: string; message: string; detail: unknown }[] };
+  assert.ok(Array.isArray(body.errors) && body.errors.length > 0, "errors array");
+  const [first] = body.errors;
+  assert.equal(typeof first!.code, "string");
+  assert.equal(typeof first!.message, "string");
+  assert.doesNotMatch(first!.message, /\n\s+at /, "no stack trace in a response");
+  return first!;
+}
+
+/** Asserts a spec error answer: status and code. */
+export async function expectError(res: Response, status: number, code: string): Promise<void> {
+  assert.equal(res.status, status, `status of ${res.url}`);
+  assert.equal((await errorOf(res)).code, code);
+}
+
+/** Pushes a blob in one POST (?digest=) and checks the 201. */
+export async function pushBlob(url: string, name: string, data: Uint8Array): Promise<string> {
+  const digest = sha256(data);
+  const res = await fetch(`${url}/v2/${name}/blobs/uploads/?digest=${digest}`, {
+    method: "POST",
+    body: asBody(data),
+    headers: { "Content-Type": "application/octet-stream" },
+  });
+  assert.equal(res.status, 201, await res.text());
+  assert.equal(res.headers.get("docker-content-digest"), digest);
+  return digest;
+}
+
+export async function pushManifest(url: string, name: string, reference: string, body: string | Buffer, mediaType: string): Promise<Response> {
+  return fetch(`${url}/v2/${name}/manifests/${reference}`, { method: "PUT", body: asBody(body), headers: { "Content-Type": mediaType } });
+}
+
+/** Makes every test config unique, so that tests never share blobs by accident. */
+let configSalt = 0;
+
+/** An image: a config and layers pushed to `name`, and the manifest text that names them. */
+export async function makeImage(
+  url: string,
+  name: string,
+  options: { layers?: Buffer[]; mediaType?: string; configMediaType?: string; layerMediaType?: string; extra?: Record<string, unknown> } = {},
+): Promise<{ manifest: string; digest: string; blobs: string[] }> {
+  const mediaType = options.mediaType ?? OCI_MANIFEST;
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, salt: ++configSalt }));
+  const layers = options.layers ?? [Buffer.from("layer bytes")];
+  const configDigest = await pushBlob(url, name, config);
+  const layerDigests: string[] = [];
+  for (const layer of layers) layerDigests.push(await pushBlob(url, name, layer));
+  const manifest = JSON.stringify(
+    {
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: options.configMediaType ?? (mediaType === DOCKER_MANIFEST ? "application/vnd.docker.container.image.v1+json" : OCI_CONFIG), digest: configDigest, size: config.length },
+      layers: layers.map((layer, i) => ({ mediaType: options.layerMediaType ?? OCI_LAYER, digest: layerDigests[i], size: layer.length })),
+      ...options.extra,
+    },
+    null,
+    3,
+  );
+  return { manifest, digest: sha256(manifest), blobs: [configDigest, ...layerDigests] };
+}
