@@ -1,0 +1,111 @@
+import { createWriteStream } from "node:fs";
+import { realpath, rename, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { isDedupError } from "../errors.js";
+import { parseDigest } from "../layers/digest.js";
+import { readBlob } from "../layers/reconstruct.js";
+import { summarizeStore } from "../store/summary.js";
+import type { Store } from "../store/types.js";
+
+/**
+ * The REST calls of the seed's storage module that Dragonfly's patched dfdaemon makes, so a
+ * docker_dedup deployment can switch over: the same queries, the same plain-text answers.
+ *
+ *   GET /checkout?uuid=<sha256 hex>&path=<file>   rebuild the blob into `path`; "True" / "False"
+ *   GET /is_available?uuid=<sha256 hex>            "True" / "False"
+ *   GET /info                                      what the store holds, as text
+ *
+ * Unlike the seed, `path` must lie inside one configured directory (the seed wrote wherever an
+ * HTTP caller said), files are written whole or not at all, and nothing is evaluated or run.
+ */
+export interface SeedApiOptions {
+  store: Store;
+  /** The only directory /checkout may write into. */
+  checkoutDir: string;
+}
+
+export function createSeedApiServer(options: SeedApiOptions): Server {
+  return createServer((req, res) => void handle(options, req, res));
+}
+
+async function handle(options: SeedApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://seed-api");
+  try {
+    if (req.method !== "GET") return send(res, 405, "only GET is served");
+    switch (url.pathname) {
+      case "/checkout":
+        return await checkout(options, res, url.searchParams);
+      case "/is_available": {
+        const digest = parseDigest(url.searchParams.get("uuid") ?? "");
+        return send(res, 200, (await options.store.getRecipe(digest)) === undefined ? "False" : "True");
+      }
+      case "/info":
+        return send(res, 200, await info(options.store));
+      default:
+        return send(res, 404, `unknown call ${url.pathname}`);
+    }
+  } catch (error) {
+    if (isDedupError(error, "DIGEST_INVALID")) return send(res, 400, error.message);
+    if (error instanceof ForbiddenPath) return send(res, 403, error.message);
+    process.stderr.write(`docker-dedup: seed API ${url.pathname}: ${(error as Error).message}\n`);
+    send(res, 500, "False");
+  }
+}
+
+async function checkout(options: SeedApiOptions, res: ServerResponse, query: URLSearchParams): Promise<void> {
+  const digest = parseDigest(query.get("uuid") ?? "");
+  const target = await confine(options.checkoutDir, query.get("path") ?? "");
+  const recipe = await options.store.getRecipe(digest);
+  if (recipe === undefined) return send(res, 404, "False");
+  const partial = `${target}.partial-${process.pid}-${Date.now()}`;
+  try {
+    await pipeline(readBlob(options.store, recipe), createWriteStream(partial, { flags: "wx" }));
+    await rename(partial, target);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+  send(res, 200, "True");
+}
+
+class ForbiddenPath extends Error {}
+
+/**
+ * The absolute file `path` names, if it lies inside `dir`, also once symbolic links in its parent
+ * are resolved. Directories are never created: the caller's download directory exists.
+ */
+async function confine(dir: string, path: string): Promise<string> {
+  if (path === "" || path.includes("\0")) throw new ForbiddenPath("path is missing");
+  const root = await realpath(resolve(dir));
+  const isInside = (candidate: string) => {
+    const rel = relative(root, candidate);
+    return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
+  };
+  const wanted = resolve(root, path);
+  if (!isInside(wanted)) throw new ForbiddenPath(`path must lie inside ${root}`);
+  const parent = await realpath(dirname(wanted)).catch(() => undefined);
+  if (parent === undefined) throw new ForbiddenPath(`the directory of ${wanted} does not exist`);
+  const target = join(parent, basename(wanted));
+  if (!isInside(target)) throw new ForbiddenPath(`path must lie inside ${root}`);
+  return target;
+}
+
+async function info(store: Store): Promise<string> {
+  const s = await summarizeStore(store);
+  return [
+    `store: ${store.location}`,
+    `blobs: ${s.blobs}`,
+    `chunks: ${s.chunks}`,
+    `original size: ${s.logicalBytes}`,
+    `stored size: ${s.storedBytes}`,
+    `dedup ratio: ${s.dedupRatio.toFixed(3)}`,
+    "",
+  ].join("\n");
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}
