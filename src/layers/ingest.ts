@@ -4,9 +4,10 @@ import { createCutFinder } from "../chunking/spec.js";
 import { TarBoundaries } from "../chunking/tar-boundaries.js";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import { encodeChunk } from "../store/codec.js";
+import { encodeChunk, type Compression } from "../store/codec.js";
 import type { Store, StoredChunk } from "../store/types.js";
 import { claimsFor, type ChunkClaimer } from "./claims.js";
+import { detectCompression } from "./compression.js";
 import { parseDigest } from "./digest.js";
 
 export interface IngestResult {
@@ -44,6 +45,8 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   const writer = new ChunkWriter(store, options.claims ?? claimsFor(store));
   let size = 0;
   for await (const piece of source) {
+    // A compressed blob's chunks will not shrink again: do not spend zstd on them.
+    if (size === 0 && piece.length > 0 && detectCompression(piece) !== undefined) writer.storeRaw();
     digester.update(piece);
     size += piece.length;
     for (const chunk of splitter.push(piece)) await writer.add(chunk);
@@ -73,10 +76,16 @@ class ChunkWriter {
   #batchBytes = 0;
   readonly #inFlight = new Set<Promise<void>>();
   #failure: unknown;
+  #compression: Compression;
 
   constructor(store: Store, claims: ChunkClaimer) {
     this.#store = store;
     this.#claims = claims;
+    this.#compression = store.settings.compression;
+  }
+
+  storeRaw(): void {
+    this.#compression = { codec: "none", level: 0 };
   }
 
   async add(bytes: Uint8Array): Promise<void> {
@@ -133,8 +142,7 @@ class ChunkWriter {
 
   async #writeClaimed(chunks: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
     try {
-      const compression = this.#store.settings.compression;
-      const stored: StoredChunk[] = chunks.map((c) => ({ id: c.id, data: encodeChunk(c.bytes, compression) }));
+      const stored: StoredChunk[] = chunks.map((c) => ({ id: c.id, data: encodeChunk(c.bytes, this.#compression) }));
       await this.#store.putChunks(stored);
       this.newChunks += chunks.length;
       for (let i = 0; i < chunks.length; i++) {

@@ -99,3 +99,13 @@ test("concurrent ingests sharing content write each chunk once", async (t) => {
     assert.ok((await collect(readBlob(store, (await store.getRecipe(r.digest))!))).equals(blobs[i]!));
   }
 });
+
+test("chunks of a compressed blob are stored as they are, found by magic bytes", async (t) => {
+  const store = await freshStore(t);
+  const gzip = gzipSync(Buffer.concat([randomBytes(200_000, 1), Buffer.alloc(400_000, 7)]));
+  const { digest } = await ingestBlob(store, fromPieces([gzip]));
+  const recipe = (await store.getRecipe(digest))!;
+  const stored = await store.getChunks(recipe.ids);
+  assert.ok(stored.every((data) => data![0] === 0), "codec byte 0 (raw) for every chunk");
+  assert.ok((await collect(readBlob(store, recipe))).equals(gzip));
+});
