@@ -9,7 +9,7 @@ import { tempDir } from "../helpers.js";
  * filesystem storage and deletes enabled, as ../shared/research/harness.md describes. Needs the
  * Debian package docker-registry.
  */
-export async function startReferenceRegistry(t: { after(fn: () => unknown): void }): Promise<{ url: string; process: ChildProcess }> {
+export async function startReferenceRegistry(t: { after(fn: () => unknown): void }): Promise<{ url: string; process: ChildProcess; dataDir: string }> {
   const dir = await tempDir(t);
   const port = await freePort();
   const config = join(dir, "config.yml");
@@ -46,7 +46,7 @@ export async function startReferenceRegistry(t: { after(fn: () => unknown): void
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited: ${log}`);
     try {
-      if ((await fetch(`${url}/v2/`)).status === 200) return { url, process: child };
+      if ((await fetch(`${url}/v2/`)).status === 200) return { url, process: child, dataDir: join(dir, "data") };
     } catch {
       // not listening yet
     }

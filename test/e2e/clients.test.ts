@@ -1,0 +1,377 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { gzipSync } from "node:zlib";
+import { CLI, REPO_ROOT, run } from "../helpers.js";
+
+/**
+ * Real clients against `docker-dedup serve`: skopeo pushes (uncompressed with --preserve-digests,
+ * gzip, a multi-arch index), then dockerd (direct, through --registry-mirror, multi-arch, run),
+ * containerd's ctr (direct, through a hosts.toml mirror with ?ns=docker.io, multi-arch) and podman
+ * (direct, through a registries.conf mirror) pull, and `docker-dedup verify` checks the store.
+ *
+ * The image is busybox-static from Debian, so it runs. The .deb is fetched once with
+ * `apt-get download` (outside any namespace) and cached under $DOCKER_DEDUP_TOOLS
+ * (default /var/tmp/docker-dedup-tools). Everything that talks over the network runs in
+ * test/e2e/clients/scenario.sh, inside new network, PID and mount namespaces: only `lo` exists,
+ * so dockerd's fallback from a failing mirror to the real Docker Hub cannot leave the machine,
+ * and no daemon can outlive the namespace. This test builds the OCI layout by hand first and
+ * checks what the clients report after.
+ *
+ * Needs root and the Debian packages docker.io containerd podman skopeo tar curl iproute2
+ * util-linux dpkg (and apt for the one download).
+ */
+
+const TOOLS = process.env.DOCKER_DEDUP_TOOLS ?? "/var/tmp/docker-dedup-tools";
+const SCENARIO = join(REPO_ROOT, "test/e2e/clients/scenario.sh");
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
+const OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+const sha256 = (data: Uint8Array | string) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { architecture: string; os: string };
+  annotations?: Record<string, string>;
+}
+
+interface Image {
+  manifest: Descriptor;
+  config: Descriptor;
+  /** The layer blob as pushed (uncompressed or gzip) and the DiffID of its tar. */
+  layer: Descriptor;
+  diffId: string;
+}
+
+interface Fixture {
+  layout: string;
+  nonce: string;
+  tar: Image;
+  gz: Image;
+  mirror: Image;
+  multi: { index: Descriptor; amd64: Image; arm64: Image };
+}
+
+/** busybox-static's .deb from the Debian archive the machine uses, cached across runs. */
+async function busyboxDeb(): Promise<string> {
+  const dir = join(TOOLS, "debs");
+  await mkdir(dir, { recursive: true });
+  const find = async () => (await readdir(dir)).find((f) => /^busybox-static_.*\.deb$/.test(f));
+  let deb = await find();
+  if (!deb) {
+    try {
+      await run("apt-get", ["download", "-q", "busybox-static"], { cwd: dir });
+    } catch (error) {
+      throw new Error(`cannot fetch busybox-static with apt-get download (needs the Debian archive): ${(error as Error).message}`);
+    }
+    deb = await find();
+  }
+  assert.ok(deb, `no busybox-static .deb in ${dir}`);
+  return join(dir, deb);
+}
+
+/**
+ * An OCI image layout written by hand, refs: `tar` (uncompressed layer), `gz` (the same tar,
+ * gzipped), `mirror` (its own uncompressed layer) and `multi` (an image index: amd64 and arm64
+ * manifests sharing one uncompressed layer, with different configs). Every run makes new content
+ * (a nonce in /etc/docker-dedup-e2e): skopeo's and podman's blob-info cache, shared by all runs
+ * on the machine, must not stand in for uploads.
+ */
+async function makeFixture(dir: string): Promise<Fixture> {
+  const rootfs = join(dir, "rootfs");
+  await mkdir(rootfs, { recursive: true });
+  await run("dpkg-deb", ["-x", await busyboxDeb(), rootfs]);
+  await symlink("busybox", join(rootfs, "bin", "sh"));
+  await mkdir(join(rootfs, "etc"), { recursive: true });
+
+  const layout = join(dir, "layout");
+  const blobs = join(layout, "blobs", "sha256");
+  await mkdir(blobs, { recursive: true });
+  const put = async (mediaType: string, data: Buffer, extra: Partial<Descriptor> = {}): Promise<Descriptor> => {
+    const digest = sha256(data);
+    await writeFile(join(blobs, digest.slice(7)), data);
+    return { mediaType, digest, size: data.length, ...extra };
+  };
+  const nonce = randomUUID();
+  const makeTar = async (variant: string) => {
+    await writeFile(join(rootfs, "etc", "docker-dedup-e2e"), `${variant} ${nonce}\n`);
+    const path = join(dir, `${variant}.tar`);
+    await run("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", rootfs, "-cf", path, "."]);
+    return readFile(path);
+  };
+  const makeImage = async (variant: string, layerBytes: Buffer, layerType: string, diffId: string, architecture = "amd64"): Promise<Image> => {
+    const layer = await put(layerType, layerBytes);
+    const configJson = {
+      created: "2024-01-01T00:00:00Z",
+      architecture,
+      os: "linux",
+      config: { Cmd: ["/bin/sh"], Labels: { "docker-dedup.e2e": variant } },
+      rootfs: { type: "layers", diff_ids: [diffId] },
+      history: [{ created: "2024-01-01T00:00:00Z", created_by: `docker-dedup e2e ${variant}` }],
+    };
+    const config = await put(OCI_CONFIG, Buffer.from(JSON.stringify(configJson)));
+    const manifestJson = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
+    const manifest = await put(OCI_MANIFEST, Buffer.from(JSON.stringify(manifestJson, null, 2)), { platform: { architecture, os: "linux" } });
+    return { manifest, config, layer, diffId };
+  };
+
+  const tarLayer = await makeTar("tar");
+  const tar = await makeImage("tar", tarLayer, OCI_LAYER, sha256(tarLayer));
+  const gz = await makeImage("gz", gzipSync(tarLayer), OCI_LAYER_GZIP, sha256(tarLayer));
+  const mirrorLayer = await makeTar("mirror");
+  const mirror = await makeImage("mirror", mirrorLayer, OCI_LAYER, sha256(mirrorLayer));
+  const multiLayer = await makeTar("multi");
+  const amd64 = await makeImage("multi-amd64", multiLayer, OCI_LAYER, sha256(multiLayer), "amd64");
+  const arm64 = await makeImage("multi-arm64", multiLayer, OCI_LAYER, sha256(multiLayer), "arm64");
+  const index = await put(OCI_INDEX, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [amd64.manifest, arm64.manifest] }, null, 2)));
+
+  const ref = (d: Descriptor, name: string) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: { "org.opencontainers.image.ref.name": name } });
+  await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  await writeFile(
+    join(layout, "index.json"),
+    JSON.stringify({ schemaVersion: 2, manifests: [ref(tar.manifest, "tar"), ref(gz.manifest, "gz"), ref(mirror.manifest, "mirror"), ref(index, "multi")] }),
+  );
+  return { layout, nonce, tar, gz, mirror, multi: { index, amd64, arm64 } };
+}
+
+interface StepResult {
+  code: number;
+  ms: number;
+  stdout: string;
+  stderr: string;
+  /** docker-dedup's access log lines written while the step ran. */
+  requests: string;
+}
+
+/** Runs scenario.sh in fresh net+pid+mount namespaces; stops it (and so everything it started) if the test ends first. */
+async function runScenario(env: Record<string, string>, timeoutMs: number, onStart: (stop: () => Promise<void>) => void): Promise<{ code: number | null; stderr: string }> {
+  // setpriv --pdeathsig: if this node process dies, unshare gets SIGKILL; --kill-child then sends
+  // SIGTERM to the script (its trap stops the daemons), and when the script, PID 1 of the new PID
+  // namespace, exits, the kernel kills whatever is left in it.
+  const args = ["--pdeathsig", "SIGKILL", "unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM", "bash", SCENARIO];
+  const child = spawn("setpriv", args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stdout.on("data", (d) => (stderr += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // unshare ignores SIGTERM while it waits; SIGKILL makes --kill-child send SIGTERM to the
+    // script, whose trap stops the daemons. `close` comes once the script's stdio is closed.
+    child.kill("SIGKILL");
+    await exited;
+  };
+  onStart(stop);
+  const timer = setTimeout(() => void stop(), timeoutMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+const tail = (text: string, lines = 25) => text.trimEnd().split("\n").slice(-lines).join("\n");
+
+test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (direct, as a mirror, multi-arch); the store verifies", { timeout: 300_000 }, async (t) => {
+  if (process.getuid?.() !== 0) return t.skip("needs root (namespaces, dockerd, containerd)");
+  const missing = ["setpriv", "unshare", "dockerd", "docker", "containerd", "ctr", "podman", "skopeo", "curl", "ip", "dpkg-deb"].filter(
+    (tool) => !(process.env.PATH ?? "").split(":").some((dir) => existsSync(join(dir, tool))),
+  );
+  assert.deepEqual(missing, [], `missing tools (Debian packages docker.io containerd podman skopeo curl iproute2 util-linux)`);
+
+  const dir = await mkdtemp(join(tmpdir(), "docker-dedup-clients-"));
+  let stopScenario = async () => {};
+  t.after(async () => {
+    await stopScenario(); // if the test failed or timed out while it ran: every process is gone before the rm
+    // DOCKER_DEDUP_E2E_KEEP=1 keeps the scratch dir (logs of every step under work/out) for debugging.
+    if (process.env.DOCKER_DEDUP_E2E_KEEP) t.diagnostic(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  });
+  const started = Date.now();
+  const fx = await makeFixture(dir);
+  const work = join(dir, "work");
+  await mkdir(work);
+  const scenario = await runScenario({ WORK: work, LAYOUT: fx.layout, NODE: process.execPath, CLI }, 240_000, (stop) => (stopScenario = stop));
+  t.diagnostic(`scenario took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  const serveLogBytes = await readFile(join(work, "serve.log")).catch(() => Buffer.alloc(0));
+  const serveLog = serveLogBytes.toString("utf8");
+  const results = new Map<string, StepResult>();
+  const tsv = existsSync(join(work, "results.tsv")) ? await readFile(join(work, "results.tsv"), "utf8") : "";
+  const lines = tsv.split("\n").filter(Boolean).map((line) => line.split("\t") as [string, string, string, string]);
+  for (const [i, [id, code, ms, logAt]] of lines.entries()) {
+    const read = async (ext: string) => readFile(join(work, "out", `${id}.${ext}`), "utf8").catch(() => "");
+    // The registry's access log from this step's start to the next step's: the requests it made.
+    const requests = serveLogBytes.subarray(Number(logAt), lines[i + 1] ? Number(lines[i + 1]![3]) : undefined).toString("utf8");
+    results.set(id, { code: Number(code), ms: Number(ms), stdout: await read("out"), stderr: await read("err"), requests });
+  }
+  const port = (await readFile(join(work, "port"), "utf8").catch(() => "")).trim();
+  const reg = `127.0.0.1:${port}`;
+
+  /** The step's result after asserting it ran and exited 0; the message carries the client's stderr. */
+  const ok = (id: string): StepResult => {
+    const r = results.get(id);
+    assert.ok(r, `step ${id} did not run (an earlier step it needs failed). scenario exit ${scenario.code}; its stderr:\n${tail(scenario.stderr)}`);
+    assert.equal(r.code, 0, `step ${id} exited ${r.code}. stderr:\n${tail(r.stderr)}\nstdout:\n${tail(r.stdout, 10)}\nregistry log (tail):\n${tail(serveLog, 15)}`);
+    return r;
+  };
+  const json = <T>(id: string): T => JSON.parse(ok(id).stdout) as T;
+  const check = (name: string, fn: () => void | Promise<void>) => t.test(name, fn);
+
+  await check("docker-dedup serve starts (in the namespace)", () => void ok("serve.start"));
+
+  // --- skopeo ---
+  await check("skopeo push of the uncompressed OCI image (--preserve-digests), stored byte-exact", () => {
+    ok("push.tar");
+    const raw = ok("inspect.test_bb_tar").stdout;
+    assert.equal(sha256(raw), fx.tar.manifest.digest, "manifest digest after the round trip");
+    assert.equal((JSON.parse(raw) as { layers: Descriptor[] }).layers[0]?.mediaType, OCI_LAYER);
+  });
+  await check("skopeo push of the gzip image", () => {
+    ok("push.gz");
+    const manifest = json<{ layers: Descriptor[] }>("inspect.test_bb_gz");
+    assert.equal(manifest.layers[0]?.digest, fx.gz.layer.digest, "skopeo pushed our gzip blob as-is");
+    assert.equal(manifest.layers[0]?.mediaType, OCI_LAYER_GZIP);
+  });
+  await check("skopeo push under a Docker Hub-style name (library/bbmirror:latest)", () => {
+    ok("push.mirror");
+    assert.equal(sha256(ok("inspect.library_bbmirror_latest").stdout), fx.mirror.manifest.digest);
+  });
+  await check("skopeo copy --all of a multi-arch OCI index (amd64 + arm64)", () => {
+    ok("push.multi");
+    const raw = ok("inspect.test_bb_multi").stdout;
+    assert.equal(sha256(raw), fx.multi.index.digest, "index digest after the round trip");
+    const index = JSON.parse(raw) as { mediaType: string; manifests: Descriptor[] };
+    assert.equal(index.mediaType, OCI_INDEX);
+    assert.deepEqual(index.manifests.map((m) => m.platform?.architecture), ["amd64", "arm64"]);
+  });
+
+  // --- dockerd ---
+  interface DockerImage {
+    Id: string;
+    RepoDigests: string[];
+    Architecture: string;
+    RootFS: { Layers: string[] };
+  }
+  const dockerImage = (id: string, image: Image, repoDigest: string) => {
+    const [inspected] = json<DockerImage[]>(id);
+    assert.ok(inspected, "docker image inspect returned the image");
+    assert.deepEqual(inspected.RootFS.Layers, [image.diffId], "layer DiffIDs");
+    assert.equal(inspected.Id, image.config.digest, "image ID = config digest");
+    assert.ok(inspected.RepoDigests.includes(repoDigest), `RepoDigests ${JSON.stringify(inspected.RepoDigests)} include ${repoDigest}`);
+    return inspected;
+  };
+  await check("dockerd starts (vfs, no bridge/iptables, --registry-mirror and --insecure-registry docker-dedup)", () => void ok("docker.start"));
+  await check("docker pull bbmirror:latest is served by docker-dedup as the registry mirror", () => {
+    const { requests } = ok("docker.pull.mirror");
+    dockerImage("docker.inspect.mirror", fx.mirror, `bbmirror@${fx.mirror.manifest.digest}`);
+    assert.match(requests, /(GET|HEAD) \/v2\/library\/bbmirror\/manifests\/latest 200/, "dockerd asked docker-dedup for the manifest");
+    assert.match(requests, new RegExp(`GET /v2/library/bbmirror/blobs/${fx.mirror.layer.digest} 200`), "dockerd fetched the layer from docker-dedup");
+  });
+  await check("docker pull of the OCI image with an uncompressed layer", () => {
+    ok("docker.pull.tar");
+    dockerImage("docker.inspect.tar", fx.tar, `${reg}/test/bb@${fx.tar.manifest.digest}`);
+  });
+  await check("docker pull of the gzip image", () => {
+    const { requests } = ok("docker.pull.gz");
+    assert.match(requests, new RegExp(`GET /v2/test/bb/blobs/${fx.gz.layer.digest} 200`), "dockerd fetched the gzip layer");
+    dockerImage("docker.inspect.gz", fx.gz, `${reg}/test/bb@${fx.gz.manifest.digest}`);
+  });
+  await check("docker pull of the multi-arch index selects amd64", () => {
+    const { requests } = ok("docker.pull.multi");
+    assert.match(requests, new RegExp(`GET /v2/test/bb/manifests/${fx.multi.amd64.manifest.digest} 200`), "amd64 manifest fetched");
+    assert.doesNotMatch(requests, new RegExp(fx.multi.arm64.manifest.digest), "arm64 manifest not fetched");
+    const inspected = dockerImage("docker.inspect.multi", fx.multi.amd64, `${reg}/test/bb@${fx.multi.index.digest}`);
+    assert.equal(inspected.Architecture, "amd64");
+  });
+  await check("docker run --network none of the pulled image", () => {
+    assert.equal(ok("docker.run").stdout, `tar ${fx.nonce}\n`);
+  });
+
+  // --- containerd ---
+  await check("containerd starts", () => void ok("ctr.start"));
+  await check("ctr images pull --plain-http of the uncompressed image (pulled and unpacked)", () => {
+    ok("ctr.pull.tar");
+    assert.match(ok("ctr.images").stdout, new RegExp(`${escape(reg)}/test/bb:tar\\s+${escape(OCI_MANIFEST)}\\s+${fx.tar.manifest.digest}`));
+  });
+  await check("ctr images pull --plain-http of the gzip image", () => {
+    ok("ctr.pull.gz");
+    assert.match(ok("ctr.images").stdout, new RegExp(`${escape(reg)}/test/bb:gz\\s+${escape(OCI_MANIFEST)}\\s+${fx.gz.manifest.digest}`));
+  });
+  await check("ctr pull of docker.io/library/bbmirror:latest through a hosts.toml mirror (?ns=docker.io)", () => {
+    const { requests } = ok("ctr.pull.mirror");
+    assert.match(ok("ctr.images").stdout, new RegExp(`docker\\.io/library/bbmirror:latest\\s+\\S+\\s+${fx.mirror.manifest.digest}`));
+    assert.match(requests, /\/v2\/library\/bbmirror\/manifests\/latest\?ns=docker\.io 200/, "containerd's request carried ?ns=docker.io and was answered");
+    assert.match(requests, new RegExp(`GET /v2/library/bbmirror/blobs/${fx.mirror.layer.digest}\\?ns=docker\\.io 200`), "layer fetched from docker-dedup");
+  });
+  await check("ctr pull of the multi-arch index fetches only the amd64 image", () => {
+    ok("ctr.pull.multi");
+    assert.match(ok("ctr.images").stdout, new RegExp(`${escape(reg)}/test/bb:multi\\s+${escape(OCI_INDEX)}\\s+${fx.multi.index.digest}`));
+    const content = ok("ctr.content").stdout;
+    assert.ok(content.includes(fx.multi.amd64.config.digest), "amd64 config fetched");
+    assert.ok(content.includes(fx.multi.amd64.layer.digest), "amd64 layer fetched");
+    assert.ok(!content.includes(fx.multi.arm64.config.digest), "arm64 config not fetched");
+  });
+
+  // --- podman ---
+  interface PodmanImage {
+    Id: string;
+    Architecture: string;
+    Digest: string;
+    RootFS: { Layers: string[] };
+  }
+  await check("podman pull --tls-verify=false of the uncompressed image", () => {
+    ok("podman.pull.tar");
+    const [inspected] = json<PodmanImage[]>("podman.inspect.tar");
+    assert.deepEqual(inspected?.RootFS.Layers, [fx.tar.diffId]);
+    assert.equal(inspected?.Digest, fx.tar.manifest.digest);
+  });
+  await check("podman pull of docker.io/library/bbmirror:latest through a registries.conf mirror", () => {
+    const { requests } = ok("podman.pull.mirror");
+    assert.match(requests, /GET \/v2\/library\/bbmirror\/manifests\/latest 200/, "podman asked docker-dedup (the mirror) for the manifest");
+    const [inspected] = json<PodmanImage[]>("podman.inspect.mirror");
+    assert.deepEqual(inspected?.RootFS.Layers, [fx.mirror.diffId]);
+    assert.equal(inspected?.Digest, fx.mirror.manifest.digest);
+  });
+
+  await check("podman pull of the multi-arch index selects amd64", () => {
+    ok("podman.pull.multi");
+    const [inspected] = json<PodmanImage[]>("podman.inspect.multi");
+    assert.equal(inspected?.Architecture, "amd64");
+    assert.equal(`sha256:${inspected?.Id}`, fx.multi.amd64.config.digest, "image ID = the amd64 config digest");
+    assert.deepEqual(inspected?.RootFS.Layers, [fx.multi.amd64.diffId]);
+  });
+
+  // --- the registry itself ---
+  await check("docker-dedup answered no request with a 5xx and logged no server fault", () => {
+    const bad = serveLog.split("\n").filter((line) => / 5\d\d \d+ms$/.test(line) || /: (Error|TypeError|RangeError)/.test(line));
+    assert.deepEqual(bad, []);
+  });
+  await check("docker-dedup stops cleanly on SIGTERM", () => void ok("serve.stop"));
+  await check("docker-dedup verify passes on the store after all pulls", () => {
+    assert.match(ok("verify").stdout, /all intact/);
+  });
+  await check("the scenario script itself exited 0 and every process it started is gone", async () => {
+    assert.equal(scenario.code, 0, tail(scenario.stderr));
+    const leftovers: string[] = [];
+    for (const pid of (await readdir("/proc")).filter((name) => /^\d+$/.test(name))) {
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replace(/\0/g, " ");
+      if (cmdline.includes(dir)) leftovers.push(`${pid}: ${cmdline}`);
+    }
+    assert.deepEqual(leftovers, [], "processes still running with the scratch dir on their command line");
+  });
+  t.diagnostic(`steps: ${[...results].map(([id, r]) => `${id} ${r.code === 0 ? "" : `exit ${r.code} `}${r.ms}ms`).join(", ")}`);
+});
