@@ -1,6 +1,8 @@
 import type { Command, Option } from "commander";
+import { buildMirrorConfig, loadServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry } from "../config/serve-config.js";
 import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
+import { createSeedApiServer } from "../registry/seed-api.js";
 import { DEFAULT_UPLOAD_LIMITS } from "../registry/upload-session.js";
 import { openStore, storeLocation } from "../store/open.js";
 
@@ -15,8 +17,19 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--upload-timeout <seconds>", "cancel an upload idle this long", String(DEFAULT_UPLOAD_LIMITS.idleTimeoutMs / 1000))
     .option("--max-uploads <n>", "uploads in progress at once", String(DEFAULT_UPLOAD_LIMITS.maxSessions))
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
-    .action(async (flags: { store?: string; listen: string; accessLog?: boolean; uploadTimeout: string; maxUploads: string; maxConcurrentReads: string }) => {
+    .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
+    .option("--seed-api-dir <dir>", "the only directory /checkout may write into (required with --seed-api)")
+    .option("--config <file>", "JSON settings file (mirror mode: mirrors, defaultNamespace, manifestTtlSeconds; see README)")
+    .option(
+      "--upstream <[namespace=]url>",
+      "mirror mode: pull through this registry (repeatable); the namespace defaults to the URL's host (docker.io for Docker Hub); pushes to mirrored names are refused",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .action(async (flags: { store?: string; listen: string; accessLog?: boolean; uploadTimeout: string; maxUploads: string; maxConcurrentReads: string; config?: string; upstream: string[]; seedApi?: string; seedApiDir?: string }) => {
       const { host, port } = parseListen(flags.listen);
+      const seedApi = flags.seedApi === undefined ? undefined : parseListen(flags.seedApi);
+      if (seedApi !== undefined && flags.seedApiDir === undefined) throw new DedupError("INPUT_INVALID", "--seed-api needs --seed-api-dir, the directory /checkout may write into");
       const uploads = {
         idleTimeoutMs: positiveNumber(flags.uploadTimeout, "--upload-timeout") * 1000,
         maxSessions: positiveNumber(flags.maxUploads, "--max-uploads"),
@@ -25,8 +38,9 @@ export function serveCommand(command: Command, storeOption: Option): void {
       if (!Number.isSafeInteger(maxConcurrentReads) || maxConcurrentReads < 0) {
         throw new DedupError("INPUT_INVALID", `bad --max-concurrent-reads "${flags.maxConcurrentReads}": expected 0 or a positive integer`);
       }
+      const mirror = await mirrorSettings(flags.config, flags.upstream);
       const store = await openStore(storeLocation(flags.store), { create: true });
-      const registry = createRegistryServer({ store, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false });
+      const registry = createRegistryServer({ store, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }) });
       try {
         await new Promise<void>((resolve, reject) => {
           registry.server.once("error", reject);
@@ -37,10 +51,22 @@ export function serveCommand(command: Command, storeOption: Option): void {
         const e = error as NodeJS.ErrnoException;
         throw new DedupError("INPUT_INVALID", `cannot listen on ${flags.listen}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`);
       }
+      const seedServer = seedApi === undefined ? undefined : createSeedApiServer({ store, checkoutDir: flags.seedApiDir! });
+      if (seedServer !== undefined) {
+        await new Promise<void>((resolve, reject) => {
+          seedServer.once("error", (error: NodeJS.ErrnoException) => reject(new DedupError("INPUT_INVALID", `cannot listen on ${flags.seedApi}: ${error.message}`)));
+          seedServer.listen(seedApi!.port, seedApi!.host, () => resolve());
+        });
+        process.stderr.write(`docker-dedup: seed API (/checkout, /is_available, /info) on http://${flags.seedApi}, writing into ${flags.seedApiDir}\n`);
+      }
       const address = registry.server.address();
       const where = typeof address === "object" && address !== null ? formatAddress(address.address, address.port) : flags.listen;
       // Tests and scripts read the port from this line when they asked for port 0.
       process.stderr.write(`docker-dedup: registry listening on http://${where} (store ${store.location})\n`);
+      for (const m of mirror?.mirrors ?? []) {
+        const isDefault = m.namespace === mirror?.defaultNamespace ? ", the default namespace" : "";
+        process.stderr.write(`docker-dedup: mirroring ${m.namespace} from ${m.upstream}${m.username === undefined ? "" : ` as ${m.username}`}${isDefault}\n`);
+      }
 
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
@@ -54,10 +80,24 @@ export function serveCommand(command: Command, storeOption: Option): void {
       });
       // Requests in flight get a few seconds to finish; then their connections are cut.
       const force = setTimeout(() => registry.server.closeAllConnections(), 5000);
+      if (seedServer !== undefined) await new Promise((resolve) => seedServer.close(resolve));
       await registry.close();
       clearTimeout(force);
       await store.close();
     });
+}
+
+/** Mirrors from the config file, then from `--upstream` flags; undefined when there are none. */
+async function mirrorSettings(configFile: string | undefined, upstreams: string[]): Promise<MirrorConfig | undefined> {
+  const file = configFile === undefined ? undefined : await loadServeConfig(configFile);
+  const fromFile = file?.mirror;
+  const fromFlags: MirrorEntry[] = upstreams.map(parseUpstreamFlag);
+  if (fromFile === undefined && fromFlags.length === 0) return undefined;
+  const mirrors = [...(fromFile?.mirrors ?? []), ...fromFlags];
+  return buildMirrorConfig(mirrors, {
+    defaultNamespace: file?.defaultNamespaceGiven ? fromFile?.defaultNamespace : undefined,
+    manifestTtlSeconds: fromFile?.manifestTtlSeconds,
+  });
 }
 
 /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */

@@ -4,7 +4,8 @@ import type { ChunkId } from "../store/chunk-id.js";
  * Decoded chunks of recently rebuilt blobs, bounded in bytes, least recently used out first.
  * Popular layers (a base image under many apps) are pulled again and again; serving their chunks
  * from memory skips the pack reads and the decompression, which cost more CPU than anything else
- * in a pull (BENCHMARKS.md). Only chunks of blobs whose digest was verified are put here.
+ * in a pull (BENCHMARKS.md). Only chunks known to be right are put here: those of a blob whose
+ * digest was verified as it was rebuilt, or those an ingest just hashed into their ids.
  */
 export class ChunkCache {
   readonly #capacity: number;
@@ -49,7 +50,19 @@ export class ChunkCache {
 }
 
 /** The default size: $DOCKER_DEDUP_CHUNK_CACHE_MB MiB, else 512 MiB. 0 turns it off. */
-export function defaultChunkCache(): ChunkCache {
+function defaultChunkCache(): ChunkCache {
   const mb = Number(process.env.DOCKER_DEDUP_CHUNK_CACHE_MB ?? 512);
   return new ChunkCache(Number.isFinite(mb) && mb > 0 ? mb * 1024 * 1024 : 0);
+}
+
+const caches = new WeakMap<object, ChunkCache>();
+
+/** One cache per open store, so that blobs sharing chunks share cache entries. */
+export function chunkCacheFor(store: object): ChunkCache {
+  let cache = caches.get(store);
+  if (cache === undefined) {
+    cache = defaultChunkCache();
+    caches.set(store, cache);
+  }
+  return cache;
 }

@@ -6,6 +6,7 @@ import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
 import { encodeChunk, type Compression } from "../store/codec.js";
 import type { Store, StoredChunk } from "../store/types.js";
+import type { ChunkCache } from "./chunk-cache.js";
 import { claimsFor, type ChunkClaimer } from "./claims.js";
 import { detectCompression } from "./compression.js";
 import { parseDigest } from "./digest.js";
@@ -25,6 +26,12 @@ export interface IngestOptions {
   expectedDigest?: string;
   /** Coordinates with concurrent ingests; by default, those of this process into the same store. */
   claims?: ChunkClaimer;
+  /**
+   * Also keep the blob's chunks in this cache of decoded chunks, so a layer just pushed is pulled
+   * from memory (a server's pulls often follow its pushes). Its chunks are right by construction:
+   * their ids were just computed from them.
+   */
+  cache?: ChunkCache;
 }
 
 /** Chunks are checked against the store and written in batches of about this many bytes. */
@@ -42,7 +49,7 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   const spec = store.settings.chunker;
   const splitter = new Splitter(createCutFinder(spec), spec.tarAware ? new TarBoundaries(spec.minSize) : undefined);
   const digester = createHash("sha256");
-  const writer = new ChunkWriter(store, options.claims ?? claimsFor(store));
+  const writer = new ChunkWriter(store, options.claims ?? claimsFor(store), options.cache);
   let size = 0;
   for await (const piece of source) {
     // A compressed blob's chunks will not shrink again: do not spend zstd on them.
@@ -78,9 +85,12 @@ class ChunkWriter {
   #failure: unknown;
   #compression: Compression;
 
-  constructor(store: Store, claims: ChunkClaimer) {
+  readonly #cache: ChunkCache | undefined;
+
+  constructor(store: Store, claims: ChunkClaimer, cache?: ChunkCache) {
     this.#store = store;
     this.#claims = claims;
+    this.#cache = cache;
     this.#compression = store.settings.compression;
   }
 
@@ -95,6 +105,8 @@ class ChunkWriter {
     const key = id.toString("latin1");
     if (this.#seen.has(key)) return;
     this.#seen.add(key);
+    // A copy: the chunk may be a view into a large input piece that must not stay alive with it.
+    this.#cache?.put(id, Buffer.from(bytes));
     this.#batch.push({ id, bytes });
     this.#batchBytes += bytes.length;
     if (this.#batchBytes >= BATCH_BYTES) await this.#flush();

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import { ChunkCache, defaultChunkCache } from "./chunk-cache.js";
+import { chunkCacheFor, type ChunkCache } from "./chunk-cache.js";
 import { decodePool } from "./decode-pool.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
@@ -23,7 +23,7 @@ const BATCHES_AHEAD = 4;
  * end if it differs; a range cannot be checked that way, so each of its chunks is checked
  * against its id before any of its bytes are yielded.
  */
-export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange, cache: ChunkCache = cacheFor(store)): AsyncGenerator<Buffer> {
+export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange, cache: ChunkCache = chunkCacheFor(store)): AsyncGenerator<Buffer> {
   const { start, end } = range ?? { start: 0, end: recipe.size - 1 };
   if (recipe.size === 0) return;
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end < recipe.size)) {
@@ -109,16 +109,4 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
     out[i] = chunk;
   });
   return out as Buffer[];
-}
-
-const caches = new WeakMap<Store, ChunkCache>();
-
-/** One cache per open store, so that blobs sharing chunks share cache entries. */
-function cacheFor(store: Store): ChunkCache {
-  let cache = caches.get(store);
-  if (cache === undefined) {
-    cache = defaultChunkCache();
-    caches.set(store, cache);
-  }
-  return cache;
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type { MirrorConfig } from "../config/serve-config.js";
 import type { Store } from "../store/types.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import type { Exchange, Registry } from "./context.js";
@@ -7,6 +8,8 @@ import { sendJson } from "./http-util.js";
 import { listReferrers, listRepositories, listTags } from "./listings.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { RegistryMetadata } from "./metadata.js";
+import { handleMirrored, Mirror } from "./mirror.js";
+import { isValidRepositoryName } from "./names.js";
 import { ReadGate } from "./read-gate.js";
 import { RegistryError, sendError, toRegistryError } from "./oci-errors.js";
 import { ALLOWED_METHODS, matchRoute, type Route } from "./routes.js";
@@ -22,6 +25,8 @@ export interface RegistryOptions {
   log?: (line: string) => void;
   /** Also log one line per request. */
   accessLog?: boolean;
+  /** Mirror mode: a pull-through cache of these upstreams (see mirror.ts). */
+  mirror?: MirrorConfig;
 }
 
 export interface RegistryServer {
@@ -37,12 +42,15 @@ export interface RegistryServer {
  */
 export function createRegistryServer(options: RegistryOptions): RegistryServer {
   const log = options.log ?? ((line: string) => process.stderr.write(`docker-dedup: ${line}\n`));
+  const meta = new RegistryMetadata(options.store);
+  const mirror = options.mirror === undefined || options.mirror.mirrors.length === 0 ? undefined : new Mirror(options.mirror, { store: options.store, meta, log });
   const registry: Registry = {
     store: options.store,
-    meta: new RegistryMetadata(options.store),
+    meta,
     uploads: new UploadSessions(options.store, { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads }),
     reads: new ReadGate(options.maxConcurrentReads ?? 0),
     log,
+    ...(mirror === undefined ? {} : { mirror }),
   };
   const server = createServer((req, res) => void handle(registry, req, res, options.accessLog ?? false));
   // Uploads of large layers can take long; only the request headers have a deadline.
@@ -58,6 +66,7 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
+      await mirror?.close();
     },
   };
 }
@@ -91,6 +100,10 @@ async function dispatch(ex: Exchange, pathname: string): Promise<void> {
   const allowed = ALLOWED_METHODS[route.kind];
   if (!allowed.includes(ex.method)) {
     throw new RegistryError("UNSUPPORTED", `${ex.method} is not supported on this endpoint`, { headers: { Allow: allowed.join(", ") } });
+  }
+  if (ex.registry.mirror !== undefined && "name" in route && isValidRepositoryName(route.name)) {
+    const target = ex.registry.mirror.resolve(route.name, ex.query);
+    if (target !== undefined) return handleMirrored(ex, route, target);
   }
   await ROUTE_HANDLERS[route.kind](ex, route as never);
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Store } from "../store/types.js";
 import type { RegistryMetadata } from "./metadata.js";
+import type { Mirror } from "./mirror.js";
 import type { ReadGate } from "./read-gate.js";
 import type { UploadSessions } from "./upload-session.js";
 
@@ -13,6 +14,8 @@ export interface Registry {
   readonly reads: ReadGate;
   /** Server-side messages (failures, notices); one line each. */
   readonly log: (line: string) => void;
+  /** Mirror mode (mirror.ts): set when upstreams are configured. */
+  readonly mirror?: Mirror;
 }
 
 /** One request, with its parsed URL. */

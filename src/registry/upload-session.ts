@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ingestBlob, type IngestResult } from "../layers/ingest.js";
+import { chunkCacheFor } from "../layers/chunk-cache.js";
 import type { Store } from "../store/types.js";
 import { RegistryError } from "./oci-errors.js";
 
@@ -130,7 +131,7 @@ export class UploadSession {
 
   #start(expectedDigest: string | undefined): void {
     if (this.#ingest !== undefined) return;
-    this.#ingest = ingestBlob(this.#store, this.#feed(), expectedDigest === undefined ? {} : { expectedDigest });
+    this.#ingest = ingestBlob(this.#store, this.#feed(), { expectedDigest, cache: chunkCacheFor(this.#store) });
     this.#ingest.catch((error: unknown) => {
       this.#aborted ??= error;
       this.#current?.reject(error);

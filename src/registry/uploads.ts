@@ -1,4 +1,5 @@
 import { ingestBlob } from "../layers/ingest.js";
+import { chunkCacheFor } from "../layers/chunk-cache.js";
 import type { Exchange } from "./context.js";
 import { parseUploadRange } from "./http-range.js";
 import { atMost, contentLength, sendEmpty } from "./http-util.js";
@@ -29,7 +30,7 @@ export async function startUpload(ex: Exchange, rawName: string): Promise<void> 
   const digestParam = ex.query.get("digest");
   if (digestParam !== null) {
     const digest = checkDigest(digestParam);
-    const result = await ingestBlob(ex.registry.store, ex.req, { expectedDigest: digest });
+    const result = await ingestBlob(ex.registry.store, ex.req, { expectedDigest: digest, cache: chunkCacheFor(ex.registry.store) });
     await ex.registry.meta.linkBlob(name, result.digest, result.size);
     return sendCreated(ex, name, result.digest);
   }

@@ -1,0 +1,188 @@
+import { readFile } from "node:fs/promises";
+import { DedupError } from "../errors.js";
+
+/**
+ * The `docker-dedup serve --config FILE` file: JSON, validated here so that a typo is an error
+ * at startup rather than a silently ignored setting.
+ *
+ *   {
+ *     "mirrors": [
+ *       {"namespace": "docker.io", "upstream": "https://registry-1.docker.io",
+ *        "username": "me", "password": "...", "passwordEnv": "HUB_TOKEN"}
+ *     ],
+ *     "defaultNamespace": "docker.io",
+ *     "manifestTtlSeconds": 300
+ *   }
+ */
+
+/** One upstream registry that the mirror serves a namespace of. */
+export interface MirrorEntry {
+  /** The registry's name as clients write it (`docker.io`, `ghcr.io`, `host:port`): containerd's `?ns=` value. */
+  namespace: string;
+  /** Base URL of the upstream, e.g. `https://registry-1.docker.io`. */
+  upstream: string;
+  username?: string;
+  password?: string;
+}
+
+export interface MirrorConfig {
+  mirrors: MirrorEntry[];
+  /**
+   * The namespace of requests that name none (no `?ns=`, no `<namespace>/` prefix), as dockerd's
+   * `registry-mirrors` sends them. Default: `docker.io` if mirrored, else the first mirror.
+   * `null` keeps such names local (a plain registry beside the mirror).
+   */
+  defaultNamespace: string | null;
+  /** How long a tag fetched from an upstream is served without asking the upstream again. */
+  manifestTtlSeconds: number;
+}
+
+export interface ServeConfig {
+  mirror?: MirrorConfig;
+  /** Whether the file set `defaultNamespace` itself (else it is derived, and may change with --upstream flags). */
+  defaultNamespaceGiven?: boolean;
+}
+
+export const DEFAULT_MANIFEST_TTL_SECONDS = 300;
+
+/** Docker Hub's API host names all mean the `docker.io` namespace. */
+const DOCKER_HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+
+export async function loadServeConfig(file: string): Promise<ServeConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new DedupError("INPUT_INVALID", `cannot read config file ${file}: ${(error as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new DedupError("INPUT_INVALID", `config file ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseServeConfig(value, file);
+}
+
+/** Validates a parsed config file; `where` names it in error messages. */
+export function parseServeConfig(value: unknown, where = "config", env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const fail = (message: string): never => {
+    throw new DedupError("INPUT_INVALID", `${where}: ${message}`);
+  };
+  if (!isObject(value)) return fail("expected a JSON object");
+  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds"], "", fail);
+  const config: ServeConfig = {};
+  if (value.mirrors === undefined) {
+    if (value.defaultNamespace !== undefined || value.manifestTtlSeconds !== undefined) fail("defaultNamespace and manifestTtlSeconds need mirrors");
+    return config;
+  }
+  if (!Array.isArray(value.mirrors)) return fail("mirrors: expected an array");
+  const mirrors = value.mirrors.map((entry: unknown, i: number): MirrorEntry => {
+    const at = `mirrors[${i}]`;
+    if (!isObject(entry)) return fail(`${at}: expected an object`);
+    checkKeys(entry, ["namespace", "upstream", "username", "password", "passwordEnv"], `${at}.`, fail);
+    if (typeof entry.upstream !== "string") return fail(`${at}.upstream: expected a URL string`);
+    const upstream = checkUpstreamUrl(entry.upstream, `${at}.upstream`, fail);
+    const namespace = entry.namespace === undefined ? namespaceOf(upstream) : entry.namespace;
+    if (typeof namespace !== "string" || namespace === "") return fail(`${at}.namespace: expected a registry host name`);
+    const mirror: MirrorEntry = { namespace: namespace.toLowerCase(), upstream };
+    for (const key of ["username", "password", "passwordEnv"] as const) {
+      if (entry[key] !== undefined && typeof entry[key] !== "string") fail(`${at}.${key}: expected a string`);
+    }
+    if (typeof entry.username === "string") mirror.username = entry.username;
+    if (typeof entry.password === "string") mirror.password = entry.password;
+    if (typeof entry.passwordEnv === "string") {
+      const secret = env[entry.passwordEnv];
+      if (secret === undefined) fail(`${at}.passwordEnv: environment variable ${entry.passwordEnv} is not set`);
+      mirror.password = secret;
+    }
+    if ((mirror.username === undefined) !== (mirror.password === undefined)) fail(`${at}: username and password go together`);
+    return mirror;
+  });
+  let ttl = DEFAULT_MANIFEST_TTL_SECONDS;
+  if (value.manifestTtlSeconds !== undefined) {
+    if (typeof value.manifestTtlSeconds !== "number" || !(value.manifestTtlSeconds >= 0)) fail("manifestTtlSeconds: expected a number >= 0");
+    ttl = value.manifestTtlSeconds as number;
+  }
+  let defaultNamespace: string | null | undefined;
+  if (value.defaultNamespace !== undefined) {
+    if (value.defaultNamespace !== null && typeof value.defaultNamespace !== "string") fail("defaultNamespace: expected a namespace or null");
+    defaultNamespace = value.defaultNamespace === null ? null : (value.defaultNamespace as string).toLowerCase();
+  }
+  config.mirror = buildMirrorConfig(mirrors, { defaultNamespace, manifestTtlSeconds: ttl }, fail);
+  config.defaultNamespaceGiven = defaultNamespace !== undefined;
+  return config;
+}
+
+/**
+ * `--upstream [NAMESPACE=]URL`: without a namespace, the URL's host names it (`docker.io` for
+ * Docker Hub's hosts), which is what containerd sends as `?ns=`.
+ */
+export function parseUpstreamFlag(text: string): MirrorEntry {
+  const fail = (message: string): never => {
+    throw new DedupError("INPUT_INVALID", `bad --upstream "${text}": ${message}`);
+  };
+  const eq = text.indexOf("=");
+  const schemeAt = text.indexOf("://");
+  const hasNamespace = eq !== -1 && (schemeAt === -1 || eq < schemeAt);
+  const upstream = checkUpstreamUrl(hasNamespace ? text.slice(eq + 1) : text, "URL", fail);
+  const namespace = hasNamespace ? text.slice(0, eq).toLowerCase() : namespaceOf(upstream);
+  if (namespace === "") fail("empty namespace");
+  return { namespace, upstream };
+}
+
+/** Merges mirrors from flags and the file, checks them, and picks the default namespace. */
+export function buildMirrorConfig(
+  mirrors: MirrorEntry[],
+  options: { defaultNamespace?: string | null | undefined; manifestTtlSeconds?: number },
+  fail: (message: string) => never = (message) => {
+    throw new DedupError("INPUT_INVALID", message);
+  },
+): MirrorConfig {
+  const seen = new Set<string>();
+  for (const m of mirrors) {
+    if (seen.has(m.namespace)) fail(`namespace ${m.namespace} is mirrored twice`);
+    seen.add(m.namespace);
+    if (namespaceComponent(m.namespace) === undefined) fail(`namespace ${JSON.stringify(m.namespace)} is not a registry host name`);
+  }
+  let defaultNamespace = options.defaultNamespace;
+  if (defaultNamespace === undefined) defaultNamespace = seen.has("docker.io") ? "docker.io" : (mirrors[0]?.namespace ?? null);
+  else if (defaultNamespace !== null && !seen.has(defaultNamespace)) fail(`defaultNamespace ${defaultNamespace} is not one of the mirrored namespaces`);
+  return { mirrors, defaultNamespace, manifestTtlSeconds: options.manifestTtlSeconds ?? DEFAULT_MANIFEST_TTL_SECONDS };
+}
+
+/**
+ * The repository-name component that stores a namespace's repositories locally: mirrored
+ * `library/busybox` of `docker.io` lives as `docker.io/library/busybox`, of `localhost:5001` as
+ * `localhost-5001/library/busybox`. Undefined if the namespace cannot be made one.
+ */
+export function namespaceComponent(namespace: string): string | undefined {
+  const component = namespace.toLowerCase().replace(/:/g, "-");
+  return /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/.test(component) ? component : undefined;
+}
+
+function namespaceOf(upstream: string): string {
+  const host = new URL(upstream).host.toLowerCase();
+  return DOCKER_HUB_HOSTS.has(host) ? "docker.io" : host;
+}
+
+function checkUpstreamUrl(text: string, what: string, fail: (message: string) => never): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(`${what}: not a URL: ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") fail(`${what}: expected an http:// or https:// URL`);
+  if (url.username !== "" || url.password !== "") fail(`${what}: put credentials in username/password, not in the URL`);
+  if (url.search !== "" || url.hash !== "") fail(`${what}: no query or fragment, please`);
+  return url.href.replace(/\/+$/, "");
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function checkKeys(value: Record<string, unknown>, known: string[], prefix: string, fail: (message: string) => never): void {
+  for (const key of Object.keys(value)) if (!known.includes(key)) fail(`unknown setting ${prefix}${key}`);
+}

@@ -1,0 +1,491 @@
+import { createHash } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import { namespaceComponent, type MirrorConfig } from "../config/serve-config.js";
+import { ingestBlob } from "../layers/ingest.js";
+import { chunkCacheFor } from "../layers/chunk-cache.js";
+import type { Store } from "../store/types.js";
+import { getBlob } from "./blobs.js";
+import type { Exchange } from "./context.js";
+import { oneBuffer, sendJson } from "./http-util.js";
+import { listReferrers, listTags } from "./listings.js";
+import { MediaType, parseManifest } from "./manifest-format.js";
+import { getManifest, MAX_MANIFEST_BYTES } from "./manifests.js";
+import type { ManifestRecord, RegistryMetadata } from "./metadata.js";
+import { checkDigest, isValidRepositoryName, parseReference } from "./names.js";
+import { RegistryError } from "./oci-errors.js";
+import type { Route } from "./routes.js";
+import { UpstreamClient, upstreamDenied } from "./upstream.js";
+
+/**
+ * Mirror mode: a pull-through cache in front of upstream registries.
+ *
+ * Routing. A request's namespace is containerd's `?ns=<registry host>`, else a first name
+ * component naming a mirrored namespace (`/v2/ghcr.io/org/app/...`), else the default namespace
+ * (dockerd's `registry-mirrors` sends bare names). In `docker.io`, a one-component name means
+ * `library/<name>`. A mirrored repository is stored locally as `<namespace>/<upstream name>`
+ * (`docker.io/library/busybox`; a `:` in the namespace becomes `-`), so namespaces never mix and
+ * the prefixed form of a name reaches the same repository. Names whose `?ns=` is not mirrored,
+ * and all names when no default namespace is set, stay local: an ordinary registry.
+ *
+ * Manifests. By digest: fetched once, verified against the digest, kept for good. By tag: served
+ * from the store while younger than the TTL, then revalidated with a HEAD (no download when the
+ * upstream's Docker-Content-Digest is unchanged); if the upstream is unreachable or failing, the
+ * cached tag is served stale and the fact logged.
+ *
+ * Blobs. A blob the repository does not link is fetched once (concurrent requests for it share
+ * one upstream fetch) and teed: the bytes go to the store's chunker and to every client attached
+ * from the start, paced by the slower of the two, so nothing is buffered whole. The last piece is
+ * held back until the store has verified the digest and committed the recipe and the link, so a
+ * client never receives a complete blob that is not stored; a bad digest cuts the clients'
+ * connections and stores nothing. A client that leaves does not stop the fetch (like CNCF
+ * distribution's proxyblobstore); one that stalls for `STALL_MS` is dropped. Requests that join
+ * a fetch already under way, and Range requests, wait for the commit and are served from the
+ * store. A blob the store already holds for another repository costs only a HEAD upstream
+ * (confirming this repository has it) before it is linked.
+ *
+ * Pushes. A mirrored repository is read-only: uploads, manifest PUTs and DELETEs answer 405
+ * UNSUPPORTED, as CNCF distribution's proxy mode does.
+ */
+
+/** A request's mirrored repository. */
+export interface MirrorTarget {
+  namespace: string;
+  /** The repository's name at the upstream (`library/busybox`). */
+  upstreamName: string;
+  /** Where it lives in this store (`docker.io/library/busybox`). */
+  localName: string;
+  upstream: UpstreamClient;
+}
+
+/** How long a client may keep a teed blob waiting before it is disconnected. */
+const STALL_MS = 60_000;
+
+/** What a mirror asks upstreams for: every manifest kind this registry can store. */
+const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(", ");
+
+export interface MirrorDeps {
+  store: Store;
+  meta: RegistryMetadata;
+  log: (line: string) => void;
+}
+
+export class Mirror {
+  readonly config: MirrorConfig;
+  readonly #deps: MirrorDeps;
+  readonly #upstreams = new Map<string, { component: string; client: UpstreamClient }>();
+  /** When each `<local name>:<tag>` was last confirmed with its upstream (ms since epoch). */
+  readonly #tagChecked = new Map<string, number>();
+  /** Manifest fetches under way, by `<local name>@<reference>`. */
+  readonly #manifestFetches = new Map<string, Promise<unknown>>();
+  /** Blob fetches under way, by `<local name>@<digest>`. */
+  readonly #blobFetches = new Map<string, BlobFetch>();
+  readonly #closing = new AbortController();
+  /** Upstream GETs of blobs started (tests check coalescing with it). */
+  blobFetchesStarted = 0;
+
+  constructor(config: MirrorConfig, deps: MirrorDeps) {
+    this.config = config;
+    this.#deps = deps;
+    for (const entry of config.mirrors) {
+      this.#upstreams.set(entry.namespace, { component: namespaceComponent(entry.namespace)!, client: new UpstreamClient(entry) });
+    }
+  }
+
+  /** The mirrored repository a request names, or undefined for a local one. `name` is valid. */
+  resolve(name: string, query: URLSearchParams): MirrorTarget | undefined {
+    const ns = query.get("ns");
+    let namespace: string | undefined;
+    let upstreamName = name;
+    if (ns !== null) {
+      namespace = ns.toLowerCase();
+      if (!this.#upstreams.has(namespace)) return undefined;
+    } else {
+      const slash = name.indexOf("/");
+      const first = slash === -1 ? undefined : name.slice(0, slash);
+      const prefixed = first === undefined ? undefined : [...this.#upstreams].find(([, u]) => u.component === first)?.[0];
+      if (prefixed !== undefined) {
+        namespace = prefixed;
+        upstreamName = name.slice(slash + 1);
+      } else {
+        if (this.config.defaultNamespace === null) return undefined;
+        namespace = this.config.defaultNamespace;
+      }
+    }
+    const upstream = this.#upstreams.get(namespace)!;
+    if (namespace === "docker.io" && !upstreamName.includes("/")) upstreamName = `library/${upstreamName}`;
+    const localName = `${upstream.component}/${upstreamName}`;
+    if (!isValidRepositoryName(localName)) {
+      throw new RegistryError("NAME_INVALID", `repository ${name} of ${namespace} would be stored as ${localName}, which is too long`, { detail: { name } });
+    }
+    return { namespace, upstreamName, localName, upstream: upstream.client };
+  }
+
+  /** GET/HEAD of a manifest: fetched or revalidated as needed, then served from the store. */
+  async getManifest(ex: Exchange, target: MirrorTarget, rawReference: string): Promise<void> {
+    const reference = parseReference(rawReference, false);
+    if (reference.kind === "digest") {
+      if ((await this.#deps.meta.getManifest(target.localName, reference.digest)) === undefined) {
+        await this.#once(this.#manifestFetches, `${target.localName}@${reference.digest}`, () => this.#fetchManifest(target, reference.digest, reference.digest));
+      }
+    } else {
+      await this.#freshTag(target, reference.tag);
+    }
+    await getManifest(ex, target.localName, rawReference);
+  }
+
+  /** GET/HEAD of a blob: from the store if linked, else from the upstream (teed into the store). */
+  async getBlob(ex: Exchange, target: MirrorTarget, rawDigest: string): Promise<void> {
+    const digest = checkDigest(rawDigest);
+    const { meta, store } = this.#deps;
+    if ((await meta.blobLink(target.localName, digest)) !== undefined) return getBlob(ex, target.localName, digest);
+    const known = await store.getRecipe(digest);
+    if (known !== undefined) {
+      // The bytes are here already (another repository's); the upstream only has to confirm that this repository has them.
+      const head = await target.upstream.request("HEAD", target.upstreamName, `blobs/${digest}`, {}, this.#closing.signal);
+      if (!head.ok) throw await upstreamFailure(head, target, "blob", digest);
+      await meta.linkBlob(target.localName, digest, known.size);
+      return getBlob(ex, target.localName, digest);
+    }
+    const key = `${target.localName}@${digest}`;
+    let fetch = this.#blobFetches.get(key);
+    if (fetch === undefined && ex.method === "HEAD") return this.#headBlob(ex, target, digest);
+    if (fetch === undefined) {
+      fetch = new BlobFetch(this.#deps, target, digest, this.#closing.signal);
+      this.blobFetchesStarted++;
+      this.#blobFetches.set(key, fetch);
+      const started = fetch;
+      started.done.then(
+        () => this.#blobFetches.delete(key),
+        (error: unknown) => {
+          this.#blobFetches.delete(key);
+          if (!(error instanceof RegistryError) || error.isServerFault) this.#deps.log(`mirror: fetching ${digest} for ${target.localName} failed: ${(error as Error).message}`);
+        },
+      );
+      if (ex.method === "GET" && ex.req.headers.range === undefined) {
+        const attached = await started.attachFirst(ex.res);
+        if (attached) return;
+      }
+    }
+    await fetch.done;
+    return getBlob(ex, target.localName, digest);
+  }
+
+  /** GET of a tag list: the upstream's, or the local one if the upstream fails. */
+  async listTags(ex: Exchange, target: MirrorTarget, requestedName: string): Promise<void> {
+    const forwarded = new URLSearchParams();
+    for (const key of ["n", "last"]) {
+      const value = ex.query.get(key);
+      if (value !== null) forwarded.set(key, value);
+    }
+    const query = forwarded.toString();
+    try {
+      const res = await target.upstream.request("GET", target.upstreamName, `tags/list${query === "" ? "" : `?${query}`}`, { Accept: "application/json" }, this.#closing.signal);
+      if (res.status === 200) {
+        const body = (await res.json()) as { tags?: unknown };
+        const headers: Record<string, string> = {};
+        const link = res.headers.get("link");
+        // The upstream's next-page link names its repository; the client knows this one by its own name.
+        if (link !== null) headers.Link = link.replace(`/v2/${target.upstreamName}/`, `/v2/${requestedName}/`);
+        sendJson(ex.res, 200, { name: requestedName, tags: Array.isArray(body.tags) ? body.tags : [] }, headers);
+        return;
+      }
+      await res.body?.cancel();
+    } catch (error) {
+      if (error instanceof RegistryError && error.code !== "UNAVAILABLE") throw error;
+    }
+    await listTags(ex, target.localName);
+  }
+
+  /** Stops upstream fetches in flight and waits for them to settle. */
+  async close(): Promise<void> {
+    this.#closing.abort(new Error("the registry is shutting down"));
+    await Promise.allSettled([...this.#blobFetches.values()].map((f) => f.done));
+    await Promise.allSettled([...this.#manifestFetches.values()]);
+  }
+
+  async #headBlob(ex: Exchange, target: MirrorTarget, digest: string): Promise<void> {
+    const head = await target.upstream.request("HEAD", target.upstreamName, `blobs/${digest}`, {}, this.#closing.signal);
+    if (!head.ok) throw await upstreamFailure(head, target, "blob", digest);
+    const headers: Record<string, string> = { "Content-Type": "application/octet-stream", "Docker-Content-Digest": digest, ETag: `"${digest}"`, "Accept-Ranges": "bytes" };
+    const length = head.headers.get("content-length");
+    if (length !== null) headers["Content-Length"] = length;
+    ex.res.writeHead(200, headers);
+    ex.res.end();
+  }
+
+  async #freshTag(target: MirrorTarget, tag: string): Promise<void> {
+    const { meta, log } = this.#deps;
+    const key = `${target.localName}:${tag}`;
+    const cached = await meta.getTag(target.localName, tag);
+    const checked = this.#tagChecked.get(key);
+    if (cached !== undefined && checked !== undefined && Date.now() - checked < this.config.manifestTtlSeconds * 1000) return;
+    try {
+      await this.#once(this.#manifestFetches, key, async () => {
+        if (cached !== undefined && (await meta.getManifest(target.localName, cached)) !== undefined) {
+          const head = await target.upstream.request("HEAD", target.upstreamName, `manifests/${tag}`, { Accept: MANIFEST_ACCEPT, "If-None-Match": `"${cached}"` }, this.#closing.signal);
+          if ((head.ok || head.status === 304) && (head.status === 304 || head.headers.get("docker-content-digest") === cached)) {
+            this.#tagChecked.set(key, Date.now());
+            return;
+          }
+          if (!head.ok && head.status !== 304) throw await upstreamFailure(head, target, "manifest", tag);
+        }
+        const digest = await this.#fetchManifest(target, tag, undefined);
+        await meta.setTag(target.localName, tag, digest);
+        this.#tagChecked.set(key, Date.now());
+      });
+    } catch (error) {
+      if (cached !== undefined && error instanceof RegistryError && (error.code === "UNAVAILABLE" || error.code === "TOOMANYREQUESTS")) {
+        log(`mirror: serving ${target.localName}:${tag} from the cache, unrevalidated: ${error.message}`);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /** Fetches a manifest, verifies it, stores its bytes and links it to the repository; its digest. */
+  async #fetchManifest(target: MirrorTarget, reference: string, expected: string | undefined): Promise<string> {
+    const res = await target.upstream.request("GET", target.upstreamName, `manifests/${reference}`, { Accept: MANIFEST_ACCEPT }, this.#closing.signal);
+    if (!res.ok) throw await upstreamFailure(res, target, "manifest", reference);
+    const parts: Buffer[] = [];
+    let total = 0;
+    for await (const part of res.body as AsyncIterable<Uint8Array>) {
+      total += part.length;
+      if (total > MAX_MANIFEST_BYTES) {
+        await res.body?.cancel().catch(() => undefined);
+        throw badUpstream(target, `manifest ${reference} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+      }
+      parts.push(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
+    }
+    const bytes = Buffer.concat(parts, total);
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    if (expected !== undefined && digest !== expected) throw badUpstream(target, `manifest ${expected} arrived with digest ${digest}`);
+    const stated = res.headers.get("docker-content-digest");
+    if (expected === undefined && stated !== null && stated.startsWith("sha256:") && stated !== digest) {
+      throw badUpstream(target, `manifest ${reference} arrived with digest ${digest}, not the ${stated} it stated`);
+    }
+    let manifest;
+    try {
+      manifest = parseManifest(bytes, res.headers.get("content-type") ?? undefined);
+    } catch (error) {
+      throw badUpstream(target, `manifest ${reference} cannot be mirrored: ${(error as Error).message}`);
+    }
+    const { store, meta } = this.#deps;
+    await ingestBlob(store, oneBuffer(bytes), { expectedDigest: digest });
+    if (manifest.subject !== undefined) {
+      await meta.addReferrer(target.localName, manifest.subject.digest, {
+        mediaType: manifest.mediaType,
+        digest,
+        size: bytes.length,
+        ...(manifest.artifactType === undefined ? {} : { artifactType: manifest.artifactType }),
+        ...(manifest.annotations === undefined ? {} : { annotations: manifest.annotations }),
+      });
+    }
+    const record: ManifestRecord = { mediaType: manifest.mediaType, size: bytes.length };
+    if (manifest.subject !== undefined) record.subject = manifest.subject.digest;
+    await meta.putManifest(target.localName, digest, record);
+    return digest;
+  }
+
+  /** Runs `work` once per key at a time; concurrent callers share its outcome. */
+  async #once<T>(inFlight: Map<string, Promise<unknown>>, key: string, work: () => Promise<T>): Promise<T> {
+    const running = inFlight.get(key);
+    if (running !== undefined) return running as Promise<T>;
+    const task = work().finally(() => inFlight.delete(key));
+    inFlight.set(key, task);
+    return task;
+  }
+}
+
+/** A request for a mirrored repository: reads go to the mirror, writes are refused. */
+export async function handleMirrored(ex: Exchange, route: Extract<Route, { name: string }>, target: MirrorTarget): Promise<void> {
+  const mirror = ex.registry.mirror!;
+  switch (route.kind) {
+    case "blob":
+      if (ex.method === "DELETE") throw readOnly(target, "deleting a blob");
+      return mirror.getBlob(ex, target, route.digest);
+    case "manifest":
+      if (ex.method === "PUT") throw readOnly(target, "pushing a manifest");
+      if (ex.method === "DELETE") throw readOnly(target, "deleting a manifest");
+      return mirror.getManifest(ex, target, route.reference);
+    case "uploads":
+    case "upload":
+      throw readOnly(target, "pushing a blob");
+    case "tags":
+      return mirror.listTags(ex, target, route.name);
+    case "referrers":
+      return listReferrers(ex, target.localName, route.digest);
+  }
+}
+
+/** A mirrored repository refuses writes. */
+export function readOnly(target: MirrorTarget, what: string): RegistryError {
+  return new RegistryError("UNSUPPORTED", `${what} is not supported: ${target.localName} is a read-only mirror of ${target.namespace} (${target.upstream.base})`, {
+    detail: { namespace: target.namespace },
+  });
+}
+
+function badUpstream(target: MirrorTarget, what: string): RegistryError {
+  return new RegistryError("UNAVAILABLE", `upstream ${target.upstream.base} sent bad data: ${what}`, { status: 502 });
+}
+
+/** An upstream's non-2xx answer as this registry's error. */
+async function upstreamFailure(res: Response, target: MirrorTarget, kind: "manifest" | "blob", reference: string): Promise<RegistryError> {
+  await res.body?.cancel().catch(() => undefined);
+  const where = `upstream ${target.upstream.base}`;
+  if (res.status === 404) {
+    return kind === "manifest"
+      ? new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is unknown to ${target.upstreamName} at ${where}`, { detail: { name: target.upstreamName, reference } })
+      : new RegistryError("BLOB_UNKNOWN", `blob ${reference} is unknown to ${target.upstreamName} at ${where}`, { detail: { digest: reference } });
+  }
+  if (res.status === 401 || res.status === 403) return upstreamDenied(target.upstream.base, target.upstreamName, `it answered ${res.status}`);
+  if (res.status === 429) {
+    const retry = res.headers.get("retry-after");
+    return new RegistryError("TOOMANYREQUESTS", `${where} is rate-limiting this mirror`, retry === null ? {} : { headers: { "Retry-After": retry } });
+  }
+  return new RegistryError("UNAVAILABLE", `${where} answered ${res.status} for ${kind} ${reference} of ${target.upstreamName}`, { status: 502 });
+}
+
+interface Client {
+  res: ServerResponse;
+}
+
+/**
+ * One upstream fetch of a blob, teed to the store and to attached clients. `done` settles when
+ * the blob is committed and linked, or the fetch failed (nothing stored then).
+ */
+class BlobFetch {
+  readonly done: Promise<void>;
+  readonly #deps: MirrorDeps;
+  readonly #target: MirrorTarget;
+  readonly #digest: string;
+  readonly #signal: AbortSignal;
+  readonly #clients = new Set<Client>();
+  /** Settles once the upstream has answered: its Content-Length, or the failure. */
+  readonly #answered: Promise<number | undefined>;
+  #resolveAnswered!: (size: number | undefined) => void;
+  #rejectAnswered!: (error: unknown) => void;
+  #pumped = 0;
+
+  constructor(deps: MirrorDeps, target: MirrorTarget, digest: string, signal: AbortSignal) {
+    this.#deps = deps;
+    this.#target = target;
+    this.#digest = digest;
+    this.#signal = signal;
+    this.#answered = new Promise((resolve, reject) => {
+      this.#resolveAnswered = resolve;
+      this.#rejectAnswered = reject;
+    });
+    this.#answered.catch(() => undefined);
+    this.done = this.#run();
+    this.done.catch(() => undefined);
+  }
+
+  /**
+   * Attaches the request that started the fetch, once the upstream has answered: true when it
+   * was served by the tee (its response is finished or cut), false when it must wait for the
+   * commit (the upstream sent no length). Throws the upstream's failure before any byte went out.
+   */
+  async attachFirst(res: ServerResponse): Promise<boolean> {
+    const size = await this.#answered;
+    if (size === undefined || this.#pumped > 0 || res.destroyed) return false;
+    res.writeHead(200, {
+      "Content-Type": "application/octet-stream",
+      "Content-Length": String(size),
+      "Docker-Content-Digest": this.#digest,
+      ETag: `"${this.#digest}"`,
+      "Cache-Control": "max-age=31536000",
+      "Accept-Ranges": "bytes",
+    });
+    const client: Client = { res };
+    this.#clients.add(client);
+    const finished = new Promise<void>((resolve) => res.once("close", resolve));
+    // The client's fate is the fetch's: a failed fetch has cut its connection already.
+    await Promise.race([finished, this.done.then(() => finished, () => undefined)]);
+    return true;
+  }
+
+  async #run(): Promise<void> {
+    const { store, meta } = this.#deps;
+    const target = this.#target;
+    let res: Response;
+    try {
+      res = await target.upstream.request("GET", target.upstreamName, `blobs/${this.#digest}`, {}, this.#signal);
+      if (!res.ok) throw await upstreamFailure(res, target, "blob", this.#digest);
+    } catch (error) {
+      this.#rejectAnswered(error);
+      throw error;
+    }
+    const lengthHeader = res.headers.get("content-length");
+    const size = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    this.#resolveAnswered(size);
+    // Attachments happen on the answer's continuations; let them run before the first byte moves.
+    await new Promise((resolve) => setImmediate(resolve));
+
+    let held: Buffer | undefined;
+    const source = async function* (this: BlobFetch): AsyncGenerator<Uint8Array> {
+      for await (const part of res.body as AsyncIterable<Uint8Array>) {
+        const piece = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+        this.#pumped += piece.length;
+        if (size !== undefined && this.#pumped > size) throw badUpstream(target, `blob ${this.#digest} is longer than its Content-Length ${size}`);
+        if (held !== undefined) await this.#deliver(held);
+        held = piece;
+        yield piece;
+      }
+      if (size !== undefined && this.#pumped !== size) throw badUpstream(target, `blob ${this.#digest} ended after ${this.#pumped} of ${size} bytes`);
+    }.call(this);
+    try {
+      let result;
+      try {
+        result = await ingestBlob(store, source, { expectedDigest: this.#digest, cache: chunkCacheFor(store) });
+      } catch (error) {
+        if ((error as { code?: string }).code === "DIGEST_MISMATCH") {
+          throw badUpstream(target, `blob ${this.#digest} arrived with a different digest (${String((error as { detail?: { actual?: string } }).detail?.actual)}); not stored`);
+        }
+        throw error;
+      }
+      await meta.linkBlob(target.localName, this.#digest, result.size);
+      if (held !== undefined) await this.#deliver(held);
+      for (const client of this.#clients) client.res.end();
+    } catch (error) {
+      await res.body?.cancel().catch(() => undefined);
+      for (const client of this.#clients) client.res.destroy();
+      throw error;
+    } finally {
+      this.#clients.clear();
+    }
+  }
+
+  /** Writes a piece to every attached client, waiting for slow ones, dropping stalled or gone ones. */
+  async #deliver(piece: Buffer): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const client of this.#clients) {
+      const { res } = client;
+      if (res.destroyed || res.writableEnded) {
+        this.#clients.delete(client);
+        continue;
+      }
+      if (!res.write(piece)) waits.push(this.#drained(client));
+    }
+    if (waits.length > 0) await Promise.all(waits);
+  }
+
+  #drained(client: Client): Promise<void> {
+    const { res } = client;
+    return new Promise<void>((resolve) => {
+      const settle = () => {
+        clearTimeout(timer);
+        res.off("drain", settle);
+        res.off("close", settle);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#deps.log(`mirror: a client stalled for ${STALL_MS / 1000} s on ${this.#digest}; disconnecting it, the fetch goes on`);
+        this.#clients.delete(client);
+        res.destroy();
+        settle();
+      }, STALL_MS);
+      res.once("drain", settle);
+      res.once("close", settle);
+    });
+  }
+}
