@@ -40,7 +40,7 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
   let lastEnd = firstOffset + recipe.lengths[first]!;
   while (lastEnd <= end) lastEnd += recipe.lengths[++last]!;
 
-  const ahead: Promise<Buffer[]>[] = [];
+  const ahead: Promise<FetchedBatch>[] = [];
   let nextBatch = first;
   const fill = (): void => {
     while (ahead.length < BATCHES_AHEAD && nextBatch <= last) {
@@ -63,10 +63,11 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
   let index = first;
   fill();
   while (ahead.length > 0) {
-    const chunks = await ahead.shift()!;
+    const { chunks, decoded } = await ahead.shift()!;
     fill();
-    for (const chunk of chunks) {
-      if (stagedBytes + chunk.length <= cache.capacity) {
+    for (const [i, chunk] of chunks.entries()) {
+      // Chunks that came from the cache are there already (and were moved to its young end).
+      if (decoded[i] && stagedBytes + chunk.length <= cache.capacity) {
         staged.push([recipe.ids[index]!, chunk]);
         stagedBytes += chunk.length;
       }
@@ -88,19 +89,26 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
   for (const [id, chunk] of staged) cache.put(id, chunk);
 }
 
-async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, cache: ChunkCache): Promise<Buffer[]> {
+/** A batch's chunks in order; `decoded[i]` when chunk i was read and decoded, not found in the cache. */
+interface FetchedBatch {
+  chunks: Buffer[];
+  decoded: boolean[];
+}
+
+async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, cache: ChunkCache): Promise<FetchedBatch> {
   const ids = recipe.ids.slice(from, to);
   const out: (Buffer | undefined)[] = ids.map((id) => cache.get(id));
+  const decoded = out.map((chunk) => chunk === undefined);
   const misses = out.flatMap((chunk, i) => (chunk === undefined ? [i] : []));
-  if (misses.length === 0) return out as Buffer[];
+  if (misses.length === 0) return { chunks: out as Buffer[], decoded };
   const stored = await store.getChunks(misses.map((i) => ids[i]!));
   const missing = stored.findIndex((data) => data === undefined);
   if (missing !== -1) {
     const chunk = ids[misses[missing]!]!.toString("hex");
     throw new DedupError("CHUNK_MISSING", `chunk ${chunk} of ${recipe.digest} is missing`, { digest: recipe.digest, chunk });
   }
-  const decoded = await decodePool().decode(stored as Uint8Array[]);
-  decoded.forEach((chunk, k) => {
+  const fresh = await decodePool().decode(stored as Uint8Array[]);
+  fresh.forEach((chunk, k) => {
     const i = misses[k]!;
     const id = ids[i]!;
     if (chunk.length !== recipe.lengths[from + i] || (verifyChunks && !chunkIdOf(chunk).equals(id))) {
@@ -108,5 +116,5 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
     }
     out[i] = chunk;
   });
-  return out as Buffer[];
+  return { chunks: out as Buffer[], decoded };
 }
