@@ -117,8 +117,8 @@ export class RegistryMetadata {
   async #listAfter(prefix: string, last: string | undefined, limit: number): Promise<string[]> {
     const out: string[] = [];
     if (limit <= 0) return out;
-    // scanMeta has no start key, so entries up to `last` are skipped here; listings are small next to blobs.
-    for await (const [key] of this.#meta.scanMeta(prefix)) {
+    // The scan starts past `last`, so a page costs its own entries, not all those before it.
+    for await (const [key] of this.#meta.scanMeta(prefix, last === undefined ? undefined : prefix + last)) {
       const item = key.slice(prefix.length);
       if (last !== undefined && item <= last) continue;
       out.push(item);

@@ -137,9 +137,11 @@ export class EmbeddedStore implements Store {
     await this.#meta.remove(key);
   }
 
-  async *scanMeta(prefix: string): AsyncIterable<[string, Buffer]> {
-    for (const { key, value } of this.#meta.getRange({ start: prefix })) {
+  async *scanMeta(prefix: string, after?: string): AsyncIterable<[string, Buffer]> {
+    const start = after !== undefined && after > prefix ? after : prefix;
+    for (const { key, value } of this.#meta.getRange({ start })) {
       if (!key.startsWith(prefix)) return;
+      if (key === after) continue;
       yield [key, value];
     }
   }

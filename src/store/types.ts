@@ -32,8 +32,8 @@ export interface MetadataStore {
   getMeta(key: string): Promise<Buffer | undefined>;
   putMeta(key: string, value: Uint8Array): Promise<void>;
   deleteMeta(key: string): Promise<void>;
-  /** Entries whose key starts with `prefix`, in key order. */
-  scanMeta(prefix: string): AsyncIterable<[string, Buffer]>;
+  /** Entries whose key starts with `prefix`, in key order; with `after`, only keys greater than it. */
+  scanMeta(prefix: string, after?: string): AsyncIterable<[string, Buffer]>;
 }
 
 /** How a store cuts and encodes chunks. Fixed when the store is created and kept with it. */

@@ -69,3 +69,20 @@ test("embedded store: a store keeps the settings it was created with", async (t)
   t.after(() => again.close());
   assert.equal(again.settings.chunker.avgSize, 32768);
 });
+
+test("embedded store: metadata scans can start after a key", async (t) => {
+  const store = await openStore(join(await tempDir(t), "s"), { create: true });
+  t.after(() => store.close());
+  for (const tag of ["a", "b", "c", "d"]) await store.putMeta(`tags/x:${tag}`, Buffer.from(tag));
+  await store.putMeta("tags/y:a", Buffer.from("other"));
+  const after = async (key?: string) => {
+    const found: string[] = [];
+    for await (const [k] of store.scanMeta("tags/x:", key)) found.push(k);
+    return found;
+  };
+  assert.deepEqual(await after(), ["tags/x:a", "tags/x:b", "tags/x:c", "tags/x:d"]);
+  assert.deepEqual(await after("tags/x:b"), ["tags/x:c", "tags/x:d"]);
+  assert.deepEqual(await after("tags/x:bb"), ["tags/x:c", "tags/x:d"]);
+  assert.deepEqual(await after("tags/x:d"), []);
+  assert.deepEqual(await after("tags/"), ["tags/x:a", "tags/x:b", "tags/x:c", "tags/x:d"]);
+});
