@@ -1,5 +1,7 @@
 import type { Command, Option } from "commander";
-import { buildMirrorConfig, loadServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry } from "../config/serve-config.js";
+import { readFile } from "node:fs/promises";
+import { createSecureContext } from "node:tls";
+import { buildMirrorConfig, loadServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry, type ServeConfig } from "../config/serve-config.js";
 import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
 import { createSeedApiServer } from "../registry/seed-api.js";
@@ -10,23 +12,25 @@ export const DEFAULT_LISTEN = "127.0.0.1:5000";
 
 export function serveCommand(command: Command, storeOption: Option): void {
   command
-    .description("run the registry: OCI Distribution Spec v1.1 over plain HTTP, on the store")
+    .description("run the registry: OCI Distribution Spec v1.1 over plain HTTP (HTTPS with --tls-cert/--tls-key), on the store")
     .addOption(storeOption)
     .option("--listen <host:port>", "address to listen on (port 0 picks a free one)", DEFAULT_LISTEN)
+    .option("--tls-cert <file>", "serve HTTPS with this PEM certificate (chain); needs --tls-key")
+    .option("--tls-key <file>", "the PEM private key of --tls-cert")
     .option("--access-log", "log every request on stderr")
     .option("--upload-timeout <seconds>", "cancel an upload idle this long", String(DEFAULT_UPLOAD_LIMITS.idleTimeoutMs / 1000))
     .option("--max-uploads <n>", "uploads in progress at once", String(DEFAULT_UPLOAD_LIMITS.maxSessions))
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
     .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
     .option("--seed-api-dir <dir>", "the only directory /checkout may write into (required with --seed-api)")
-    .option("--config <file>", "JSON settings file (mirror mode: mirrors, defaultNamespace, manifestTtlSeconds; see README)")
+    .option("--config <file>", "JSON settings file (mirror mode: mirrors, defaultNamespace, manifestTtlSeconds; tlsCert, tlsKey; see README)")
     .option(
       "--upstream <[namespace=]url>",
       "mirror mode: pull through this registry (repeatable); the namespace defaults to the URL's host (docker.io for Docker Hub); pushes to mirrored names are refused",
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
-    .action(async (flags: { store?: string; listen: string; accessLog?: boolean; uploadTimeout: string; maxUploads: string; maxConcurrentReads: string; config?: string; upstream: string[]; seedApi?: string; seedApiDir?: string }) => {
+    .action(async (flags: { store?: string; listen: string; accessLog?: boolean; uploadTimeout: string; maxUploads: string; maxConcurrentReads: string; config?: string; upstream: string[]; seedApi?: string; seedApiDir?: string; tlsCert?: string; tlsKey?: string }) => {
       const { host, port } = parseListen(flags.listen);
       const seedApi = flags.seedApi === undefined ? undefined : parseListen(flags.seedApi);
       if (seedApi !== undefined && flags.seedApiDir === undefined) throw new DedupError("INPUT_INVALID", "--seed-api needs --seed-api-dir, the directory /checkout may write into");
@@ -38,9 +42,12 @@ export function serveCommand(command: Command, storeOption: Option): void {
       if (!Number.isSafeInteger(maxConcurrentReads) || maxConcurrentReads < 0) {
         throw new DedupError("INPUT_INVALID", `bad --max-concurrent-reads "${flags.maxConcurrentReads}": expected 0 or a positive integer`);
       }
-      const mirror = await mirrorSettings(flags.config, flags.upstream);
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new DedupError("INPUT_INVALID", "--tls-cert and --tls-key go together: give both or neither");
+      const file = flags.config === undefined ? undefined : await loadServeConfig(flags.config);
+      const mirror = mirrorSettings(file, flags.upstream);
+      const tls = await tlsSettings(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : file?.tls);
       const store = await openStore(storeLocation(flags.store), { create: true });
-      const registry = createRegistryServer({ store, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }) });
+      const registry = createRegistryServer({ store, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
       try {
         await new Promise<void>((resolve, reject) => {
           registry.server.once("error", reject);
@@ -62,7 +69,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const address = registry.server.address();
       const where = typeof address === "object" && address !== null ? formatAddress(address.address, address.port) : flags.listen;
       // Tests and scripts read the port from this line when they asked for port 0.
-      process.stderr.write(`docker-dedup: registry listening on http://${where} (store ${store.location})\n`);
+      process.stderr.write(`docker-dedup: registry listening on ${tls === undefined ? "http" : "https"}://${where} (store ${store.location})\n`);
       for (const m of mirror?.mirrors ?? []) {
         const isDefault = m.namespace === mirror?.defaultNamespace ? ", the default namespace" : "";
         process.stderr.write(`docker-dedup: mirroring ${m.namespace} from ${m.upstream}${m.username === undefined ? "" : ` as ${m.username}`}${isDefault}\n`);
@@ -88,8 +95,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
 }
 
 /** Mirrors from the config file, then from `--upstream` flags; undefined when there are none. */
-async function mirrorSettings(configFile: string | undefined, upstreams: string[]): Promise<MirrorConfig | undefined> {
-  const file = configFile === undefined ? undefined : await loadServeConfig(configFile);
+function mirrorSettings(file: ServeConfig | undefined, upstreams: string[]): MirrorConfig | undefined {
   const fromFile = file?.mirror;
   const fromFlags: MirrorEntry[] = upstreams.map(parseUpstreamFlag);
   if (fromFile === undefined && fromFlags.length === 0) return undefined;
@@ -98,6 +104,25 @@ async function mirrorSettings(configFile: string | undefined, upstreams: string[
     defaultNamespace: file?.defaultNamespaceGiven ? fromFile?.defaultNamespace : undefined,
     manifestTtlSeconds: fromFile?.manifestTtlSeconds,
   });
+}
+
+/** Reads and checks the PEM certificate and key (flags, else the config file's); undefined: plain HTTP. */
+async function tlsSettings(files: { cert: string; key: string } | undefined): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (files === undefined) return undefined;
+  const read = async (path: string, what: string) => {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new DedupError("INPUT_INVALID", `cannot read TLS ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  const tls = { cert: await read(files.cert, "certificate"), key: await read(files.key, "key") };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw new DedupError("INPUT_INVALID", `bad TLS certificate or key (${files.cert}, ${files.key}): ${(error as Error).message}`);
+  }
+  return tls;
 }
 
 /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */

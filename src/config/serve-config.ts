@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { DedupError } from "../errors.js";
 
 /**
@@ -11,8 +12,11 @@ import { DedupError } from "../errors.js";
  *        "username": "me", "password": "...", "passwordEnv": "HUB_TOKEN"}
  *     ],
  *     "defaultNamespace": "docker.io",
- *     "manifestTtlSeconds": 300
+ *     "manifestTtlSeconds": 300,
+ *     "tlsCert": "cert.pem", "tlsKey": "key.pem"
  *   }
+ *
+ * `tlsCert`/`tlsKey` (both or neither) are PEM files, relative to the config file's directory.
  */
 
 /** One upstream registry that the mirror serves a namespace of. */
@@ -41,6 +45,8 @@ export interface ServeConfig {
   mirror?: MirrorConfig;
   /** Whether the file set `defaultNamespace` itself (else it is derived, and may change with --upstream flags). */
   defaultNamespaceGiven?: boolean;
+  /** PEM certificate and key files: serve HTTPS. */
+  tls?: { cert: string; key: string };
 }
 
 export const DEFAULT_MANIFEST_TTL_SECONDS = 300;
@@ -61,7 +67,9 @@ export async function loadServeConfig(file: string): Promise<ServeConfig> {
   } catch (error) {
     throw new DedupError("INPUT_INVALID", `config file ${file} is not valid JSON: ${(error as Error).message}`);
   }
-  return parseServeConfig(value, file);
+  const config = parseServeConfig(value, file);
+  if (config.tls !== undefined) config.tls = { cert: resolve(dirname(file), config.tls.cert), key: resolve(dirname(file), config.tls.key) };
+  return config;
 }
 
 /** Validates a parsed config file; `where` names it in error messages. */
@@ -70,8 +78,13 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
     throw new DedupError("INPUT_INVALID", `${where}: ${message}`);
   };
   if (!isObject(value)) return fail("expected a JSON object");
-  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds"], "", fail);
+  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds", "tlsCert", "tlsKey"], "", fail);
   const config: ServeConfig = {};
+  for (const key of ["tlsCert", "tlsKey"] as const) {
+    if (value[key] !== undefined && (typeof value[key] !== "string" || value[key] === "")) fail(`${key}: expected a file name`);
+  }
+  if ((value.tlsCert === undefined) !== (value.tlsKey === undefined)) fail("tlsCert and tlsKey go together");
+  if (typeof value.tlsCert === "string" && typeof value.tlsKey === "string") config.tls = { cert: value.tlsCert, key: value.tlsKey };
   if (value.mirrors === undefined) {
     if (value.defaultNamespace !== undefined || value.manifestTtlSeconds !== undefined) fail("defaultNamespace and manifestTtlSeconds need mirrors");
     return config;

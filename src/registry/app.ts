@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { MirrorConfig } from "../config/serve-config.js";
 import type { Store } from "../store/types.js";
@@ -27,18 +28,22 @@ export interface RegistryOptions {
   accessLog?: boolean;
   /** Mirror mode: a pull-through cache of these upstreams (see mirror.ts). */
   mirror?: MirrorConfig;
+  /** Serve HTTPS (node:https) with this PEM certificate (chain) and private key instead of plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface RegistryServer {
-  readonly server: Server;
+  /** An https.Server when `tls` was given; the same API otherwise. */
+  readonly server: Server | HttpsServer;
   readonly registry: Registry;
   /** Stops accepting connections, cancels open uploads and waits for requests in flight. */
   close(): Promise<void>;
 }
 
 /**
- * The OCI Distribution Spec v1.1 registry on a dedup store, on plain node:http. The caller
- * listens (and owns the store); `close` does not close the store.
+ * The OCI Distribution Spec v1.1 registry on a dedup store, on plain node:http, or node:https
+ * with `tls`. The caller listens (and owns the store); `close` does not close the store. With
+ * `tls`, a bad certificate or key throws here, before anything listens.
  */
 export function createRegistryServer(options: RegistryOptions): RegistryServer {
   const log = options.log ?? ((line: string) => process.stderr.write(`docker-dedup: ${line}\n`));
@@ -52,11 +57,15 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
     log,
     ...(mirror === undefined ? {} : { mirror }),
   };
-  const server = createServer((req, res) => void handle(registry, req, res, options.accessLog ?? false));
+  const listener = (req: IncomingMessage, res: ServerResponse) => void handle(registry, req, res, options.accessLog ?? false);
+  const secure = options.tls !== undefined;
+  const server = options.tls === undefined ? createServer(listener) : createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener);
   // Uploads of large layers can take long; only the request headers have a deadline.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
-  server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => answerUnparsable(error, socket));
+  server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => answerUnparsable(error, socket, secure));
+  // Over TLS, a failed handshake (a plain-HTTP client, an untrusting one) only drops that connection.
+  if (secure) server.on("tlsClientError", (_error: Error, socket: Socket) => socket.destroy());
 
   return {
     server,
@@ -147,12 +156,12 @@ const ROUTE_HANDLERS: { [K in Route["kind"]]: Handler<K> } = {
  * insecure: its ClientHello lands here. Answering with a plain HTTP 400 makes Go's TLS client
  * report "server gave HTTP response to HTTPS client", after which dockerd retries over HTTP.
  */
-function answerUnparsable(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
+function answerUnparsable(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket, secure: boolean): void {
   if (error.code === "ECONNRESET" || !socket.writable) {
     socket.destroy();
     return;
   }
-  const tls = error.rawPacket?.[0] === 0x16;
+  const tls = !secure && error.rawPacket?.[0] === 0x16;
   if (error.code === "HPE_HEADER_OVERFLOW") {
     socket.end("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     return;
