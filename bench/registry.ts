@@ -1,15 +1,20 @@
 /**
  * The registry's benchmark, side by side with Debian's docker-registry (CNCF distribution) in
  * the same run: push and pull times of the dataset images with skopeo, bytes on disk, one large
- * layer's time to first byte and throughput, and 8 concurrent pulls with each server's peak memory.
+ * layer's time to first byte and throughput, 8 concurrent pulls with each server's peak memory,
+ * and `docker pull` / `docker push` times through a real dockerd.
  *
- *   npm run build && node dist/bench/registry.js [--dataset DIR]
+ *   npm run build && node dist/bench/registry.js [--dataset DIR] [--no-docker]
  *
- * Needs the dataset (bench/dataset/build.sh), skopeo and docker-registry (Debian packages).
+ * Needs the dataset (bench/dataset/build.sh), skopeo and docker-registry (Debian packages); for
+ * the docker figures root, dockerd (docker.io), setpriv, unshare and ip. Then the whole benchmark
+ * re-runs itself inside new network, PID and mount namespaces (`unshare`) holding only `lo`:
+ * both registries and dockerd live there, so nothing can leave the machine and no daemon can
+ * outlive the run. DOCKER_DEDUP_BENCH_DOCKER_STORAGE picks dockerd's storage driver (overlay2).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,10 +26,39 @@ const DATASET = args.includes("--dataset") ? args[args.indexOf("--dataset") + 1]
 const TAGS = ["minbase", "python", "node", "minbase-old", "python-old"];
 const MiB = 1024 * 1024;
 const SKOPEO_CACHE = "/var/lib/containers/cache/blob-info-cache-v1.boltdb";
+const IN_NETNS = process.env.DOCKER_DEDUP_BENCH_NETNS === "1";
+const onPath = (tool: string) => (process.env.PATH ?? "").split(":").some((dir) => existsSync(join(dir, tool)));
+
+let withDocker = !args.includes("--no-docker");
+if (withDocker && !IN_NETNS) {
+  const missing = ["dockerd", "docker", "setpriv", "unshare", "ip"].filter((tool) => !onPath(tool));
+  if (process.getuid?.() !== 0 || missing.length > 0) {
+    console.error(`docker figures skipped: they need root and ${missing.join(", ") || "dockerd"} (or pass --no-docker)`);
+    withDocker = false;
+  } else {
+    // Re-run this benchmark in a network namespace holding only `lo` (dockerd must reach nothing
+    // else), with its own PID namespace: when this process (its PID 1) ends, whatever is left dies.
+    const child = spawnSync(
+      "setpriv",
+      ["--pdeathsig", "SIGKILL", "unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL",
+        "sh", "-c", 'ip link set lo up && exec "$@"', "sh", process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...args],
+      { stdio: "inherit", env: { ...process.env, DOCKER_DEDUP_BENCH_NETNS: "1" } },
+    );
+    process.exit(child.status ?? 1);
+  }
+}
 
 const scratch = mkdtempSync(join(tmpdir(), "docker-dedup-registry-bench-"));
 const cleanups: (() => unknown)[] = [];
 const lifetime = { after: (fn: () => unknown) => void cleanups.push(fn) };
+async function cleanup() {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+  rmSync(scratch, { recursive: true, force: true });
+}
+// Inside the PID namespace this process is PID 1, which ignores signals it has no handler for.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+}
 
 interface Target {
   name: string;
@@ -101,6 +135,97 @@ async function largeLayerGet(target: Target, digest: string): Promise<{ ttfbMs: 
   return { ttfbMs: first - start, mbps: bytes / 1e6 / seconds(start) };
 }
 
+/** Runs the docker CLI against one dockerd; answers the seconds taken. */
+interface Docker {
+  (args: string[]): number;
+  /** The IDs of all images it holds. */
+  images(): string;
+}
+
+/**
+ * A dockerd (no bridge, no iptables) with its state in scratch/NAME, a tmpfs mounted in this
+ * benchmark's own mount namespace: on disk, the writeback of the layers extracted by earlier pulls
+ * made pull times vary by 3x from one run to the next. The registries are insecure (plain HTTP).
+ */
+async function startDockerd(name: string, registries: string[]): Promise<Docker> {
+  const dir = join(scratch, name);
+  mkdirSync(dir);
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=8g,mode=0700", "tmpfs", dir]);
+  cleanups.push(() => execFileSync("umount", [dir])); // runs after dockerd has stopped (cleanups run in reverse)
+  mkdirSync(join(dir, "data"), { recursive: true });
+  writeFileSync(join(dir, "daemon.json"), "{}");
+  const sock = `unix://${join(dir, "docker.sock")}`;
+  const log = openSync(join(dir, "dockerd.log"), "w");
+  const child: ChildProcess = spawn(
+    "dockerd",
+    ["--iptables=false", "--ip6tables=false", "--ip-masq=false", "--bridge=none", `--storage-driver=${process.env.DOCKER_DEDUP_BENCH_DOCKER_STORAGE ?? "overlay2"}`,
+      "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"), "-H", sock,
+      "--config-file", join(dir, "daemon.json"), ...registries.flatMap((r) => ["--insecure-registry", r])],
+    { stdio: ["ignore", log, log] },
+  );
+  closeSync(log); // dockerd has its own copy; ours would keep the tmpfs busy
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM"); // it stops its containerd too
+    await exited;
+  });
+  const docker: Docker = (dockerArgs: string[]) => {
+    const start = performance.now();
+    execFileSync("docker", ["-H", sock, ...dockerArgs], { stdio: ["ignore", "ignore", "pipe"] });
+    return seconds(start);
+  };
+  docker.images = () => execFileSync("docker", ["-H", sock, "images", "-aq"], { encoding: "utf8" }).trim();
+  for (let i = 0; ; i++) {
+    try {
+      docker(["version"]);
+      return docker;
+    } catch (error) {
+      if (i >= 300 || child.exitCode !== null) throw new Error(`dockerd did not start (see ${join(dir, "dockerd.log")}): ${(error as Error).message}\n${readFileSync(join(dir, "dockerd.log"), "utf8").slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * `docker pull` of each dataset image from both registries, each into an empty docker (the image
+ * and its layers are removed after every pull), and `docker push` of the pulled image, gzipped by
+ * dockerd, to the *other* registry under ds/docker-push. Two dockerds: one pulls from
+ * distribution and pushes to docker-dedup, the other the reverse. A dockerd remembers which
+ * registry holds which layer and mounts instead of uploading when it can, so one that had pulled
+ * from a registry would not really push to it.
+ */
+async function dockerTimings(ref: Target, ours: Target) {
+  const hosts = [ref.host, ours.host];
+  const dockers = new Map([[ref, await startDockerd("docker-a", hosts)], [ours, await startDockerd("docker-b", hosts)]]);
+  const storage = process.env.DOCKER_DEDUP_BENCH_DOCKER_STORAGE ?? "overlay2";
+  console.log(`\n| docker (dockerd 20.10, ${storage}) | pull: distribution | pull: docker-dedup | push (gzip): distribution | push (gzip): docker-dedup |\n|---|---|---|---|---|`);
+  const totals = [0, 0, 0, 0];
+  for (const tag of TAGS) {
+    const pulls = new Map<Target, number>();
+    const pushes = new Map<Target, number>();
+    const pairs = [[ref, ours], [ours, ref]] as const;
+    // Both pulls before both pushes: docker-dedup's decoded-chunk cache then holds no gzip chunks
+    // of this image's push when it serves the pull.
+    for (const [from] of pairs) {
+      const docker = dockers.get(from)!;
+      if (docker.images() !== "") throw new Error(`docker still holds images: ${docker.images()}`);
+      pulls.set(from, docker(["pull", "-q", `${from.host}/ds/debian:${tag}`]));
+    }
+    for (const [from, to] of pairs) {
+      const docker = dockers.get(from)!;
+      const source = `${from.host}/ds/debian:${tag}`;
+      const target = `${to.host}/ds/docker-push:${tag}`;
+      docker(["tag", source, target]);
+      pushes.set(to, docker(["push", "-q", target]));
+      docker(["rmi", source, target]); // the image and its layers: the next pull starts empty
+    }
+    const row = [pulls.get(ref)!, pulls.get(ours)!, pushes.get(ref)!, pushes.get(ours)!];
+    row.forEach((t, i) => (totals[i]! += t));
+    console.log(`| ${tag} | ${row.map((t) => `${t.toFixed(2)} s`).join(" | ")} |`);
+  }
+  console.log(`| all five | ${totals.map((t) => `${t.toFixed(2)} s`).join(" | ")} |`);
+}
+
 try {
   execFileSync("sh", ["-c", `cat ${DATASET}/layers/* > /dev/null`]); // same warm source for every push
   const ours = await startDockerDedup();
@@ -147,7 +272,9 @@ try {
     await Promise.all(Array.from({ length: 8 }, () => pull(t, "node")));
     console.log(`| ${t.name} | ${seconds(start).toFixed(2)} s | ${(peakRss(t.pid) / MiB).toFixed(0)} MiB |`);
   }
+
+  // Last, so that the gzip layers docker pushes change none of the figures above.
+  if (withDocker) await dockerTimings(reference, ours);
 } finally {
-  for (const fn of cleanups.reverse()) await fn();
-  rmSync(scratch, { recursive: true, force: true });
+  await cleanup();
 }

@@ -14,6 +14,9 @@ import { CLI, REPO_ROOT, run } from "../helpers.js";
  * gzip, a multi-arch index), then dockerd (direct, through --registry-mirror, multi-arch, run),
  * containerd's ctr (direct, through a hosts.toml mirror with ?ns=docker.io, multi-arch) and podman
  * (direct, through a registries.conf mirror) pull, and `docker-dedup verify` checks the store.
+ * Then a second docker-dedup runs in mirror mode (`--upstream docker.io=http://...`) in front of
+ * Debian's docker-registry: dockerd (--registry-mirror) and ctr (hosts.toml) pull Docker Hub names
+ * through it, and pull them again from its store after the upstream is stopped.
  *
  * The image is busybox-static from Debian, so it runs. The .deb is fetched once with
  * `apt-get download` (outside any namespace) and cached under $DOCKER_DEDUP_TOOLS
@@ -23,7 +26,7 @@ import { CLI, REPO_ROOT, run } from "../helpers.js";
  * and no daemon can outlive the namespace. This test builds the OCI layout by hand first and
  * checks what the clients report after.
  *
- * Needs root and the Debian packages docker.io containerd podman skopeo tar curl iproute2
+ * Needs root and the Debian packages docker.io containerd podman skopeo docker-registry tar curl iproute2
  * util-linux dpkg (and apt for the one download).
  */
 
@@ -60,6 +63,8 @@ interface Fixture {
   tar: Image;
   gz: Image;
   mirror: Image;
+  /** Pushed to the upstream of the pull-through mirror only, as library/bbpt:latest. */
+  pt: Image;
   multi: { index: Descriptor; amd64: Image; arm64: Image };
 }
 
@@ -83,7 +88,7 @@ async function busyboxDeb(): Promise<string> {
 
 /**
  * An OCI image layout written by hand, refs: `tar` (uncompressed layer), `gz` (the same tar,
- * gzipped), `mirror` (its own uncompressed layer) and `multi` (an image index: amd64 and arm64
+ * gzipped), `mirror` and `pt` (each its own uncompressed layer) and `multi` (an image index: amd64 and arm64
  * manifests sharing one uncompressed layer, with different configs). Every run makes new content
  * (a nonce in /etc/docker-dedup-e2e): skopeo's and podman's blob-info cache, shared by all runs
  * on the machine, must not stand in for uploads.
@@ -131,6 +136,8 @@ async function makeFixture(dir: string): Promise<Fixture> {
   const gz = await makeImage("gz", gzipSync(tarLayer), OCI_LAYER_GZIP, sha256(tarLayer));
   const mirrorLayer = await makeTar("mirror");
   const mirror = await makeImage("mirror", mirrorLayer, OCI_LAYER, sha256(mirrorLayer));
+  const ptLayer = await makeTar("pt");
+  const pt = await makeImage("pt", ptLayer, OCI_LAYER, sha256(ptLayer));
   const multiLayer = await makeTar("multi");
   const amd64 = await makeImage("multi-amd64", multiLayer, OCI_LAYER, sha256(multiLayer), "amd64");
   const arm64 = await makeImage("multi-arm64", multiLayer, OCI_LAYER, sha256(multiLayer), "arm64");
@@ -140,9 +147,9 @@ async function makeFixture(dir: string): Promise<Fixture> {
   await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   await writeFile(
     join(layout, "index.json"),
-    JSON.stringify({ schemaVersion: 2, manifests: [ref(tar.manifest, "tar"), ref(gz.manifest, "gz"), ref(mirror.manifest, "mirror"), ref(index, "multi")] }),
+    JSON.stringify({ schemaVersion: 2, manifests: [ref(tar.manifest, "tar"), ref(gz.manifest, "gz"), ref(mirror.manifest, "mirror"), ref(pt.manifest, "pt"), ref(index, "multi")] }),
   );
-  return { layout, nonce, tar, gz, mirror, multi: { index, amd64, arm64 } };
+  return { layout, nonce, tar, gz, mirror, pt, multi: { index, amd64, arm64 } };
 }
 
 interface StepResult {
@@ -152,6 +159,8 @@ interface StepResult {
   stderr: string;
   /** docker-dedup's access log lines written while the step ran. */
   requests: string;
+  /** The same from the second docker-dedup, the pull-through mirror. */
+  mirrorRequests: string;
 }
 
 /** Runs scenario.sh in fresh net+pid+mount namespaces; stops it (and so everything it started) if the test ends first. */
@@ -185,12 +194,12 @@ async function runScenario(env: Record<string, string>, timeoutMs: number, onSta
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 const tail = (text: string, lines = 25) => text.trimEnd().split("\n").slice(-lines).join("\n");
 
-test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (direct, as a mirror, multi-arch); the store verifies", { timeout: 300_000 }, async (t) => {
+test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (direct, as a mirror, multi-arch, pull-through); the stores verify", { timeout: 300_000 }, async (t) => {
   if (process.getuid?.() !== 0) return t.skip("needs root (namespaces, dockerd, containerd)");
-  const missing = ["setpriv", "unshare", "dockerd", "docker", "containerd", "ctr", "podman", "skopeo", "curl", "ip", "dpkg-deb"].filter(
+  const missing = ["setpriv", "unshare", "dockerd", "docker", "containerd", "ctr", "podman", "skopeo", "docker-registry", "curl", "ip", "dpkg-deb"].filter(
     (tool) => !(process.env.PATH ?? "").split(":").some((dir) => existsSync(join(dir, tool))),
   );
-  assert.deepEqual(missing, [], `missing tools (Debian packages docker.io containerd podman skopeo curl iproute2 util-linux)`);
+  assert.deepEqual(missing, [], `missing tools (Debian packages docker.io containerd podman skopeo docker-registry curl iproute2 util-linux)`);
 
   const dir = await mkdtemp(join(tmpdir(), "docker-dedup-clients-"));
   let stopScenario = async () => {};
@@ -209,14 +218,18 @@ test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (dire
 
   const serveLogBytes = await readFile(join(work, "serve.log")).catch(() => Buffer.alloc(0));
   const serveLog = serveLogBytes.toString("utf8");
+  const mirrorLogBytes = await readFile(join(work, "mirror.log")).catch(() => Buffer.alloc(0));
+  const mirrorLog = mirrorLogBytes.toString("utf8");
   const results = new Map<string, StepResult>();
   const tsv = existsSync(join(work, "results.tsv")) ? await readFile(join(work, "results.tsv"), "utf8") : "";
-  const lines = tsv.split("\n").filter(Boolean).map((line) => line.split("\t") as [string, string, string, string]);
-  for (const [i, [id, code, ms, logAt]] of lines.entries()) {
+  const lines = tsv.split("\n").filter(Boolean).map((line) => line.split("\t") as [string, string, string, string, string]);
+  for (const [i, [id, code, ms, logAt, mirrorLogAt]] of lines.entries()) {
     const read = async (ext: string) => readFile(join(work, "out", `${id}.${ext}`), "utf8").catch(() => "");
     // The registry's access log from this step's start to the next step's: the requests it made.
-    const requests = serveLogBytes.subarray(Number(logAt), lines[i + 1] ? Number(lines[i + 1]![3]) : undefined).toString("utf8");
-    results.set(id, { code: Number(code), ms: Number(ms), stdout: await read("out"), stderr: await read("err"), requests });
+    const slice = (log: Buffer, column: 3 | 4, at: string) => log.subarray(Number(at), lines[i + 1] ? Number(lines[i + 1]![column]) : undefined).toString("utf8");
+    const requests = slice(serveLogBytes, 3, logAt);
+    const mirrorRequests = slice(mirrorLogBytes, 4, mirrorLogAt);
+    results.set(id, { code: Number(code), ms: Number(ms), stdout: await read("out"), stderr: await read("err"), requests, mirrorRequests });
   }
   const port = (await readFile(join(work, "port"), "utf8").catch(() => "")).trim();
   const reg = `127.0.0.1:${port}`;
@@ -225,7 +238,7 @@ test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (dire
   const ok = (id: string): StepResult => {
     const r = results.get(id);
     assert.ok(r, `step ${id} did not run (an earlier step it needs failed). scenario exit ${scenario.code}; its stderr:\n${tail(scenario.stderr)}`);
-    assert.equal(r.code, 0, `step ${id} exited ${r.code}. stderr:\n${tail(r.stderr)}\nstdout:\n${tail(r.stdout, 10)}\nregistry log (tail):\n${tail(serveLog, 15)}`);
+    assert.equal(r.code, 0, `step ${id} exited ${r.code}. stderr:\n${tail(r.stderr)}\nstdout:\n${tail(r.stdout, 10)}\nregistry log (tail):\n${tail(id.startsWith("pt.") ? mirrorLog : serveLog, 15)}`);
     return r;
   };
   const json = <T>(id: string): T => JSON.parse(ok(id).stdout) as T;
@@ -355,9 +368,55 @@ test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (dire
     assert.deepEqual(inspected?.RootFS.Layers, [fx.multi.amd64.diffId]);
   });
 
+  // --- pull-through: a second docker-dedup, `serve --upstream docker.io=http://UPSTREAM`, in
+  // front of a docker-registry holding library/bbpt ---
+  const upstreamLog = await readFile(join(work, "out", "upstream.log"), "utf8").catch(() => "");
+  const ptLayer = new RegExp(`GET /v2/library/bbpt/blobs/${fx.pt.layer.digest} 200`);
+  const ptGzLayer = new RegExp(`GET /v2/library/bbpt/blobs/${fx.gz.layer.digest}\\?ns=docker\\.io 200`);
+  await check("pull-through: docker-registry upstream holds library/bbpt; docker-dedup mirrors it (--upstream docker.io=URL)", () => {
+    for (const id of ["pt.upstream.start", "pt.push.latest", "pt.push.gz", "pt.mirror.start"]) ok(id);
+    assert.match(mirrorLog, /mirroring docker\.io from http:\/\/127\.0\.0\.1:5001/);
+  });
+  await check("pull-through: docker pull bbpt:latest through --registry-mirror fetches it from the upstream via docker-dedup", () => {
+    ok("pt.docker.start");
+    const { mirrorRequests } = ok("pt.docker.pull1");
+    dockerImage("pt.docker.inspect1", fx.pt, `bbpt@${fx.pt.manifest.digest}`);
+    assert.match(mirrorRequests, /(GET|HEAD) \/v2\/library\/bbpt\/manifests\/latest 200/, "dockerd asked docker-dedup for the manifest");
+    assert.match(mirrorRequests, ptLayer, "dockerd fetched the layer from docker-dedup");
+    assert.match(upstreamLog, new RegExp(`"GET /v2/library/bbpt/blobs/${fx.pt.layer.digest} HTTP/1\\.1" 200`), "docker-dedup fetched the layer from the upstream");
+    assert.match(upstreamLog, /"(GET|HEAD) \/v2\/library\/bbpt\/manifests\/latest HTTP\/1\.1" 200/, "docker-dedup asked the upstream for the tag");
+  });
+  await check("pull-through: ctr pull docker.io/library/bbpt:gz through a hosts.toml mirror (gzip layer) fetches it via docker-dedup", () => {
+    ok("pt.ctr.start");
+    const { mirrorRequests } = ok("pt.ctr.pull1");
+    assert.match(ok("pt.ctr.images1").stdout, new RegExp(`docker\\.io/library/bbpt:gz\\s+\\S+\\s+${fx.gz.manifest.digest}`));
+    assert.match(mirrorRequests, ptGzLayer, "containerd fetched the gzip layer from docker-dedup");
+    assert.match(upstreamLog, new RegExp(`"GET /v2/library/bbpt/blobs/${fx.gz.layer.digest} HTTP/1\\.1" 200`), "docker-dedup fetched it from the upstream");
+  });
+  await check("pull-through: the upstream is stopped (nothing answers on its port)", () => void ok("pt.upstream.stop"));
+  await check("pull-through: after docker rmi, with the upstream gone, docker pull bbpt:latest is served from docker-dedup's store", () => {
+    ok("pt.docker.rmi");
+    const { mirrorRequests } = ok("pt.docker.pull2");
+    dockerImage("pt.docker.inspect2", fx.pt, `bbpt@${fx.pt.manifest.digest}`);
+    assert.match(mirrorRequests, /(GET|HEAD) \/v2\/library\/bbpt\/manifests\/latest 200/);
+    assert.match(mirrorRequests, ptLayer, "the layer was downloaded again, from docker-dedup");
+    assert.match(mirrorRequests, /mirror: serving docker\.io\/library\/bbpt:latest from the cache, unrevalidated/, "the tag (TTL 0) could not be revalidated and was served from the store");
+  });
+  await check("pull-through: after ctr images rm, with the upstream gone, ctr pulls docker.io/library/bbpt:gz from docker-dedup's store", () => {
+    ok("pt.ctr.rm");
+    assert.ok(!ok("pt.ctr.content").stdout.includes(fx.gz.layer.digest), "containerd no longer holds the layer");
+    const { mirrorRequests } = ok("pt.ctr.pull2");
+    assert.match(ok("pt.ctr.images2").stdout, new RegExp(`docker\\.io/library/bbpt:gz\\s+\\S+\\s+${fx.gz.manifest.digest}`));
+    assert.match(mirrorRequests, ptGzLayer, "the layer was downloaded again, from docker-dedup");
+  });
+  await check("pull-through: the mirror stops cleanly and its store verifies", () => {
+    ok("pt.mirror.stop");
+    assert.match(ok("pt.verify").stdout, /all intact/);
+  });
+
   // --- the registry itself ---
-  await check("docker-dedup answered no request with a 5xx and logged no server fault", () => {
-    const bad = serveLog.split("\n").filter((line) => / 5\d\d \d+ms$/.test(line) || /: (Error|TypeError|RangeError)/.test(line));
+  await check("docker-dedup (both instances) answered no request with a 5xx and logged no server fault", () => {
+    const bad = `${serveLog}\n${mirrorLog}`.split("\n").filter((line) => / 5\d\d \d+ms$/.test(line) || /: (Error|TypeError|RangeError)/.test(line));
     assert.deepEqual(bad, []);
   });
   await check("docker-dedup stops cleanly on SIGTERM", () => void ok("serve.stop"));
