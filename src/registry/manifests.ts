@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { ingestBlob } from "../layers/ingest.js";
 import { readBlob } from "../layers/reconstruct.js";
+import type { Store } from "../store/types.js";
 import type { Exchange } from "./context.js";
 import { readBodyLimited, oneBuffer, sendEmpty } from "./http-util.js";
 import { acceptsManifest, parseManifest, type ParsedManifest } from "./manifest-format.js";
-import type { ManifestRecord } from "./metadata.js";
+import type { ManifestRecord, RegistryMetadata } from "./metadata.js";
 import { checkRepositoryName, parseReference, type Reference } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
 
@@ -46,6 +47,32 @@ export async function getManifest(ex: Exchange, rawName: string, rawReference: s
 }
 
 /** PUT /v2/<name>/manifests/<reference> */
+/**
+ * Stores a manifest's bytes, then the records that make it visible in repository `name` (see
+ * keys.ts): its referrers entry when it has a subject, and its manifest link.
+ */
+export async function storeManifest(
+  registry: { store: Store; meta: RegistryMetadata },
+  name: string,
+  digest: string,
+  bytes: Buffer,
+  manifest: ParsedManifest,
+): Promise<void> {
+  await ingestBlob(registry.store, oneBuffer(bytes), { expectedDigest: digest });
+  if (manifest.subject !== undefined) {
+    await registry.meta.addReferrer(name, manifest.subject.digest, {
+      mediaType: manifest.mediaType,
+      digest,
+      size: bytes.length,
+      ...(manifest.artifactType === undefined ? {} : { artifactType: manifest.artifactType }),
+      ...(manifest.annotations === undefined ? {} : { annotations: manifest.annotations }),
+    });
+  }
+  const record: ManifestRecord = { mediaType: manifest.mediaType, size: bytes.length };
+  if (manifest.subject !== undefined) record.subject = manifest.subject.digest;
+  await registry.meta.putManifest(name, digest, record);
+}
+
 export async function putManifest(ex: Exchange, rawName: string, rawReference: string): Promise<void> {
   const name = checkRepositoryName(rawName);
   const reference = parseReference(rawReference, true);
@@ -57,22 +84,8 @@ export async function putManifest(ex: Exchange, rawName: string, rawReference: s
   const manifest = parseManifest(bytes, ex.req.headers["content-type"]);
   await checkReferences(ex, name, manifest);
 
-  // Bytes first, then the links that make them visible (see keys.ts).
-  await ingestBlob(ex.registry.store, oneBuffer(bytes), { expectedDigest: digest });
-  const { meta } = ex.registry;
-  if (manifest.subject !== undefined) {
-    await meta.addReferrer(name, manifest.subject.digest, {
-      mediaType: manifest.mediaType,
-      digest,
-      size: bytes.length,
-      ...(manifest.artifactType === undefined ? {} : { artifactType: manifest.artifactType }),
-      ...(manifest.annotations === undefined ? {} : { annotations: manifest.annotations }),
-    });
-  }
-  const record: ManifestRecord = { mediaType: manifest.mediaType, size: bytes.length };
-  if (manifest.subject !== undefined) record.subject = manifest.subject.digest;
-  await meta.putManifest(name, digest, record);
-  if (reference.kind === "tag") await meta.setTag(name, reference.tag, digest);
+  await storeManifest(ex.registry, name, digest, bytes, manifest);
+  if (reference.kind === "tag") await ex.registry.meta.setTag(name, reference.tag, digest);
 
   const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest };
   if (manifest.subject !== undefined) headers["OCI-Subject"] = manifest.subject.digest;

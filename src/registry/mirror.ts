@@ -6,11 +6,11 @@ import { chunkCacheFor } from "../layers/chunk-cache.js";
 import type { Store } from "../store/types.js";
 import { getBlob } from "./blobs.js";
 import type { Exchange } from "./context.js";
-import { oneBuffer, sendJson } from "./http-util.js";
+import { sendJson } from "./http-util.js";
 import { listReferrers, listTags } from "./listings.js";
 import { MediaType, parseManifest } from "./manifest-format.js";
-import { getManifest, MAX_MANIFEST_BYTES } from "./manifests.js";
-import type { ManifestRecord, RegistryMetadata } from "./metadata.js";
+import { getManifest, MAX_MANIFEST_BYTES, storeManifest } from "./manifests.js";
+import type { RegistryMetadata } from "./metadata.js";
 import { checkDigest, isValidRepositoryName, parseReference } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
 import type { Route } from "./routes.js";
@@ -269,20 +269,7 @@ export class Mirror {
     } catch (error) {
       throw badUpstream(target, `manifest ${reference} cannot be mirrored: ${(error as Error).message}`);
     }
-    const { store, meta } = this.#deps;
-    await ingestBlob(store, oneBuffer(bytes), { expectedDigest: digest });
-    if (manifest.subject !== undefined) {
-      await meta.addReferrer(target.localName, manifest.subject.digest, {
-        mediaType: manifest.mediaType,
-        digest,
-        size: bytes.length,
-        ...(manifest.artifactType === undefined ? {} : { artifactType: manifest.artifactType }),
-        ...(manifest.annotations === undefined ? {} : { annotations: manifest.annotations }),
-      });
-    }
-    const record: ManifestRecord = { mediaType: manifest.mediaType, size: bytes.length };
-    if (manifest.subject !== undefined) record.subject = manifest.subject.digest;
-    await meta.putManifest(target.localName, digest, record);
+    await storeManifest(this.#deps, target.localName, digest, bytes, manifest);
     return digest;
   }
 

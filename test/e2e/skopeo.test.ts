@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { promisify } from "node:util";
-import { tempDir } from "../helpers.js";
+import { run, tempDir } from "../helpers.js";
 import { startRegistry } from "../registry/harness.js";
 
 /**
@@ -17,15 +15,6 @@ import { startRegistry } from "../registry/harness.js";
 
 const sha = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
-async function run(command: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)(command, args, { maxBuffer: 64 << 20 });
-    return stdout;
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(`${command} ${args.join(" ")} failed: ${e.stderr ?? e.message}`);
-  }
-}
 
 /** An OCI image layout with two uncompressed layers; every run makes new content (see below). */
 async function makeLayout(dir: string): Promise<{ layout: string; manifestDigest: string; layers: Buffer[] }> {

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
-import { promisify } from "node:util";
-import { CLI, runCli, tempDir } from "../helpers.js";
+import { CLI, run, runCli, tempDir } from "../helpers.js";
 
 /**
  * `serve --tls-cert FILE --tls-key FILE` (or `tlsCert`/`tlsKey` in the config file): the same
@@ -17,15 +16,6 @@ import { CLI, runCli, tempDir } from "../helpers.js";
 
 const sha = (data: Uint8Array) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
-async function run(command: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)(command, args, { maxBuffer: 64 << 20 });
-    return stdout;
-  } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(`${command} ${args.join(" ")} failed: ${e.stderr ?? e.message}`);
-  }
-}
 
 /** A self-signed certificate for IP 127.0.0.1, its key, and a skopeo cert dir trusting it. */
 async function makeCertificate(dir: string): Promise<{ cert: string; key: string; certDir: string; ca: Buffer }> {
