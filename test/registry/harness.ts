@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createRegistryServer, type RegistryServer } from "../../src/registry/app.js";
-import type { UploadLimits } from "../../src/registry/upload-session.js";
+import { createRegistryServer, type RegistryOptions, type RegistryServer } from "../../src/registry/app.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/types.js";
 import { tempDir } from "../helpers.js";
@@ -25,11 +24,12 @@ export interface TestRegistry {
 }
 
 /** A real registry on a free loopback port over a fresh embedded store; stopped when the test ends. */
-export async function startRegistry(t: { after(fn: () => unknown): void }, uploads: Partial<UploadLimits> = {}, maxConcurrentReads = 0): Promise<TestRegistry> {
+/** A registry on a fresh store, listening on a free loopback port; `options` as createRegistryServer's. */
+export async function startRegistry(t: { after(fn: () => unknown): void }, options: Omit<RegistryOptions, "store" | "log"> = {}): Promise<TestRegistry> {
   const dir = await tempDir(t);
   const store = await openStore(join(dir, "store"), { create: true });
   const logs: string[] = [];
-  const server = createRegistryServer({ store, uploads, maxConcurrentReads, log: (line) => logs.push(line) });
+  const server = createRegistryServer({ ...options, store, log: (line) => logs.push(line) });
   await new Promise<void>((resolve) => server.server.listen(0, "127.0.0.1", resolve));
   const { port } = server.server.address() as AddressInfo;
   t.after(async () => {

@@ -6,38 +6,18 @@ import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
-import { buildMirrorConfig, parseServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry } from "../../src/config/serve-config.js";
-import { createRegistryServer, type RegistryServer } from "../../src/registry/app.js";
+import { buildMirrorConfig, parseServeConfig, parseUpstreamFlag, type MirrorEntry } from "../../src/config/serve-config.js";
 import { parseChallenge } from "../../src/registry/upstream.js";
-import { openStore } from "../../src/store/open.js";
-import type { Store } from "../../src/store/types.js";
 import { freePort, startReferenceRegistry } from "../e2e/reference-registry.js";
 import { randomBytes, tempDir } from "../helpers.js";
-import { asBody, expectError, makeImage, OCI_LAYER, OCI_MANIFEST, pushManifest, sha256 } from "./harness.js";
+import { asBody, expectError, makeImage, OCI_LAYER, OCI_MANIFEST, pushManifest, sha256, startRegistry, type TestRegistry } from "./harness.js";
 
 type T = { after(fn: () => unknown): void };
 
-interface Mirror {
-  url: string;
-  store: Store;
-  server: RegistryServer;
-  logs: string[];
-}
+type Mirror = TestRegistry;
 
 async function startMirror(t: T, mirrors: MirrorEntry[], options: { defaultNamespace?: string | null; manifestTtlSeconds?: number } = {}): Promise<Mirror> {
-  const dir = await tempDir(t);
-  const store = await openStore(join(dir, "store"), { create: true });
-  const logs: string[] = [];
-  const mirror: MirrorConfig = buildMirrorConfig(mirrors, options);
-  const server = createRegistryServer({ store, mirror, log: (line) => logs.push(line) });
-  await new Promise<void>((resolve) => server.server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.server.address() as AddressInfo;
-  t.after(async () => {
-    server.server.closeAllConnections();
-    await server.close();
-    await store.close();
-  });
-  return { url: `http://127.0.0.1:${port}`, store, server, logs };
+  return startRegistry(t, { mirror: buildMirrorConfig(mirrors, options) });
 }
 
 /** A node HTTP server standing in for an upstream; `handler` answers everything. */

@@ -32,7 +32,7 @@ test("ReadGate admits up to its limit, then strictly in arrival order; a waiter 
 });
 
 test("--max-concurrent-reads 1: one blob rebuilt at a time, the rest served in arrival order", async (t) => {
-  const { url } = await startRegistry(t, {}, 1);
+  const { url } = await startRegistry(t, { maxConcurrentReads: 1 });
   const big = randomBytes(16 << 20, 51);
   const bigDigest = await pushBlob(url, "gate", big);
   const small = await pushBlob(url, "gate", Buffer.from("small"));

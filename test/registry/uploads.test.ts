@@ -169,7 +169,7 @@ test("a PATCH cut off mid-body keeps what arrived; the client resumes at the rep
 });
 
 test("too many open uploads: TOOMANYREQUESTS; idle sessions expire", async (t) => {
-  const { url, server } = await startRegistry(t, { maxSessions: 2, idleTimeoutMs: 300 });
+  const { url, server } = await startRegistry(t, { uploads: { maxSessions: 2, idleTimeoutMs: 300 } });
   await startSession(url, "busy");
   const second = await startSession(url, "busy");
   const res = await fetch(`${url}/v2/busy/blobs/uploads/`, { method: "POST" });
