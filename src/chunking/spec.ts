@@ -23,15 +23,6 @@ export const DEFAULT_CHUNKER: ChunkerSpec = Object.freeze({
   tarAware: true,
 });
 
-/** docker_dedup's PyRabin parameters. */
-export const SEED_CHUNKER: ChunkerSpec = Object.freeze({
-  algorithm: "rabin",
-  minSize: 4096,
-  avgSize: 8192,
-  maxSize: 65536,
-  tarAware: false,
-});
-
 export function validateSpec(spec: ChunkerSpec): ChunkerSpec {
   const { minSize, avgSize, maxSize } = spec;
   const ints = [minSize, avgSize, maxSize].every((n) => Number.isInteger(n) && n > 0 && n <= 1 << 30);

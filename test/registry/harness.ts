@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createRegistryServer, type RegistryOptions, type RegistryServer } from "../../src/registry/app.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/types.js";
-import { tempDir } from "../helpers.js";
+import { CLI, tempDir } from "../helpers.js";
 
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -111,4 +112,28 @@ export async function makeImage(
     3,
   );
   return { manifest, digest: sha256(manifest), blobs: [configDigest, ...layerDigests] };
+}
+
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+/** Starts `docker-dedup serve ARGS --listen 127.0.0.1:0`; resolves with its URL once it listens. */
+export async function serveCli(t: { after(fn: () => unknown): void }, args: string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, "serve", ...args, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on("data", (data) => {
+      stderr += data;
+      const match = /registry listening on (https?:\/\/\S+)/.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
+  });
+  return { url, child, exited, stderr: () => stderr };
 }

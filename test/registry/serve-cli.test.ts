@@ -1,26 +1,11 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CLI, runCli, tempDir } from "../helpers.js";
-import { pushBlob } from "./harness.js";
+import { runCli, tempDir } from "../helpers.js";
+import { pushBlob, serveCli } from "./harness.js";
 
-/** Starts `docker-dedup serve` on a free port; resolves with its URL once it listens. */
-async function serve(t: { after(fn: () => unknown): void }, store: string): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [CLI, "serve", "--store", store, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  t.after(() => child.kill("SIGKILL"));
-  let stderr = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on("data", (data) => {
-      stderr += data;
-      const match = /registry listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]!);
-    });
-    child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
-  });
-  return { url, child, exited };
-}
+/** `docker-dedup serve` on a free port over `store`. */
+const serve = (t: { after(fn: () => unknown): void }, store: string) => serveCli(t, ["--store", store]);
 
 test("serve: listens, answers, stops cleanly on SIGTERM, and keeps its state across restarts", async (t) => {
   const store = join(await tempDir(t), "store");

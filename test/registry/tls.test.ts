@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CLI, run, runCli, tempDir } from "../helpers.js";
+import { run, runCli, tempDir } from "../helpers.js";
+import { serveCli, type ServeProcess } from "./harness.js";
 
 /**
  * `serve --tls-cert FILE --tls-key FILE` (or `tlsCert`/`tlsKey` in the config file): the same
@@ -32,22 +32,9 @@ async function makeCertificate(dir: string): Promise<{ cert: string; key: string
   return { cert, key, certDir, ca };
 }
 
-/** Starts `docker-dedup serve` with these extra arguments; resolves with its URL once it listens. */
-async function serve(t: { after(fn: () => unknown): void }, args: string[]): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null>; stderr: () => string }> {
-  const store = join(await tempDir(t), "store");
-  const child = spawn(process.execPath, [CLI, "serve", "--store", store, "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  t.after(() => child.kill("SIGKILL"));
-  let stderr = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on("data", (data) => {
-      stderr += data;
-      const match = /registry listening on (https?:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]!);
-    });
-    child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
-  });
-  return { url, child, exited, stderr: () => stderr };
+/** `docker-dedup serve` on a fresh store with these extra arguments. */
+async function serve(t: { after(fn: () => unknown): void }, args: string[]): Promise<ServeProcess> {
+  return serveCli(t, ["--store", join(await tempDir(t), "store"), ...args]);
 }
 
 interface Answer {
