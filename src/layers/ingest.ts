@@ -82,6 +82,8 @@ class ChunkWriter {
   #batch: { id: ChunkId; bytes: Uint8Array }[] = [];
   #batchBytes = 0;
   readonly #inFlight = new Set<Promise<void>>();
+  /** Chunks of this blob that other ingests were writing when this one needed them. */
+  readonly #othersWriting: ChunkId[] = [];
   #failure: unknown;
   #compression: Compression;
 
@@ -116,6 +118,13 @@ class ChunkWriter {
     await this.#flush();
     await Promise.allSettled(this.#inFlight);
     if (this.#failure !== undefined) throw this.#failure;
+    // The recipe may name only committed chunks: wait for those other ingests were writing.
+    if (this.#othersWriting.length === 0) return;
+    const committed = await this.#claims.awaitIdle(this.#othersWriting);
+    const lost = committed.filter((ok) => !ok).length;
+    if (lost > 0) {
+      throw new DedupError("STORE_UNAVAILABLE", `a concurrent ingest failed to store ${lost} chunks this blob shares with it; send the blob again`);
+    }
   }
 
   async #flush(): Promise<void> {
@@ -137,19 +146,14 @@ class ChunkWriter {
 
   /**
    * Writes the chunks of a batch that no one has committed. Chunks another ingest is writing are
-   * waited for (the recipe must not name uncommitted chunks), and written here if that one fails.
+   * only noted: waiting for them here would hold this batch's slot and lock two ingests of
+   * similar blobs in step; `finish` waits for them all, once, before the recipe.
    */
   async #write(batch: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
-    let todo = batch;
-    while (todo.length > 0) {
-      const claims = await this.#claims.claim(todo.map((c) => c.id));
-      const mine = todo.filter((_, i) => claims[i] === "write");
-      const busy = todo.filter((_, i) => claims[i] === "busy");
-      if (mine.length > 0) await this.#writeClaimed(mine);
-      if (busy.length === 0) return;
-      const committed = await this.#claims.awaitIdle(busy.map((c) => c.id));
-      todo = busy.filter((_, i) => !committed[i]);
-    }
+    const claims = await this.#claims.claim(batch.map((c) => c.id));
+    const mine = batch.filter((_, i) => claims[i] === "write");
+    batch.forEach((c, i) => claims[i] === "busy" && this.#othersWriting.push(c.id));
+    if (mine.length > 0) await this.#writeClaimed(mine);
   }
 
   async #writeClaimed(chunks: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
