@@ -3,6 +3,7 @@ import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DedupError } from "../errors.js";
 import { indexTar, type TarEntry } from "./tar-index.js";
+import { SHA256_HEX } from "./digest.js";
 
 /** A blob to ingest: a whole file, or a byte range of one (a layer inside a `docker save` tarball). */
 export interface BlobSource {
@@ -53,7 +54,7 @@ async function findRegistryBlobs(dir: string): Promise<BlobSource[] | undefined>
       if (!/^[a-f0-9]{2}$/.test(shard)) continue;
       for (const hex of (await readdir(join(candidate, shard))).sort()) {
         const data = join(candidate, shard, hex, "data");
-        if (!/^[a-f0-9]{64}$/.test(hex) || !(await exists(data))) continue;
+        if (!SHA256_HEX.test(hex) || !(await exists(data))) continue;
         sources.push({ label: data, file: data, offset: 0, size: (await stat(data)).size, expectedDigest: `sha256:${hex}` });
       }
     }
@@ -66,7 +67,7 @@ async function blobsOfLayout(dir: string): Promise<BlobSource[]> {
   const sources: BlobSource[] = [];
   const blobs = join(dir, "blobs", "sha256");
   for (const hex of (await readdir(blobs)).sort()) {
-    if (!/^[a-f0-9]{64}$/.test(hex)) continue;
+    if (!SHA256_HEX.test(hex)) continue;
     const file = join(blobs, hex);
     sources.push({ label: file, file, offset: 0, size: (await stat(file)).size, expectedDigest: `sha256:${hex}` });
   }

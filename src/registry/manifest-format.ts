@@ -1,4 +1,4 @@
-import { isSha256Digest } from "./names.js";
+import { isSha256Digest } from "../layers/digest.js";
 import { RegistryError } from "./oci-errors.js";
 import type { Descriptor } from "./metadata.js";
 

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { ingestBlob } from "../layers/ingest.js";
 import { readBlob } from "../layers/reconstruct.js";
 import type { Store } from "../store/types.js";
@@ -8,6 +7,7 @@ import { acceptsManifest, parseManifest, type ParsedManifest } from "./manifest-
 import type { ManifestRecord, RegistryMetadata } from "./metadata.js";
 import { checkRepositoryName, parseReference, type Reference } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
+import { sha256Digest } from "../layers/digest.js";
 
 /** Manifests above this are refused (413), as CNCF distribution and the spec's guidance do. */
 export const MAX_MANIFEST_BYTES = 4 << 20;
@@ -77,7 +77,7 @@ export async function putManifest(ex: Exchange, rawName: string, rawReference: s
   const name = checkRepositoryName(rawName);
   const reference = parseReference(rawReference, true);
   const bytes = await readBodyLimited(ex.req, MAX_MANIFEST_BYTES, { code: "MANIFEST_INVALID", what: "manifest" });
-  const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  const digest = sha256Digest(bytes);
   if (reference.kind === "digest" && reference.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", `manifest has digest ${digest}, not ${reference.digest}`, { detail: { expected: reference.digest, actual: digest } });
   }

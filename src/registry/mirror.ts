@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { namespaceComponent, type MirrorConfig } from "../config/serve-config.js";
 import { ingestBlob } from "../layers/ingest.js";
@@ -15,6 +14,7 @@ import { checkDigest, isValidRepositoryName, parseReference } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
 import type { Route } from "./routes.js";
 import { UpstreamClient, upstreamDenied } from "./upstream.js";
+import { sha256Digest } from "../layers/digest.js";
 
 /**
  * Mirror mode: a pull-through cache in front of upstream registries.
@@ -257,7 +257,7 @@ export class Mirror {
       parts.push(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
     }
     const bytes = Buffer.concat(parts, total);
-    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const digest = sha256Digest(bytes);
     if (expected !== undefined && digest !== expected) throw badUpstream(target, `manifest ${expected} arrived with digest ${digest}`);
     const stated = res.headers.get("docker-content-digest");
     if (expected === undefined && stated !== null && stated.startsWith("sha256:") && stated !== digest) {

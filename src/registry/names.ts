@@ -1,3 +1,4 @@
+import { isSha256Digest } from "../layers/digest.js";
 import { RegistryError } from "./oci-errors.js";
 
 /**
@@ -16,7 +17,6 @@ const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
 /** The digest grammar of the spec: `algorithm ":" encoded`. */
 const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const SHA256 = /^sha256:[a-f0-9]{64}$/;
 
 export function isValidRepositoryName(name: string): boolean {
   return name.length <= MAX_NAME_LENGTH && NAME.test(name);
@@ -38,16 +38,12 @@ export function isValidTag(tag: string): boolean {
  * of another algorithm is refused as DIGEST_INVALID too, with a message saying why.
  */
 export function checkDigest(text: string, what = "digest"): string {
-  if (SHA256.test(text)) return text;
+  if (isSha256Digest(text)) return text;
   const detail = { digest: text.slice(0, 200) };
   if (DIGEST_GRAMMAR.test(text) && !text.startsWith("sha256:")) {
     throw new RegistryError("DIGEST_INVALID", `unsupported ${what} algorithm in ${JSON.stringify(text.slice(0, 200))}: this registry uses sha256`, { detail });
   }
   throw new RegistryError("DIGEST_INVALID", `invalid ${what} ${JSON.stringify(text.slice(0, 200))}`, { detail });
-}
-
-export function isSha256Digest(text: string): boolean {
-  return SHA256.test(text);
 }
 
 /** A manifest reference from a URL: a digest if it has a colon (tags cannot), else a tag. */
