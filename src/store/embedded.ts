@@ -5,6 +5,7 @@ import { DedupError } from "../errors.js";
 import type { ChunkId } from "./chunk-id.js";
 import { PackReader, PackWriter, type PackLocation } from "./packs.js";
 import { decodeRecipe, encodeRecipe, type Recipe } from "./recipe.js";
+import { parseSettings } from "./settings.js";
 import type { Store, StoredChunk, StoreSettings, StoreUsage } from "./types.js";
 
 /**
@@ -154,7 +155,7 @@ export class EmbeddedStore implements Store {
   async usage(): Promise<StoreUsage> {
     let backendBytes = statSync(join(this.location, "store.mdb")).blocks * 512;
     for (const name of readdirSync(this.#packDir)) backendBytes += statSync(join(this.#packDir, name)).blocks * 512;
-    return { backendBytes };
+    return { backendBytes, backendKind: "disk" };
   }
 
   async close(): Promise<void> {
@@ -183,14 +184,4 @@ function encodeLocation(at: PackLocation): Buffer {
 
 function decodeLocation(entry: Buffer): PackLocation {
   return { pack: entry.readUInt32BE(0), offset: Number(entry.readBigUInt64BE(4)), length: entry.readUInt32BE(12) };
-}
-
-function parseSettings(bytes: Buffer, dir: string): StoreSettings {
-  try {
-    const settings = JSON.parse(bytes.toString("utf8")) as StoreSettings;
-    if (settings.chunkHash !== "sha256" || typeof settings.chunker?.algorithm !== "string") throw new Error("unexpected fields");
-    return settings;
-  } catch (error) {
-    throw new DedupError("STORE_INVALID", `store at ${dir} has unreadable settings: ${(error as Error).message}`, { dir });
-  }
 }

@@ -3,6 +3,7 @@ import { DEFAULT_CHUNKER } from "../chunking/spec.js";
 import { DedupError } from "../errors.js";
 import { DEFAULT_COMPRESSION } from "./codec.js";
 import { EmbeddedStore } from "./embedded.js";
+import { RedisStore } from "./redis/redis-store.js";
 import type { Store, StoreSettings } from "./types.js";
 
 export const DEFAULT_SETTINGS: StoreSettings = Object.freeze({
@@ -28,5 +29,8 @@ export async function openStore(location: string, options: { create?: boolean; s
   if (scheme === undefined || scheme === "file") {
     return EmbeddedStore.open(resolve(location.replace(/^file:\/\//i, "")), options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
   }
-  throw new DedupError("STORE_UNAVAILABLE", `no store backend for "${scheme}://" (this build knows directories and file://)`, { location });
+  if (scheme === "redis" || scheme === "redis-cluster") {
+    return RedisStore.open(location, options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
+  }
+  throw new DedupError("INPUT_INVALID", `no store backend for "${scheme}://" (this build knows directories, file://, redis:// and redis-cluster://)`, { location });
 }

@@ -11,8 +11,12 @@ export interface StoreSummary {
   storedBytes: number;
   /** logicalBytes / storedBytes. */
   dedupRatio: number;
-  /** What the backend occupies (file blocks for the embedded store). */
+  /** What the backend occupies: file blocks for the embedded store, memory for Redis. */
   backendBytes: number;
+  backendKind: string;
+  /** What each byte clients see costs the backend, and each stored chunk byte. */
+  backendBytesPerLogicalByte: number;
+  backendBytesPerStoredByte: number;
 }
 
 /** Counts what a store holds by walking it: not a hot path, and never out of date. */
@@ -33,6 +37,18 @@ export async function summarizeStore(store: Store): Promise<StoreSummary> {
   }
   let uniqueBytes = 0;
   for (const length of uniqueLengths.values()) uniqueBytes += length;
-  const { backendBytes } = await store.usage();
-  return { blobs, chunks, logicalBytes, uniqueBytes, storedBytes, dedupRatio: storedBytes === 0 ? 0 : logicalBytes / storedBytes, backendBytes };
+  const { backendBytes, backendKind } = await store.usage();
+  const per = (total: number) => (total === 0 ? 0 : backendBytes / total);
+  return {
+    blobs,
+    chunks,
+    logicalBytes,
+    uniqueBytes,
+    storedBytes,
+    dedupRatio: storedBytes === 0 ? 0 : logicalBytes / storedBytes,
+    backendBytes,
+    backendKind,
+    backendBytesPerLogicalByte: per(logicalBytes),
+    backendBytesPerStoredByte: per(storedBytes),
+  };
 }

@@ -46,6 +46,8 @@ export interface StoreSettings {
 export interface StoreUsage {
   /** Bytes the backend occupies on disk (or in memory), where it can tell. */
   backendBytes: number;
+  /** What `backendBytes` measures, for people: "disk", "Redis memory". */
+  backendKind: string;
 }
 
 export interface Store extends ChunkStore, RecipeStore, MetadataStore {

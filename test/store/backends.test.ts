@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chunkIdOf } from "../../src/store/chunk-id.js";
+import { DEFAULT_SETTINGS, openStore } from "../../src/store/open.js";
+import type { StoredChunk } from "../../src/store/types.js";
+import { randomBytes, tempDir } from "../helpers.js";
+import { startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
+
+/**
+ * The store contract, run against every backend: what the layers above rely on must hold
+ * whichever one is configured.
+ */
+interface Backend {
+  /** A location where no store exists yet. */
+  fresh(t: { after(fn: () => unknown): void }): Promise<string>;
+}
+
+let stores = 0;
+/** Starts the server for the enclosing suite; each test gets its own prefix, a separate store. */
+function redisBackend(start: () => Promise<RedisServer>): Backend {
+  let server: RedisServer | undefined;
+  before(async () => void (server = await start()));
+  after(() => server?.stop());
+  return { fresh: async () => `${server!.url}?prefix=t${++stores}` };
+}
+
+function chunk(seed: number, size = 10_000): StoredChunk {
+  const data = randomBytes(size, seed);
+  return { id: chunkIdOf(data), data };
+}
+
+const backends: [string, () => Backend][] = [
+  ["embedded", () => ({ fresh: async (t) => join(await tempDir(t), "store") })],
+  ["redis", () => redisBackend(startRedis)],
+  ["redis-cluster", () => redisBackend(() => startRedisCluster(3, 0))],
+];
+
+for (const [name, setUp] of backends) {
+  describe(`store contract: ${name}`, () => {
+    const backend = setUp();
+    {
+      it("chunks, recipes and metadata survive a reopen", async (t) => {
+        const dir = await backend.fresh(t);
+        const store = await openStore(dir, { create: true });
+        const chunks = [chunk(1), chunk(2), chunk(3, 100)];
+        await store.putChunks(chunks);
+        await store.putRecipe({ digest: "sha256:" + "a".repeat(64), size: 20_000, ids: [chunks[0]!.id, chunks[1]!.id], lengths: Uint32Array.of(10_000, 10_000) });
+        await store.putMeta("repo/x/tag/latest", Buffer.from("one"));
+        await store.putMeta("repo/x/tag/v1", Buffer.from("two"));
+        await store.putMeta("repo/y/tag/v1", Buffer.from("three"));
+        await store.close();
+
+        const again = await openStore(dir);
+        t.after(() => again.close());
+        assert.deepEqual(await again.hasChunks([chunks[0]!.id, chunk(9).id, chunks[2]!.id]), [true, false, true]);
+        const got = await again.getChunks([chunks[2]!.id, chunk(9).id, chunks[0]!.id]);
+        assert.ok(Buffer.from(got[0]!).equals(chunks[2]!.data));
+        assert.equal(got[1], undefined);
+        assert.ok(Buffer.from(got[2]!).equals(chunks[0]!.data));
+        const recipe = await again.getRecipe("sha256:" + "a".repeat(64));
+        assert.equal(recipe?.size, 20_000);
+        assert.ok(recipe?.ids[1]!.equals(chunks[1]!.id));
+        const tags: string[] = [];
+        for await (const [key, value] of again.scanMeta("repo/x/")) tags.push(`${key}=${value}`);
+        assert.deepEqual(tags, ["repo/x/tag/latest=one", "repo/x/tag/v1=two"]);
+        assert.deepEqual(again.settings, DEFAULT_SETTINGS);
+        let scanned = 0;
+        for await (const c of again.scanChunks()) {
+          assert.ok(chunkIdOf(c.data).equals(c.id));
+          scanned++;
+        }
+        assert.equal(scanned, 3);
+      });
+
+      it("opening a missing store without create fails clearly", async (t) => {
+        const dir = await backend.fresh(t);
+        await assert.rejects(openStore(dir), /no store at/);
+      });
+
+      it("concurrent writers of the same chunks store each once", async (t) => {
+        const store = await openStore(await backend.fresh(t), { create: true });
+        t.after(() => store.close());
+        const chunks = Array.from({ length: 50 }, (_, i) => chunk(i + 100, 5000));
+        await Promise.all([store.putChunks(chunks), store.putChunks(chunks.slice(10)), store.putChunks(chunks.slice(0, 20))]);
+        let count = 0;
+        for await (const c of store.scanChunks()) count += c.id ? 1 : 0;
+        assert.equal(count, 50);
+        const all = await store.getChunks(chunks.map((c) => c.id));
+        all.forEach((data, i) => assert.ok(Buffer.from(data!).equals(chunks[i]!.data)));
+      });
+
+      it("a store keeps the settings it was created with", async (t) => {
+        const dir = await backend.fresh(t);
+        const custom = { ...DEFAULT_SETTINGS, chunker: { ...DEFAULT_SETTINGS.chunker, avgSize: 32768, maxSize: 131072 } };
+        await (await openStore(dir, { create: true, settings: custom })).close();
+        const again = await openStore(dir, { create: true });
+        t.after(() => again.close());
+        assert.equal(again.settings.chunker.avgSize, 32768);
+      });
+
+      it("metadata scans can start after a key", async (t) => {
+        const store = await openStore(await backend.fresh(t), { create: true });
+        t.after(() => store.close());
+        for (const tag of ["a", "b", "c", "d"]) await store.putMeta(`tags/x:${tag}`, Buffer.from(tag));
+        await store.putMeta("tags/y:a", Buffer.from("other"));
+        const after = async (key?: string) => {
+          const found: string[] = [];
+          for await (const [k] of store.scanMeta("tags/x:", key)) found.push(k);
+          return found;
+        };
+        assert.deepEqual(await after(), ["tags/x:a", "tags/x:b", "tags/x:c", "tags/x:d"]);
+        assert.deepEqual(await after("tags/x:b"), ["tags/x:c", "tags/x:d"]);
+        assert.deepEqual(await after("tags/x:bb"), ["tags/x:c", "tags/x:d"]);
+        assert.deepEqual(await after("tags/x:d"), []);
+        assert.deepEqual(await after("tags/"), ["tags/x:a", "tags/x:b", "tags/x:c", "tags/x:d"]);
+      });
+    }
+  });
+}
