@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { createClient } from "@redis/client";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -133,17 +134,22 @@ export async function startRedisCluster(masters = 3, replicas = 1): Promise<Redi
 }
 
 /** The node that is a master for the slot of `key` right now. */
-export async function masterOf(server: RedisServer, key: string): Promise<RedisNode> {
-  const slot = Number((await cli(server.nodes[0]!.port, "cluster", "keyslot", key)).trim());
-  for (const node of server.nodes) {
-    const info = await cli(node.port, "info", "replication").catch(() => "");
-    if (!info.includes("role:master")) continue;
-    const myself = (await cli(node.port, "cluster", "myid")).trim();
-    const nodesLine = (await cli(node.port, "cluster", "nodes")).split("\n").find((l) => l.startsWith(myself));
-    for (const range of nodesLine?.split(" ").slice(8) ?? []) {
-      const [from, to = from] = range.split("-").map(Number);
-      if (slot >= from! && slot <= to!) return node;
+export async function masterOf(server: RedisServer, key: string | Buffer): Promise<RedisNode> {
+  const client = createClient({ socket: { host: "127.0.0.1", port: server.nodes[0]!.port } });
+  await client.connect();
+  try {
+    const slot = Number(await client.sendCommand(["CLUSTER", "KEYSLOT", key]));
+    for (const line of String(await client.sendCommand(["CLUSTER", "NODES"])).split("\n")) {
+      const fields = line.split(" ");
+      if (!fields[2]?.includes("master")) continue;
+      const port = Number(/:(\d+)@/.exec(fields[1]!)?.[1]);
+      for (const range of fields.slice(8)) {
+        const [from, to = from] = range.split("-").map(Number);
+        if (slot >= from! && slot <= to!) return server.nodes.find((node) => node.port === port)!;
+      }
     }
+    throw new Error(`no master serves slot ${slot}`);
+  } finally {
+    await client.close();
   }
-  throw new Error(`no master serves slot ${slot}`);
 }
