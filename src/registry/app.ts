@@ -36,7 +36,7 @@ export interface RegistryServer {
   /** An https.Server when `tls` was given; the same API otherwise. */
   readonly server: Server | HttpsServer;
   readonly registry: Registry;
-  /** Stops accepting connections, cancels open uploads and waits for requests in flight. */
+  /** Stops accepting connections and waits for requests in flight; upload sessions stay in the store. */
   close(): Promise<void>;
 }
 
@@ -52,7 +52,7 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
   const registry: Registry = {
     store: options.store,
     meta,
-    uploads: new UploadSessions(options.store, { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads }),
+    uploads: new UploadSessions(options.store, { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads }, log),
     reads: new ReadGate(options.maxConcurrentReads ?? 0),
     log,
     ...(mirror === undefined ? {} : { mirror }),
@@ -71,10 +71,10 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
     server,
     registry,
     close: async () => {
-      registry.uploads.closeAll();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
+      await registry.uploads.close();
       await mirror?.close();
     },
   };

@@ -6,6 +6,7 @@
  *   registry/manifest/<name>@<digest>                 repository manifest link  ManifestRecord (metadata.ts)
  *   registry/tag/<name>:<tag>                         tag                       "<digest>" (utf-8)
  *   registry/referrer/<name>@<subject>@<digest>       referrers index           Descriptor (referrers.ts)
+ *   registry/upload/<uuid>                            blob upload session       UploadRecord (upload-record.ts)
  *
  * Bytes live elsewhere: every blob, manifests included, is a recipe keyed by its digest and
  * shared by all repositories. A link is what lets a repository serve it: blobs are served only
@@ -21,7 +22,10 @@
  * The longest key is a referrer's: 18 + 255 (name) + 1 + 150 (subject digest, capped in
  * manifest-format.ts) + 1 + 71 = 496 bytes, under LMDB's 511-byte key limit.
  *
- * Upload sessions are not stored: they live in the serving process (see upload-session.ts).
+ * Upload sessions live here too, not in a serving process, so that any frontend over the store
+ * can continue an upload another one started, and a restart loses none: the record lists the
+ * parts received so far, each stored as a blob of its own (see upload-session.ts). The uuid is
+ * checked to be a lowercase UUID before a key is built from it.
  */
 
 const ROOT = "registry/";
@@ -39,4 +43,7 @@ export const keys = {
 
   referrerPrefix: (name: string, subject: string) => `${ROOT}referrer/${name}@${subject}@`,
   referrer: (name: string, subject: string, digest: string) => `${ROOT}referrer/${name}@${subject}@${digest}`,
+
+  uploadPrefix: `${ROOT}upload/`,
+  upload: (id: string) => `${ROOT}upload/${id}`,
 } as const;

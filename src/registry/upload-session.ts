@@ -1,248 +1,325 @@
-import { randomUUID } from "node:crypto";
-import { ingestBlob, type IngestResult } from "../layers/ingest.js";
+import type { Hash } from "node:crypto";
+import { DedupError } from "../errors.js";
 import { chunkCacheFor } from "../layers/chunk-cache.js";
+import { concatRecipes, digestOfConcatenation } from "../layers/concat.js";
+import { ingestBlob } from "../layers/ingest.js";
+import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import { RegistryError } from "./oci-errors.js";
+import { RunningHashes } from "./running-hashes.js";
+import { lastActive, UploadRecords, withPart, type UploadPart, type UploadRecord, type UploadSession } from "./upload-record.js";
 
 /**
- * Blob upload sessions, streamed straight into the dedup store.
+ * Blob upload sessions, kept in the store, so that several stateless frontends over one store
+ * can share them (an upload started on one is continued on another) and a restart loses none.
  *
- * Design: one `ingestBlob` per session, started by the first PATCH (or by the PUT of a
- * monolithic upload) and kept open across requests. Its source is a generator that hands it
- * each request body in turn, so bytes are hashed and chunked as they arrive and no request
- * body, let alone a whole blob, is ever held in memory: a body is read only as fast as the
- * ingest takes it. The session keeps only the offset and the ingest's own bounded buffers.
+ * Design: every request that carries data (a PATCH, or a final PUT with a body) is stored as one
+ * *part*, a complete blob of its own: `ingestBlob` streams it into chunks and writes a recipe
+ * under the part's sha256, synced, before the request is answered. Then the session record
+ * (upload-record.ts) gets the part appended. Once a client hears 202, its bytes survive a crash
+ * and any frontend can go on. Nothing is buffered or spooled: a body is read only as fast as the
+ * ingest takes it, and between requests a session costs no memory at all.
  *
- * Trade-offs, chosen over spooling to a temp file:
- * - No second copy of every byte on disk and no re-read at the end: a pushed layer is
- *   written once, as chunks.
- * - A session lives in this process. A restart forgets it; clients then get
- *   BLOB_UPLOAD_UNKNOWN and start that blob over (docker, containerd and skopeo do).
- *   Within the process, a PATCH whose connection breaks keeps what arrived, and the client
- *   can ask for the offset (GET) and resume there.
- * - The stated digest is known only at the final PUT, after the bytes went in. If it differs,
- *   the blob is refused (DIGEST_INVALID, nothing linked), but its recipe stays in the store
- *   under its true digest, unlinked, until garbage collection. When the whole blob comes in
- *   one request (POST ?digest= or PUT with body on a fresh session), ingest checks the digest
- *   itself and writes nothing on a mismatch.
+ * Finishing (PUT ?digest=):
+ * - One part, the usual push (docker, skopeo and containerd send a layer in one PATCH): the
+ *   blob is that part; its digest is known and its recipe written. Nothing is re-read.
+ * - Several parts: the blob's recipe is the parts' recipes concatenated, its digest the sha256
+ *   of all their bytes. The process that stored the last part kept a running hash of them
+ *   (running-hashes.ts), so finishing there re-reads nothing; elsewhere the parts are read back
+ *   from the store, streamed and verified (concat.ts). The recipe is written only once the
+ *   digest matches, and only if the store does not hold that blob already.
+ * - No parts, and a monolithic upload (POST ?digest=, or PUT with the whole body on a fresh
+ *   session): one ingest with the stated digest, which refuses a mismatch before any recipe.
+ * A digest mismatch ends the session: what it received is not what the client meant.
+ *
+ * Trade-offs:
+ * - A part is chunked on its own: there is a cut at each part boundary, and the tar-aware and
+ *   compressed-blob detection see only a part's start. That costs a little dedup on multi-PATCH
+ *   uploads only; the single-PATCH push most clients do is chunked exactly as a whole blob.
+ * - The running hash also hashes every first part, wasted when no second part follows: about a
+ *   tenth of an ingest's CPU (sha256 runs at ~1 GB/s, ingest at ~100 MB/s on one core).
+ * - Parts are blobs without links. Those of a finished multi-part upload, of a cancelled or
+ *   expired session, and of a chunk refused after its ingest stay in the store, unlinked, until
+ *   garbage collection of unlinked recipes exists (a known future item; it must keep the parts
+ *   that live session records name).
+ *
+ * Concurrency. The metadata API has no compare-and-set, so the rules are:
+ * - In one process, one request works on a session at a time (a second one is refused with 416),
+ *   and its record writes are serialized.
+ * - Across processes, a part is appended only if the record's `revision` is still the one the
+ *   request started from; otherwise the request gets 416 with the current Range and its part is
+ *   left unlinked. Two requests racing between that re-read and the write (well-behaved clients
+ *   never send two chunks of one upload at once) lose one append, but a record is always written
+ *   whole and consistent, and the final digest check catches whatever the client then finishes
+ *   with: nothing wrong is ever linked.
+ *
+ * Expiry: a session idle longer than `idleTimeoutMs` is unknown to requests and deleted by a
+ * sweep any frontend runs (frontends' clocks are assumed in sync to well under the timeout).
+ * A request working on a session refreshes its `updated` time meanwhile, so a long PATCH of a
+ * large layer is not mistaken for an idle session by another frontend's sweep.
  */
 
-type Input =
-  | { kind: "data"; body: AsyncIterable<Uint8Array>; settle: Settle }
-  | { kind: "end" }
-  | { kind: "abort"; reason: unknown };
-
-interface Settle {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
-function settleOnce(inner: Settle): Settle & { readonly settled: boolean } {
-  let settled = false;
-  return {
-    get settled() {
-      return settled;
-    },
-    resolve() {
-      if (!settled) (settled = true), inner.resolve();
-    },
-    reject(error: unknown) {
-      if (!settled) (settled = true), inner.reject(error);
-    },
-  };
-}
-
-export class UploadSession {
-  readonly id = randomUUID();
-  readonly repository: string;
-  readonly #store: Store;
-  #offset = 0;
-  #lastActive = Date.now();
-  #busy = false;
-  #ingest: Promise<IngestResult> | undefined;
-  /** The one input the feed has not taken yet; requests on a session are serialized by `claim`. */
-  #input = deferred<Input>();
-  /** The body the feed is reading now, to fail its request if the ingest dies under it. */
-  #current: Settle | undefined;
-  #aborted: unknown;
-
-  constructor(store: Store, repository: string) {
-    this.#store = store;
-    this.repository = repository;
-  }
-
-  /** Bytes received so far; the next PATCH must start here. */
-  get offset(): number {
-    return this.#offset;
-  }
-
-  /** True once the session cannot go on (cancelled, or its ingest failed). */
-  get failed(): boolean {
-    return this.#aborted !== undefined;
-  }
-
-  get idleSince(): number {
-    return this.#busy ? Date.now() : this.#lastActive;
-  }
-
-  /** Marks the session as in use by one request; a second concurrent request is refused. */
-  claim(): () => void {
-    if (this.#busy) {
-      throw new RegistryError("RANGE_INVALID", "another request is writing to this upload", { detail: { offset: this.#offset } });
-    }
-    this.#throwIfDead();
-    this.#busy = true;
-    return () => {
-      this.#busy = false;
-      this.#lastActive = Date.now();
-    };
-  }
-
-  /** Feeds one request body into the blob; resolves once the ingest has taken all of it. */
-  async append(body: AsyncIterable<Uint8Array>): Promise<void> {
-    this.#throwIfDead();
-    this.#start(undefined);
-    await new Promise<void>((resolve, reject) => this.#input.resolve({ kind: "data", body, settle: { resolve, reject } }));
-  }
-
-  /**
-   * Ends the blob (after `lastBody`, if any) and waits until it is committed. A session that
-   * has not started yet passes `digest` to the ingest, which then refuses a mismatch before
-   * writing its recipe.
-   */
-  async complete(lastBody: AsyncIterable<Uint8Array> | undefined, digest: string): Promise<IngestResult> {
-    this.#throwIfDead();
-    this.#start(digest);
-    if (lastBody !== undefined) await this.append(lastBody);
-    this.#input.resolve({ kind: "end" });
-    const result = await this.#ingest!;
-    if (result.digest !== digest) {
-      throw new RegistryError("DIGEST_INVALID", `uploaded content has digest ${result.digest}, not ${digest}`, { detail: { expected: digest, actual: result.digest } });
-    }
-    return result;
-  }
-
-  /** Cancels the upload; a started ingest stops without writing a recipe. */
-  abort(reason: unknown = new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload cancelled")): void {
-    if (this.#aborted !== undefined) return;
-    this.#aborted = reason;
-    this.#input.resolve({ kind: "abort", reason });
-  }
-
-  #start(expectedDigest: string | undefined): void {
-    if (this.#ingest !== undefined) return;
-    this.#ingest = ingestBlob(this.#store, this.#feed(), { expectedDigest, cache: chunkCacheFor(this.#store) });
-    this.#ingest.catch((error: unknown) => {
-      this.#aborted ??= error;
-      this.#current?.reject(error);
-    });
-  }
-
-  async *#feed(): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      const input = await this.#input.promise;
-      this.#input = deferred<Input>();
-      if (input.kind === "end") return;
-      if (input.kind === "abort") throw input.reason;
-      const settle = settleOnce(input.settle);
-      this.#current = settle;
-      try {
-        for await (const piece of input.body) {
-          if (this.#aborted !== undefined) throw this.#aborted;
-          this.#offset += piece.length;
-          yield piece;
-        }
-        settle.resolve();
-      } catch (error) {
-        // The request body broke (the client went away, or sent more than it declared).
-        // What arrived stays in the blob; the client may resume at the new offset.
-        settle.reject(error);
-        if (this.#aborted !== undefined) throw this.#aborted;
-      } finally {
-        // Left unsettled only when the ingest stopped pulling (it failed): its rejection
-        // handler in #start settles the request then.
-        if (settle.settled) this.#current = undefined;
-      }
-    }
-  }
-
-  #throwIfDead(): void {
-    if (this.#aborted === undefined) return;
-    if (this.#aborted instanceof RegistryError && this.#aborted.code === "BLOB_UPLOAD_UNKNOWN") throw this.#aborted;
-    throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "this upload failed and was cancelled; start it again", { cause: this.#aborted });
-  }
-}
-
-function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
 export interface UploadLimits {
-  /** Sessions open at once; more are refused with TOOMANYREQUESTS. */
+  /** Sessions open at once in the store; more are refused with TOOMANYREQUESTS. */
   maxSessions: number;
-  /** A session idle this long is cancelled. */
+  /** A session idle this long is forgotten. */
   idleTimeoutMs: number;
 }
 
 /**
- * A started session holds the ingest's pending batch (up to about 4 MiB) while it waits for
- * the next request, so the session cap is also a memory cap: 128 x 4 MiB at worst.
+ * A session holds memory only while a request stores a part (the ingest's batches, about
+ * 20 MiB at most), and one request per session runs at a time, so the session cap also bounds
+ * what uploads hold in any one process.
  */
 export const DEFAULT_UPLOAD_LIMITS: UploadLimits = Object.freeze({ maxSessions: 128, idleTimeoutMs: 15 * 60_000 });
 
-/** The open sessions of one server, found by id and owned by the repository that opened them. */
+/** A blob an upload produced: its recipe is committed and synced; linking it is the caller's. */
+export interface CommittedBlob {
+  digest: string;
+  size: number;
+}
+
 export class UploadSessions {
   readonly #store: Store;
+  readonly #records: UploadRecords;
   readonly #limits: UploadLimits;
-  readonly #sessions = new Map<string, UploadSession>();
+  readonly #log: (line: string) => void;
+  readonly #hashes = new RunningHashes();
+  /** Sessions a request of this process is working on. */
+  readonly #busy = new Set<string>();
+  /** That work, for `close` to wait for. */
+  readonly #work = new Set<Promise<unknown>>();
+  /** The tail of each session's record writes in this process. */
+  readonly #writes = new Map<string, Promise<unknown>>();
   readonly #sweeper: NodeJS.Timeout;
+  #sweeping: Promise<void> | undefined;
 
-  constructor(store: Store, limits: UploadLimits = DEFAULT_UPLOAD_LIMITS) {
+  constructor(store: Store, limits: UploadLimits, log: (line: string) => void) {
     this.#store = store;
+    this.#records = new UploadRecords(store);
     this.#limits = limits;
-    this.#sweeper = setInterval(() => this.#sweep(), Math.min(60_000, Math.max(1000, limits.idleTimeoutMs / 4)));
+    this.#log = log;
+    this.#sweeper = setInterval(() => this.#sweepInBackground(), Math.min(60_000, Math.max(1000, limits.idleTimeoutMs / 4)));
     this.#sweeper.unref();
   }
 
-  get size(): number {
-    return this.#sessions.size;
-  }
-
-  open(repository: string): UploadSession {
-    if (this.#sessions.size >= this.#limits.maxSessions) {
+  async open(repository: string): Promise<UploadSession> {
+    if ((await this.#countOpen(this.#limits.maxSessions)) >= this.#limits.maxSessions) {
       throw new RegistryError("TOOMANYREQUESTS", `too many uploads in progress (${this.#limits.maxSessions}); retry later`, { headers: { "Retry-After": "10" } });
     }
-    const session = new UploadSession(this.#store, repository);
-    this.#sessions.set(session.id, session);
+    const session = UploadRecords.fresh(repository);
+    await this.#records.put(session);
     return session;
   }
 
-  /** The session `id` of `repository`; another repository's session is unknown here. */
-  get(repository: string, id: string): UploadSession {
-    const session = this.#sessions.get(id);
-    if (session === undefined || session.repository !== repository) {
-      throw new RegistryError("BLOB_UPLOAD_UNKNOWN", "no such upload in progress", { detail: { uuid: id.slice(0, 100) } });
+  /** The session `id` of `repository`; another repository's session, or an expired one, is unknown. */
+  async get(repository: string, id: string): Promise<UploadSession> {
+    const record = await this.#records.get(id);
+    if (record === undefined || record.repository !== repository || this.#expired(record, Date.now())) throw uploadUnknown(id);
+    return { id, record };
+  }
+
+  /**
+   * Runs one request's work on a session: the only one in this process at a time, with the
+   * session kept from expiring meanwhile.
+   */
+  async exclusive<T>(session: UploadSession, work: () => Promise<T>): Promise<T> {
+    if (this.#busy.has(session.id)) throw rangeInvalid(session.record.offset, "another request is writing to this upload");
+    this.#busy.add(session.id);
+    const heartbeat = setInterval(() => void this.#touch(session.id), Math.min(60_000, this.#limits.idleTimeoutMs / 3));
+    heartbeat.unref();
+    const running = Promise.resolve().then(work); // a synchronous throw, too, ends up below
+    this.#work.add(running);
+    try {
+      return await running;
+    } finally {
+      clearInterval(heartbeat);
+      this.#work.delete(running);
+      this.#busy.delete(session.id);
     }
-    return session;
   }
 
-  /** Forgets a session, cancelling it if it has not completed. */
-  close(session: UploadSession, reason?: unknown): void {
-    this.#sessions.delete(session.id);
-    session.abort(reason);
+  /**
+   * Stores a request body as the session's next part and appends it; resolves once both are
+   * durable. If the body breaks, what arrived is kept as a part and the error rethrown after.
+   */
+  async appendPart(session: UploadSession, body: AsyncIterable<Uint8Array>): Promise<UploadSession> {
+    const running = this.#hashes.resume(session);
+    const source = new PartSource(body, running);
+    const part = await ingestBlob(this.#store, source.pieces(), { cache: chunkCacheFor(this.#store) });
+    const appended = part.size === 0 ? session : await this.#append(session, { digest: part.digest, size: part.size }, running);
+    if (source.broken !== undefined) throw source.broken;
+    return appended;
   }
 
-  closeAll(): void {
-    for (const session of [...this.#sessions.values()]) this.close(session);
+  /**
+   * Finishes the upload, after `lastBody` if the PUT carries one, as blob `digest`: its recipe
+   * is committed, and the session is left for `end` once the caller has linked the blob.
+   */
+  async commit(session: UploadSession, digest: string, lastBody?: AsyncIterable<Uint8Array>): Promise<CommittedBlob> {
+    try {
+      if (session.record.parts.length === 0) {
+        const whole = await ingestBlob(this.#store, lastBody ?? noBytes(), { expectedDigest: digest, cache: chunkCacheFor(this.#store) });
+        return { digest: whole.digest, size: whole.size };
+      }
+      return await this.#concatenate(lastBody === undefined ? session : await this.appendPart(session, lastBody), digest);
+    } catch (error) {
+      if (error instanceof DedupError && error.code === "DIGEST_MISMATCH") await this.end(session);
+      throw error;
+    }
+  }
+
+  /** Forgets a session (finished or cancelled); its parts stay in the store, unlinked. */
+  async end(session: UploadSession): Promise<void> {
+    await this.#serial(session.id, () => this.#records.delete(session.id));
+    this.#hashes.delete(session.id);
+  }
+
+  /** Deletes the sessions idle longer than the timeout. Any frontend may run it at any time. */
+  async sweep(now = Date.now()): Promise<void> {
+    const expired: string[] = [];
+    for await (const { id, record } of this.#records.scan()) {
+      if (record === undefined || this.#expired(record, now)) expired.push(id);
+    }
+    for (const id of expired) {
+      await this.#serial(id, async () => {
+        // Looked at again: a request may have worked on it since the scan.
+        const record = await this.#records.get(id);
+        if (record === undefined || this.#expired(record, now)) await this.#records.delete(id);
+      });
+      this.#hashes.delete(id);
+    }
+  }
+
+  /** Stops sweeping and waits for the work in flight; the sessions stay in the store. */
+  async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    await this.#sweeping;
+    while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
   }
 
-  #sweep(): void {
-    const oldest = Date.now() - this.#limits.idleTimeoutMs;
-    for (const session of [...this.#sessions.values()]) {
-      if (session.idleSince < oldest) this.close(session, new RegistryError("BLOB_UPLOAD_UNKNOWN", "upload expired after being idle"));
+  async #concatenate(session: UploadSession, digest: string): Promise<CommittedBlob> {
+    const { parts, offset } = session.record;
+    let recipes: Recipe[] | undefined;
+    const partRecipes = async () => (recipes ??= await this.#partRecipes(parts));
+    const actual = parts.length === 1 ? parts[0]!.digest : (this.#hashes.digest(session) ?? (await digestOfConcatenation(this.#store, await partRecipes())));
+    if (actual !== digest) {
+      throw new DedupError("DIGEST_MISMATCH", `uploaded content has digest ${actual}, not ${digest}`, { expected: digest, actual });
+    }
+    if (parts.length > 1 && (await this.#store.getRecipe(digest)) === undefined) {
+      await this.#store.putRecipe(concatRecipes(digest, await partRecipes()));
+      await this.#store.sync();
+    }
+    return { digest, size: offset };
+  }
+
+  async #partRecipes(parts: readonly UploadPart[]): Promise<Recipe[]> {
+    const recipes = await Promise.all(parts.map((part) => this.#store.getRecipe(part.digest)));
+    const missing = recipes.findIndex((recipe) => recipe === undefined);
+    if (missing !== -1) {
+      throw new DedupError("STORE_INVALID", `upload part ${parts[missing]!.digest} has no recipe`, { digest: parts[missing]!.digest });
+    }
+    return recipes as Recipe[];
+  }
+
+  async #append(session: UploadSession, part: UploadPart, running: Hash | undefined): Promise<UploadSession> {
+    return this.#serial(session.id, async () => {
+      const current = await this.#records.get(session.id);
+      if (current === undefined || current.repository !== session.record.repository) throw uploadUnknown(session.id);
+      if (current.revision !== session.record.revision) {
+        throw rangeInvalid(current.offset, `another request added to this upload while this chunk was stored; it is now at byte ${current.offset}`);
+      }
+      const appended = { id: session.id, record: withPart(current, part) };
+      await this.#records.put(appended);
+      // The part's recipe was synced by its ingest; now the record that names it.
+      await this.#store.sync();
+      if (running !== undefined) this.#hashes.set(appended, running);
+      return appended;
+    });
+  }
+
+  /** Marks a session as worked on now, so that no frontend's sweep takes it for idle. */
+  async #touch(id: string): Promise<void> {
+    try {
+      await this.#serial(id, async () => {
+        const record = await this.#records.get(id);
+        if (record !== undefined) await this.#records.put({ id, record: { ...record, updated: new Date().toISOString() } });
+      });
+    } catch (error) {
+      this.#log(`upload ${id}: cannot refresh its record: ${(error as Error).message}`);
     }
   }
+
+  /** Runs this process's writes to one session's record one after another. */
+  #serial<T>(id: string, task: () => Promise<T>): Promise<T> {
+    const result = (this.#writes.get(id) ?? Promise.resolve()).then(task);
+    const tail = result.catch(() => undefined);
+    this.#writes.set(id, tail);
+    void tail.then(() => this.#writes.get(id) === tail && this.#writes.delete(id));
+    return result;
+  }
+
+  async #countOpen(limit: number): Promise<number> {
+    const now = Date.now();
+    let count = 0;
+    for await (const { record } of this.#records.scan()) {
+      if (record !== undefined && !this.#expired(record, now)) count++;
+      if (count >= limit) break;
+    }
+    return count;
+  }
+
+  #expired(record: UploadRecord, now: number): boolean {
+    return lastActive(record) < now - this.#limits.idleTimeoutMs;
+  }
+
+  #sweepInBackground(): void {
+    if (this.#sweeping !== undefined) return;
+    this.#sweeping = this.sweep()
+      .catch((error: unknown) => this.#log(`sweeping expired uploads: ${(error as Error).message}`))
+      .finally(() => (this.#sweeping = undefined));
+  }
+}
+
+/**
+ * A request body as the source of a part. It also feeds the upload's running hash, and it ends
+ * quietly when the body breaks (the client went away, or sent more than its Content-Range said),
+ * so that the bytes which did arrive are stored and counted; the caller rethrows `broken` then.
+ */
+class PartSource {
+  broken: unknown;
+  readonly #body: AsyncIterable<Uint8Array>;
+  readonly #hash: Hash | undefined;
+
+  constructor(body: AsyncIterable<Uint8Array>, hash: Hash | undefined) {
+    this.#body = body;
+    this.#hash = hash;
+  }
+
+  async *pieces(): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const piece of this.#body) {
+        this.#hash?.update(piece);
+        yield piece;
+      }
+    } catch (error) {
+      this.broken = error;
+    }
+  }
+}
+
+async function* noBytes(): AsyncGenerator<Uint8Array> {}
+
+function uploadUnknown(id: string): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_UNKNOWN", "no such upload in progress", { detail: { uuid: id.slice(0, 100) } });
+}
+
+/** 416 with the upload's current Range, as the spec asks for a chunk that does not start there. */
+export function rangeInvalid(offset: number, message: string): RegistryError {
+  return new RegistryError("RANGE_INVALID", message, { headers: uploadRangeHeaders(offset), detail: { offset } });
+}
+
+/** `Range: 0-<last byte>`; an empty upload says `0-0`, as CNCF distribution does. */
+export function uploadRangeHeaders(offset: number): Record<string, string> {
+  return { Range: `0-${Math.max(0, offset - 1)}` };
 }

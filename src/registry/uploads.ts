@@ -5,13 +5,14 @@ import { parseUploadRange } from "./http-range.js";
 import { atMost, contentLength, sendEmpty } from "./http-util.js";
 import { checkDigest, checkRepositoryName } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
-import type { UploadSession } from "./upload-session.js";
+import type { UploadSession } from "./upload-record.js";
+import { rangeInvalid, uploadRangeHeaders } from "./upload-session.js";
 
 /**
  * Blob uploads (spec section "Pushing blobs"): monolithic POST, session start, cross-repository
- * mount, chunked PATCH, status GET, PUT to finish and DELETE to cancel. Bytes go straight into
- * the store through an UploadSession (see upload-session.ts); a blob is linked to the
- * repository only once its digest has been checked and its recipe committed.
+ * mount, chunked PATCH, status GET, PUT to finish and DELETE to cancel. Sessions live in the
+ * store and each request's bytes go straight into it as a part (see upload-session.ts); a blob
+ * is linked to the repository only once its digest has been checked and its recipe committed.
  */
 
 /** POST /v2/<name>/blobs/uploads/ */
@@ -40,61 +41,41 @@ export async function startUpload(ex: Exchange, rawName: string): Promise<void> 
 /** GET /v2/<name>/blobs/uploads/<id>: how far the upload has come. */
 export async function uploadStatus(ex: Exchange, rawName: string, id: string): Promise<void> {
   const name = checkRepositoryName(rawName);
-  const session = ex.registry.uploads.get(name, id);
+  const session = await ex.registry.uploads.get(name, id);
   sendEmpty(ex.res, 204, progressHeaders(name, session));
 }
 
 /** PATCH /v2/<name>/blobs/uploads/<id>: one chunk, in order, or a whole streamed blob. */
 export async function patchUpload(ex: Exchange, rawName: string, id: string): Promise<void> {
   const name = checkRepositoryName(rawName);
-  const session = ex.registry.uploads.get(name, id);
-  const release = session.claim();
-  try {
-    await session.append(chunkBody(ex, session));
-  } catch (error) {
-    // A broken request body leaves the session usable; a failed store write does not.
-    if (session.failed) ex.registry.uploads.close(session, error);
-    throw error;
-  } finally {
-    release();
-  }
-  sendEmpty(ex.res, 202, progressHeaders(name, session));
+  const uploads = ex.registry.uploads;
+  const session = await uploads.get(name, id);
+  const appended = await uploads.exclusive(session, () => uploads.appendPart(session, chunkBody(ex, session)));
+  sendEmpty(ex.res, 202, progressHeaders(name, appended));
 }
 
 /** PUT /v2/<name>/blobs/uploads/<id>?digest=: the last chunk, if any, then commit and link. */
 export async function finishUpload(ex: Exchange, rawName: string, id: string): Promise<void> {
   const name = checkRepositoryName(rawName);
-  const session = ex.registry.uploads.get(name, id);
+  const uploads = ex.registry.uploads;
+  const session = await uploads.get(name, id);
   const digestParam = ex.query.get("digest");
   if (digestParam === null) throw new RegistryError("DIGEST_INVALID", "the digest query parameter is required to finish an upload");
   const digest = checkDigest(digestParam);
   const length = contentLength(ex.req);
   const hasBody = length === undefined ? ex.req.headers["transfer-encoding"] !== undefined : length > 0;
-  const release = session.claim();
-  let result;
-  try {
-    // A bad Content-Range is refused here and leaves the session as it was.
-    const lastChunk = hasBody ? chunkBody(ex, session) : undefined;
-    try {
-      result = await session.complete(lastChunk, digest);
-    } catch (error) {
-      // A failed finish ends the session: its stream has been closed either way.
-      ex.registry.uploads.close(session, error);
-      throw error;
-    }
-  } finally {
-    release();
-  }
-  ex.registry.uploads.close(session);
-  await ex.registry.meta.linkBlob(name, result.digest, result.size);
-  sendCreated(ex, name, result.digest);
+  const blob = await uploads.exclusive(session, () => uploads.commit(session, digest, hasBody ? chunkBody(ex, session) : undefined));
+  // Linked before the session goes: a crash in between leaves a session to expire, not a lost blob.
+  await ex.registry.meta.linkBlob(name, blob.digest, blob.size);
+  await uploads.end(session);
+  sendCreated(ex, name, blob.digest);
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<id> */
 export async function cancelUpload(ex: Exchange, rawName: string, id: string): Promise<void> {
   const name = checkRepositoryName(rawName);
-  const session = ex.registry.uploads.get(name, id);
-  ex.registry.uploads.close(session);
+  const session = await ex.registry.uploads.get(name, id);
+  await ex.registry.uploads.end(session);
   sendEmpty(ex.res, 204);
 }
 
@@ -107,8 +88,8 @@ async function mountBlob(ex: Exchange, name: string, digest: string, from: strin
   return true;
 }
 
-function openSession(ex: Exchange, name: string): void {
-  const session = ex.registry.uploads.open(name);
+async function openSession(ex: Exchange, name: string): Promise<void> {
+  const session = await ex.registry.uploads.open(name);
   sendEmpty(ex.res, 202, progressHeaders(name, session));
 }
 
@@ -125,12 +106,8 @@ function chunkBody(ex: Exchange, session: UploadSession): AsyncIterable<Uint8Arr
   if (range === undefined) {
     throw new RegistryError("BLOB_UPLOAD_INVALID", `invalid Content-Range ${JSON.stringify(header.slice(0, 100))}: expected <start>-<end>`);
   }
-  if (range.start !== session.offset) {
-    throw new RegistryError("RANGE_INVALID", `chunk starts at byte ${range.start}, but the upload is at byte ${session.offset}`, {
-      headers: uploadRangeHeaders(session),
-      detail: { offset: session.offset },
-    });
-  }
+  const { offset } = session.record;
+  if (range.start !== offset) throw rangeInvalid(offset, `chunk starts at byte ${range.start}, but the upload is at byte ${offset}`);
   const declared = range.end - range.start + 1;
   if (length !== undefined && length !== declared) {
     throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${header}`);
@@ -146,11 +123,6 @@ function progressHeaders(name: string, session: UploadSession): Record<string, s
   return {
     Location: `/v2/${name}/blobs/uploads/${session.id}`,
     "Docker-Upload-UUID": session.id,
-    ...uploadRangeHeaders(session),
+    ...uploadRangeHeaders(session.record.offset),
   };
-}
-
-/** `Range: 0-<last byte>`; an empty upload says `0-0`, as CNCF distribution does. */
-function uploadRangeHeaders(session: UploadSession): Record<string, string> {
-  return { Range: `0-${Math.max(0, session.offset - 1)}` };
 }

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { request } from "node:http";
 import { test } from "node:test";
+import { keys } from "../../src/registry/keys.js";
+import type { Store } from "../../src/store/types.js";
 import { randomBytes } from "../helpers.js";
 import { asBody, expectError, sha256, startRegistry } from "./harness.js";
 
@@ -13,6 +15,13 @@ async function startSession(url: string, name: string): Promise<string> {
   assert.equal(res.headers.get("range"), "0-0");
   assert.equal(res.headers.get("docker-upload-uuid"), location!.split("/").pop());
   return location!;
+}
+
+/** Session records in the store, swept or not. */
+async function sessionsIn(store: Store): Promise<number> {
+  let count = 0;
+  for await (const _ of store.scanMeta(keys.uploadPrefix)) count++;
+  return count;
 }
 
 function patch(url: string, location: string, chunk: Uint8Array, start?: number): Promise<Response> {
@@ -169,15 +178,15 @@ test("a PATCH cut off mid-body keeps what arrived; the client resumes at the rep
 });
 
 test("too many open uploads: TOOMANYREQUESTS; idle sessions expire", async (t) => {
-  const { url, server } = await startRegistry(t, { uploads: { maxSessions: 2, idleTimeoutMs: 300 } });
+  const { url, store } = await startRegistry(t, { uploads: { maxSessions: 2, idleTimeoutMs: 300 } });
   await startSession(url, "busy");
   const second = await startSession(url, "busy");
   const res = await fetch(`${url}/v2/busy/blobs/uploads/`, { method: "POST" });
   assert.ok(res.headers.get("retry-after"));
   await expectError(res, 429, "TOOMANYREQUESTS");
   // The sweeper runs at least once a second.
-  for (let i = 0; i < 40 && server.registry.uploads.size > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(server.registry.uploads.size, 0);
+  for (let i = 0; i < 40 && (await sessionsIn(store)) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await sessionsIn(store), 0);
   await expectError(await fetch(`${url}${second}`), 404, "BLOB_UPLOAD_UNKNOWN");
   await startSession(url, "busy");
 });
