@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createRegistryServer, type RegistryOptions, type RegistryServer } from "../../src/registry/app.js";
+import { keys } from "../../src/registry/keys.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/types.js";
 import { CLI, tempDir } from "../helpers.js";
@@ -136,4 +137,29 @@ export async function serveCli(t: { after(fn: () => unknown): void }, args: stri
     child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
   });
   return { url, child, exited, stderr: () => stderr };
+}
+
+/** POST /v2/<name>/blobs/uploads/: opens an upload session and checks the answer; its Location. */
+export async function openUpload(url: string, name: string): Promise<string> {
+  const res = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: "POST" });
+  assert.equal(res.status, 202);
+  const location = res.headers.get("location");
+  assert.match(location ?? "", new RegExp(`^/v2/${name}/blobs/uploads/[0-9a-f-]{36}$`));
+  assert.equal(res.headers.get("range"), "0-0");
+  assert.equal(res.headers.get("docker-upload-uuid"), location!.split("/").pop());
+  return location!;
+}
+
+/** PATCHes one chunk of an upload; with `start`, under a Content-Range. */
+export function patchChunk(url: string, location: string, chunk: Uint8Array, start?: number): Promise<Response> {
+  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  if (start !== undefined) headers["Content-Range"] = `${start}-${start + chunk.length - 1}`;
+  return fetch(`${url}${location}`, { method: "PATCH", body: asBody(chunk), headers });
+}
+
+/** Upload session records in a store, expired or not. */
+export async function uploadRecordsIn(store: Store): Promise<number> {
+  let count = 0;
+  for await (const _ of store.scanMeta(keys.uploadPrefix)) count++;
+  return count;
 }

@@ -2,42 +2,17 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { request } from "node:http";
 import { test } from "node:test";
-import { keys } from "../../src/registry/keys.js";
-import type { Store } from "../../src/store/types.js";
 import { randomBytes } from "../helpers.js";
-import { asBody, expectError, sha256, startRegistry } from "./harness.js";
-
-async function startSession(url: string, name: string): Promise<string> {
-  const res = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: "POST" });
-  assert.equal(res.status, 202);
-  const location = res.headers.get("location");
-  assert.match(location ?? "", new RegExp(`^/v2/${name}/blobs/uploads/[0-9a-f-]{36}$`));
-  assert.equal(res.headers.get("range"), "0-0");
-  assert.equal(res.headers.get("docker-upload-uuid"), location!.split("/").pop());
-  return location!;
-}
-
-/** Session records in the store, swept or not. */
-async function sessionsIn(store: Store): Promise<number> {
-  let count = 0;
-  for await (const _ of store.scanMeta(keys.uploadPrefix)) count++;
-  return count;
-}
-
-function patch(url: string, location: string, chunk: Uint8Array, start?: number): Promise<Response> {
-  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
-  if (start !== undefined) headers["Content-Range"] = `${start}-${start + chunk.length - 1}`;
-  return fetch(`${url}${location}`, { method: "PATCH", body: asBody(chunk), headers });
-}
+import { asBody, expectError, openUpload, patchChunk, sha256, startRegistry, uploadRecordsIn } from "./harness.js";
 
 test("chunked upload: ordered PATCHes, status, then PUT ?digest= commits a byte-exact blob", async (t) => {
   const { url, logs } = await startRegistry(t);
   const data = randomBytes(5_000_000, 21);
   const digest = sha256(data);
-  const location = await startSession(url, "chunked/app");
+  const location = await openUpload(url, "chunked/app");
   const cuts = [0, 1_000_000, 1_000_001, 3_500_000, data.length];
   for (let i = 0; i + 1 < cuts.length; i++) {
-    const res = await patch(url, location, data.subarray(cuts[i], cuts[i + 1]), cuts[i]);
+    const res = await patchChunk(url, location, data.subarray(cuts[i], cuts[i + 1]), cuts[i]);
     assert.equal(res.status, 202);
     assert.equal(res.headers.get("range"), `0-${cuts[i + 1]! - 1}`);
     assert.equal(res.headers.get("location"), location);
@@ -61,16 +36,16 @@ test("chunked upload: ordered PATCHes, status, then PUT ?digest= commits a byte-
 test("out-of-order and repeated chunks get 416 with the current Range, and the upload goes on", async (t) => {
   const { url } = await startRegistry(t);
   const data = randomBytes(100_000, 22);
-  const location = await startSession(url, "ooo");
-  let res = await patch(url, location, data.subarray(50_000), 50_000);
+  const location = await openUpload(url, "ooo");
+  let res = await patchChunk(url, location, data.subarray(50_000), 50_000);
   assert.equal(res.headers.get("range"), "0-0");
   await expectError(res, 416, "RANGE_INVALID");
-  res = await patch(url, location, data.subarray(0, 50_000), 0);
+  res = await patchChunk(url, location, data.subarray(0, 50_000), 0);
   assert.equal(res.status, 202);
-  res = await patch(url, location, data.subarray(0, 50_000), 0); // a retry of a chunk already in
+  res = await patchChunk(url, location, data.subarray(0, 50_000), 0); // a retry of a chunk already in
   assert.equal(res.headers.get("range"), "0-49999");
   await expectError(res, 416, "RANGE_INVALID");
-  res = await patch(url, location, data.subarray(50_000), 50_000);
+  res = await patchChunk(url, location, data.subarray(50_000), 50_000);
   assert.equal(res.status, 202);
   const put = await fetch(`${url}${location}?digest=${sha256(data)}`, { method: "PUT" });
   assert.equal(put.status, 201);
@@ -79,8 +54,8 @@ test("out-of-order and repeated chunks get 416 with the current Range, and the u
 test("streamed PATCH without Content-Range, and a final chunk carried by the PUT", async (t) => {
   const { url } = await startRegistry(t);
   const data = randomBytes(300_000, 23);
-  const location = await startSession(url, "streamed");
-  assert.equal((await patch(url, location, data.subarray(0, 200_000))).status, 202);
+  const location = await openUpload(url, "streamed");
+  assert.equal((await patchChunk(url, location, data.subarray(0, 200_000))).status, 202);
   const put = await fetch(`${url}${location}?digest=${sha256(data)}`, {
     method: "PUT",
     body: asBody(data.subarray(200_000)),
@@ -94,10 +69,10 @@ test("streamed PATCH without Content-Range, and a final chunk carried by the PUT
 test("a monolithic PUT on a fresh session, and a POST-then-PUT of an empty blob", async (t) => {
   const { url } = await startRegistry(t);
   const data = randomBytes(70_000, 24);
-  let location = await startSession(url, "mono");
+  let location = await openUpload(url, "mono");
   let put = await fetch(`${url}${location}?digest=${sha256(data)}`, { method: "PUT", body: asBody(data) });
   assert.equal(put.status, 201);
-  location = await startSession(url, "mono");
+  location = await openUpload(url, "mono");
   put = await fetch(`${url}${location}?digest=${sha256("")}`, { method: "PUT" });
   assert.equal(put.status, 201);
   assert.equal((await fetch(`${url}/v2/mono/blobs/${sha256("")}`)).status, 200);
@@ -106,8 +81,8 @@ test("a monolithic PUT on a fresh session, and a POST-then-PUT of an empty blob"
 test("a wrong digest at PUT is DIGEST_INVALID, links nothing and ends the session", async (t) => {
   const { url } = await startRegistry(t);
   const data = randomBytes(40_000, 25);
-  const location = await startSession(url, "wrong");
-  assert.equal((await patch(url, location, data, 0)).status, 202);
+  const location = await openUpload(url, "wrong");
+  assert.equal((await patchChunk(url, location, data, 0)).status, 202);
   const claimed = sha256("not this");
   await expectError(await fetch(`${url}${location}?digest=${claimed}`, { method: "PUT" }), 400, "DIGEST_INVALID");
   await expectError(await fetch(`${url}/v2/wrong/blobs/${sha256(data)}`), 404, "BLOB_UNKNOWN");
@@ -118,8 +93,8 @@ test("a wrong digest at PUT is DIGEST_INVALID, links nothing and ends the sessio
 test("a PUT without or with a malformed digest is refused and the session survives", async (t) => {
   const { url } = await startRegistry(t);
   const data = randomBytes(1000, 26);
-  const location = await startSession(url, "nodigest");
-  assert.equal((await patch(url, location, data, 0)).status, 202);
+  const location = await openUpload(url, "nodigest");
+  assert.equal((await patchChunk(url, location, data, 0)).status, 202);
   await expectError(await fetch(`${url}${location}`, { method: "PUT" }), 400, "DIGEST_INVALID");
   await expectError(await fetch(`${url}${location}?digest=sha256:1234`, { method: "PUT" }), 400, "DIGEST_INVALID");
   await expectError(await fetch(`${url}${location}?digest=md5:${"0".repeat(32)}`, { method: "PUT" }), 400, "DIGEST_INVALID");
@@ -128,8 +103,8 @@ test("a PUT without or with a malformed digest is refused and the session surviv
 
 test("DELETE cancels an upload; unknown, foreign and cancelled sessions are BLOB_UPLOAD_UNKNOWN", async (t) => {
   const { url } = await startRegistry(t);
-  const location = await startSession(url, "cancel/me");
-  assert.equal((await patch(url, location, Buffer.from("partial"), 0)).status, 202);
+  const location = await openUpload(url, "cancel/me");
+  assert.equal((await patchChunk(url, location, Buffer.from("partial"), 0)).status, 202);
   // The session belongs to the repository that opened it.
   const foreign = location.replace("/v2/cancel/me/", "/v2/other/repo/");
   await expectError(await fetch(`${url}${foreign}`), 404, "BLOB_UPLOAD_UNKNOWN");
@@ -143,7 +118,7 @@ test("DELETE cancels an upload; unknown, foreign and cancelled sessions are BLOB
 
 test("a Content-Range that disagrees with Content-Length, or is malformed, is refused", async (t) => {
   const { url } = await startRegistry(t);
-  const location = await startSession(url, "badrange");
+  const location = await openUpload(url, "badrange");
   const res = await fetch(`${url}${location}`, { method: "PATCH", body: "12345", headers: { "Content-Range": "0-9" } });
   await expectError(res, 400, "SIZE_INVALID");
   await expectError(await fetch(`${url}${location}`, { method: "PATCH", body: "12345", headers: { "Content-Range": "zero-four" } }), 400, "BLOB_UPLOAD_INVALID");
@@ -154,7 +129,7 @@ test("a Content-Range that disagrees with Content-Length, or is malformed, is re
 test("a PATCH cut off mid-body keeps what arrived; the client resumes at the reported offset", async (t) => {
   const { url } = await startRegistry(t);
   const data = randomBytes(2_000_000, 27);
-  const location = await startSession(url, "resume");
+  const location = await openUpload(url, "resume");
   const sent = 700_000;
   // Declare the whole blob, send part of it, then drop the connection.
   await new Promise<void>((resolve) => {
@@ -171,7 +146,7 @@ test("a PATCH cut off mid-body keeps what arrived; the client resumes at the rep
     if (offset < sent) await new Promise((r) => setTimeout(r, 20));
   }
   assert.equal(offset, sent, "every byte that arrived was kept");
-  assert.equal((await patch(url, location, data.subarray(offset), offset)).status, 202);
+  assert.equal((await patchChunk(url, location, data.subarray(offset), offset)).status, 202);
   assert.equal((await fetch(`${url}${location}?digest=${sha256(data)}`, { method: "PUT" })).status, 201);
   const got = await fetch(`${url}/v2/resume/blobs/${sha256(data)}`);
   assert.ok(Buffer.from(await got.arrayBuffer()).equals(data));
@@ -179,22 +154,22 @@ test("a PATCH cut off mid-body keeps what arrived; the client resumes at the rep
 
 test("too many open uploads: TOOMANYREQUESTS; idle sessions expire", async (t) => {
   const { url, store } = await startRegistry(t, { uploads: { maxSessions: 2, idleTimeoutMs: 300 } });
-  await startSession(url, "busy");
-  const second = await startSession(url, "busy");
+  await openUpload(url, "busy");
+  const second = await openUpload(url, "busy");
   const res = await fetch(`${url}/v2/busy/blobs/uploads/`, { method: "POST" });
   assert.ok(res.headers.get("retry-after"));
   await expectError(res, 429, "TOOMANYREQUESTS");
   // The sweeper runs at least once a second.
-  for (let i = 0; i < 40 && (await sessionsIn(store)) > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(await sessionsIn(store), 0);
+  for (let i = 0; i < 40 && (await uploadRecordsIn(store)) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await uploadRecordsIn(store), 0);
   await expectError(await fetch(`${url}${second}`), 404, "BLOB_UPLOAD_UNKNOWN");
-  await startSession(url, "busy");
+  await openUpload(url, "busy");
 });
 
 test("a 512 MiB streamed upload is not held in memory", async (t) => {
   const { url } = await startRegistry(t);
   const size = 512 * 1024 * 1024;
-  const location = await startSession(url, "huge");
+  const location = await openUpload(url, "huge");
   // The client is another process, so that only the server's memory is measured here. Its
   // body repeats one random MiB: the store keeps little, but every byte is still received,
   // hashed and chunked.
