@@ -19,7 +19,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--tls-key <file>", "the PEM private key of --tls-cert")
     .option("--access-log", "log every request on stderr")
     .option("--upload-timeout <seconds>", "cancel an upload idle this long", String(DEFAULT_UPLOAD_LIMITS.idleTimeoutMs / 1000))
-    .option("--max-uploads <n>", "uploads in progress at once", String(DEFAULT_UPLOAD_LIMITS.maxSessions))
+    .option("--max-uploads <n>", "uploads in progress at once, counted in the store (all frontends on it together)", String(DEFAULT_UPLOAD_LIMITS.maxSessions))
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
     .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
     .option("--seed-api-dir <dir>", "the only directory /checkout may write into (required with --seed-api)")
