@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real PyRabin (the `rabin` C extension that docker_dedup chunked with) from PyPI
-# into a virtualenv, so that test/chunking/rabin.test.ts can compare our port cut for cut.
+# into a virtualenv, so that test/chunking/rabin.test.ts can compare our port cut for cut; and
+# the `xxhash` binding (whose xxh64 hexdigest named docker_dedup's chunks with storage_algorithm
+# xxhash), so that test/import/xxhash64.test.ts can check our TypeScript xxh64 against it.
 #
 #   venv:    ${DOCKER_DEDUP_TOOLS:-/var/tmp/docker-dedup-tools}/pyrabin
 #   python:  $PYTHON if set, else python3 (3.11 tested; 3.12, 3.13 and Debian 12's python3 also build)
 #   version: PyRabin 0.6, the newest on PyPI and the one docker_dedup used; sdist only (no wheels).
+#            xxhash 3.5.0, from its wheels (CPython 3.7 to 3.13). xxh64 gives the same digests in
+#            every version, so it stands for the Python 2.7 binding the seed ran.
 #
 # Needs a C compiler (gcc), the OpenSSL headers and libcrypto (Debian: libssl-dev; the extension
 # includes <openssl/sha.h> and links -lcrypto), Python's headers (Debian: python3-dev, for
@@ -18,23 +22,41 @@
 # The C code reads bytes as plain `char`, which is signed on x86-64 (what docker_dedup ran on) but
 # unsigned on ARM: on an ARM machine the real package cuts differently from our (x86-64) port.
 #
-# Idempotent: exits at once if the venv's python already imports `rabin` at the pinned version.
+# Idempotent: installs only what the venv's python does not already import at the pinned version.
 set -euo pipefail
 
 PYRABIN_VERSION=0.6
+XXHASH_VERSION=3.5.0
 TOOLS_DIR="${DOCKER_DEDUP_TOOLS:-/var/tmp/docker-dedup-tools}"
 VENV="$TOOLS_DIR/pyrabin"
 PY="${PYTHON:-python3}"
 
+# installed DISTRIBUTION MODULE VERSION: the venv's python imports MODULE, from DISTRIBUTION==VERSION.
 installed() {
-  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$PYRABIN_VERSION" >/dev/null 2>&1 <<'EOF'
-import sys, importlib.metadata, rabin
-sys.exit(0 if importlib.metadata.version("PyRabin") == sys.argv[1] else 1)
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$@" >/dev/null 2>&1 <<'EOF'
+import importlib, importlib.metadata, sys
+distribution, module, version = sys.argv[1:4]
+importlib.import_module(module)
+sys.exit(0 if importlib.metadata.version(distribution) == version else 1)
 EOF
 }
 
-if installed; then
+install_xxhash() {
+  if installed xxhash xxhash "$XXHASH_VERSION"; then
+    echo "pyrabin: xxhash $XXHASH_VERSION already installed in $VENV"
+    return
+  fi
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input "xxhash==$XXHASH_VERSION"
+  if ! installed xxhash xxhash "$XXHASH_VERSION"; then
+    echo "pyrabin: xxhash installed but '$VENV/bin/python -c \"import xxhash\"' fails" >&2
+    exit 1
+  fi
+  echo "pyrabin: xxhash $XXHASH_VERSION installed in $VENV"
+}
+
+if installed PyRabin rabin "$PYRABIN_VERSION"; then
   echo "pyrabin: PyRabin $PYRABIN_VERSION already installed in $VENV"
+  install_xxhash
   exit 0
 fi
 
@@ -76,8 +98,9 @@ mkdir -p "$TOOLS_DIR"
 "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --no-binary PyRabin \
   "PyRabin==$PYRABIN_VERSION"
 
-if ! installed; then
+if ! installed PyRabin rabin "$PYRABIN_VERSION"; then
   echo "pyrabin: PyRabin installed but '$VENV/bin/python -c \"import rabin\"' fails" >&2
   exit 1
 fi
 echo "pyrabin: PyRabin $PYRABIN_VERSION installed in $VENV"
+install_xxhash

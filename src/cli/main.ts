@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { DedupError } from "../errors.js";
 import { addCommand } from "./add.js";
 import { checkoutCommand } from "./checkout.js";
+import { importSeedCommand } from "./import-seed.js";
 import { serveCommand } from "./serve.js";
 import { statsCommand } from "./stats.js";
 import { verifyCommand } from "./verify.js";
@@ -16,6 +17,7 @@ const storeOption = () => new Option("--store <location>", "store directory (or 
 
 addCommand(program.command("add"), storeOption());
 checkoutCommand(program.command("checkout"), storeOption());
+importSeedCommand(program.command("import-seed"), storeOption());
 serveCommand(program.command("serve"), storeOption());
 statsCommand(program.command("stats"), storeOption());
 verifyCommand(program.command("verify"), storeOption());

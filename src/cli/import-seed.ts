@@ -1,0 +1,47 @@
+import type { Command, Option } from "commander";
+import { DedupError } from "../errors.js";
+import { importSeed } from "../import/import-seed.js";
+import { openSeedSource } from "../import/seed-source.js";
+import { formatBytes, Progress } from "./progress.js";
+import { openStoreFromFlags } from "./store-flags.js";
+
+export function importSeedCommand(command: Command, storeOption: Option): void {
+  command
+    .description("import the layers of a docker_dedup (seed) Redis database: rebuilt from its chunks, verified, ingested")
+    .requiredOption("--from <url>", "the seed's Redis: redis://HOST:PORT[/DB]")
+    .addOption(storeOption)
+    .action(async (flags: { from: string; store?: string }) => {
+      const started = Date.now();
+      const source = await openSeedSource(flags.from);
+      let progress: Progress | undefined;
+      try {
+        const store = await openStoreFromFlags({ store: flags.store });
+        try {
+          const summary = await importSeed(source, store, {
+            scanned: (_layers, bytes) => void (progress = new Progress("importing", bytes)),
+            read: (bytes) => progress?.advance(bytes),
+            imported: ({ digest }) => {
+              progress?.clearLine();
+              process.stdout.write(`${digest}  ${source.location}\n`);
+            },
+            failed: (digest, error) => {
+              progress?.clearLine();
+              process.stderr.write(`docker-dedup: ${digest}: ${error.message}\n`);
+            },
+          });
+          progress?.clearLine();
+          const seconds = (Date.now() - started) / 1000;
+          process.stderr.write(
+            `import-seed: ${summary.found} layers in ${source.location}: ${summary.imported} imported (${formatBytes(summary.importedBytes)}, ` +
+              `${(summary.importedBytes / 1e6 / seconds).toFixed(1)} MB/s), ${summary.alreadyStored} already in the store, ${summary.failed} failed\n`,
+          );
+          if (summary.failed > 0) throw new DedupError("INPUT_INVALID", `${summary.failed} of ${summary.found} seed layers were not imported`);
+        } finally {
+          progress?.clearLine();
+          await store.close();
+        }
+      } finally {
+        await source.close();
+      }
+    });
+}
