@@ -108,6 +108,7 @@ export class UploadSessions {
       throw new RegistryError("TOOMANYREQUESTS", `too many uploads in progress (${this.#limits.maxSessions}); retry later`, { headers: { "Retry-After": "10" } });
     }
     const session = UploadRecords.fresh(repository);
+    // Not synced: a power cut that loses an empty session costs the client a new POST, no bytes.
     await this.#records.put(session);
     return session;
   }
