@@ -23,7 +23,8 @@ export function statsCommand(command: Command, storeOption: Option): void {
           ["logical bytes", `${summary.logicalBytes} (${formatBytes(summary.logicalBytes)})`],
           ["distinct chunk bytes", `${summary.uniqueBytes} (${formatBytes(summary.uniqueBytes)})`],
           ["stored bytes", `${summary.storedBytes} (${formatBytes(summary.storedBytes)})`],
-          ["on disk", `${summary.backendBytes} (${formatBytes(summary.backendBytes)})`],
+          [summary.backendKind === "disk" ? "on disk" : summary.backendKind, `${summary.backendBytes} (${formatBytes(summary.backendBytes)})`],
+          [`${summary.backendKind} per byte`, `${summary.backendBytesPerLogicalByte.toFixed(3)} per logical byte, ${summary.backendBytesPerStoredByte.toFixed(3)} per stored byte`],
           ["dedup ratio", `${summary.dedupRatio.toFixed(2)}x`],
         ];
         for (const [name, value] of rows) process.stdout.write(`${name.padEnd(22)}${value}\n`);

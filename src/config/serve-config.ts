@@ -13,10 +13,13 @@ import { DedupError } from "../errors.js";
  *     ],
  *     "defaultNamespace": "docker.io",
  *     "manifestTtlSeconds": 300,
- *     "tlsCert": "cert.pem", "tlsKey": "key.pem"
+ *     "tlsCert": "cert.pem", "tlsKey": "key.pem",
+ *     "store": "redis-cluster://10.0.0.1:7000,10.0.0.2:7000"
  *   }
  *
  * `tlsCert`/`tlsKey` (both or neither) are PEM files, relative to the config file's directory.
+ * `store` is a store URL or directory (relative to the config file's directory); --store and
+ * $DOCKER_DEDUP_STORE take precedence over it.
  */
 
 /** One upstream registry that the mirror serves a namespace of. */
@@ -47,6 +50,8 @@ export interface ServeConfig {
   defaultNamespaceGiven?: boolean;
   /** PEM certificate and key files: serve HTTPS. */
   tls?: { cert: string; key: string };
+  /** The store location (a URL, or a directory). */
+  store?: string;
 }
 
 export const DEFAULT_MANIFEST_TTL_SECONDS = 300;
@@ -69,6 +74,7 @@ export async function loadServeConfig(file: string): Promise<ServeConfig> {
   }
   const config = parseServeConfig(value, file);
   if (config.tls !== undefined) config.tls = { cert: resolve(dirname(file), config.tls.cert), key: resolve(dirname(file), config.tls.key) };
+  if (config.store !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(config.store)) config.store = resolve(dirname(file), config.store);
   return config;
 }
 
@@ -78,8 +84,12 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
     throw new DedupError("INPUT_INVALID", `${where}: ${message}`);
   };
   if (!isObject(value)) return fail("expected a JSON object");
-  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds", "tlsCert", "tlsKey"], "", fail);
+  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds", "tlsCert", "tlsKey", "store"], "", fail);
   const config: ServeConfig = {};
+  if (value.store !== undefined) {
+    if (typeof value.store !== "string" || value.store === "") fail("store: expected a store URL or directory");
+    config.store = value.store as string;
+  }
   for (const key of ["tlsCert", "tlsKey"] as const) {
     if (value[key] !== undefined && (typeof value[key] !== "string" || value[key] === "")) fail(`${key}: expected a file name`);
   }

@@ -14,9 +14,9 @@ export const DEFAULT_SETTINGS: StoreSettings = Object.freeze({
 
 export const DEFAULT_STORE_DIR = "./docker-dedup-data";
 
-/** The store location from a flag, else $DOCKER_DEDUP_STORE, else ./docker-dedup-data. */
-export function storeLocation(flag: string | undefined): string {
-  return flag ?? process.env.DOCKER_DEDUP_STORE ?? DEFAULT_STORE_DIR;
+/** The store location from a flag, else $DOCKER_DEDUP_STORE, else a config file's, else ./docker-dedup-data. */
+export function storeLocation(flag: string | undefined, configured?: string): string {
+  return flag ?? process.env.DOCKER_DEDUP_STORE ?? configured ?? DEFAULT_STORE_DIR;
 }
 
 /**

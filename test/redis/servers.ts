@@ -42,6 +42,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 async function startNode(dir: string, port: number, extra: string[]): Promise<RedisNode> {
   await mkdir(dir, { recursive: true });
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...extra];
+  // Later arguments win: `extra` may turn persistence on.
   let log = "";
   const launch = async (): Promise<ChildProcess> => {
     const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -70,10 +71,10 @@ async function scratch(): Promise<string> {
   return mkdtemp(join(tmpdir(), "docker-dedup-redis-"));
 }
 
-/** One standalone redis-server. */
-export async function startRedis(): Promise<RedisServer> {
+/** One standalone redis-server; `durable` turns on its append-only file, synced on every write. */
+export async function startRedis(options: { durable?: boolean } = {}): Promise<RedisServer> {
   const dir = await scratch();
-  const node = await startNode(dir, await freePort(), []);
+  const node = await startNode(dir, await freePort(), options.durable ? ["--appendonly", "yes", "--appendfsync", "always"] : []);
   return {
     url: `redis://127.0.0.1:${node.port}`,
     nodes: [node],

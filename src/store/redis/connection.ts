@@ -49,6 +49,8 @@ const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
 /** How long a cluster command keeps retrying through a failover before it fails. */
 const FAILOVER_MS = 15_000;
 
+const DEFAULT_PORT = 6379;
+
 /** Parses redis://[user:pass@]HOST:PORT[/DB][?prefix=P] and redis-cluster://[user:pass@]H:P[,H:P...][?prefix=P]. */
 export function parseRedisUrl(url: string): RedisAddress {
   const match = /^(redis|redis-cluster):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?]+)(?:\/(\d*))?(?:\?(.*))?$/i.exec(url);
@@ -56,9 +58,9 @@ export function parseRedisUrl(url: string): RedisAddress {
   const [, scheme, user, pass, hosts, db, query] = match;
   const cluster = scheme!.toLowerCase() === "redis-cluster";
   const nodes = hosts!.split(",").map((hostPort) => {
-    const at = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(hostPort);
-    if (at === null) throw invalid(url, `"${hostPort}" is not HOST:PORT`);
-    return { host: at[1]!.replace(/^\[|\]$/g, ""), port: Number(at[2]) };
+    const at = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(hostPort);
+    if (at === null) throw invalid(url, `"${hostPort}" is not HOST[:PORT]`);
+    return { host: at[1]!.replace(/^\[|\]$/g, ""), port: Number(at[2] ?? DEFAULT_PORT) };
   });
   if (!cluster && nodes.length > 1) throw invalid(url, "a standalone Redis has one address; use redis-cluster:// for a cluster");
   if (cluster && db) throw invalid(url, "a Redis Cluster has only database 0");
@@ -83,11 +85,13 @@ function invalid(url: string, why: string): DedupError {
 
 /** Connects, or fails with one clear line if Redis does not answer. */
 export async function connectRedis(address: RedisAddress): Promise<RedisTarget> {
-  const log = stateLogger(address.location);
+  let connected = false;
+  const log = stateLogger(address.location, () => connected);
   const socket = {
     connectTimeout: 5_000,
-    // Reconnect forever, backing off to 1 s: the service resumes by itself when Redis is back.
-    reconnectStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1_000),
+    // Once connected, reconnect forever, backing off to 1 s: the service resumes by itself when
+    // Redis is back. The first connection is not retried: a wrong URL should say so at once.
+    reconnectStrategy: (attempt: number, cause: Error) => (connected ? Math.min(50 * 2 ** attempt, 1_000) : cause),
   };
   const credentials = { username: address.username, password: address.password };
   try {
@@ -96,6 +100,7 @@ export async function connectRedis(address: RedisAddress): Promise<RedisTarget> 
       const client = createClient({ socket: { ...socket, host, port }, database: address.db, disableOfflineQueue: true, ...credentials }).withTypeMapping(BUFFERS);
       client.on("error", log.down).on("ready", log.up);
       await connectOnce(client);
+      connected = true;
       return standaloneTarget(address.location, client);
     }
     const cluster = createCluster({
@@ -106,13 +111,13 @@ export async function connectRedis(address: RedisAddress): Promise<RedisTarget> 
     }).withTypeMapping(BUFFERS);
     cluster.on("error", log.down);
     await connectOnce(cluster);
+    connected = true;
     return clusterTarget(address.location, cluster);
   } catch (error) {
     throw unavailable(address.location, error);
   }
 }
 
-/** The first connection fails instead of retrying forever: a wrong URL should say so at once. */
 async function connectOnce(client: { connect(): Promise<unknown>; destroy?(): void; close?(): Promise<void> }): Promise<void> {
   try {
     await client.connect();
@@ -122,12 +127,12 @@ async function connectOnce(client: { connect(): Promise<unknown>; destroy?(): vo
   }
 }
 
-/** Logs a line when the connection is lost and when it is back, not on every retry. */
-function stateLogger(location: string): { down(error: Error): void; up(): void } {
+/** Logs a line when an established connection is lost and when it is back, not on every retry. */
+function stateLogger(location: string, wasConnected: () => boolean): { down(error: Error): void; up(): void } {
   let isDown = false;
   return {
     down(error) {
-      if (isDown) return;
+      if (isDown || !wasConnected()) return;
       isDown = true;
       process.stderr.write(`docker-dedup: store ${location}: connection lost (${error.message}); requests fail with 503 until it is back\n`);
     },
