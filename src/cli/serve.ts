@@ -46,7 +46,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const file = flags.config === undefined ? undefined : await loadServeConfig(flags.config);
       const mirror = mirrorSettings(file, flags.upstream);
       const tls = await tlsSettings(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : file?.tls);
-      const store = await openStore(storeLocation(flags.store), { create: true });
+      const store = await openStore(storeLocation(flags.store, file?.store), { create: true });
       const registry = createRegistryServer({ store, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
       try {
         await new Promise<void>((resolve, reject) => {

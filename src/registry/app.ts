@@ -92,7 +92,8 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
     await dispatch(ex, url.pathname);
   } catch (thrown) {
     if (res.writableEnded || res.destroyed || req.socket.destroyed || isClientGone(thrown)) {
-      // Nobody is left to answer; not the server's fault either.
+      // Nobody is left to answer. A response cut by the server's own failure is still worth a line.
+      if (!isClientGone(thrown) && res.headersSent) registry.log(`${method} ${url.pathname}: response cut: ${describe(thrown)}`);
       res.destroy();
       return;
     }

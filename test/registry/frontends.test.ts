@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { randomBytes, runCli } from "../helpers.js";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { randomBytes, runCli, tempDir } from "../helpers.js";
 import { startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
 import { errorOf, makeImage, OCI_MANIFEST, pushManifest, serveCli, sha256, type ServeProcess } from "./harness.js";
 
@@ -92,6 +94,13 @@ describe("a frontend whose Redis goes away", () => {
   let redis: RedisServer;
   before(async () => void (redis = await startRedis({ durable: true })));
   after(() => redis.stop());
+
+  it("takes its store from serve's config file", async (t) => {
+    const file = join(await tempDir(t), "serve.json");
+    await writeFile(file, JSON.stringify({ store: `${redis.url}?prefix=configured` }));
+    const frontend = await serveCli(t, ["--config", file]);
+    assert.match(frontend.stderr(), /\(store redis:\/\/127\.0\.0\.1:\d+\?prefix=configured\)/);
+  });
 
   it("answers 503 at once, logs it, and serves again when Redis is back", async (t) => {
     const [frontend] = [await serveCli(t, ["--store", redis.url])];

@@ -5,6 +5,7 @@ import { isDedupError } from "../../src/errors.js";
 import { chunkIdOf } from "../../src/store/chunk-id.js";
 import { encodeChunk } from "../../src/store/codec.js";
 import { openStore } from "../../src/store/open.js";
+import { parseRedisUrl } from "../../src/store/redis/connection.js";
 import type { Store, StoredChunk } from "../../src/store/types.js";
 import { randomBytes } from "../helpers.js";
 import { masterOf, startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
@@ -41,6 +42,21 @@ async function usedMemory(server: RedisServer): Promise<number> {
     await client.close();
   }
 }
+
+describe("redis store URLs", () => {
+  it("parse into nodes, database, prefix and a location without credentials", () => {
+    assert.deepEqual(parseRedisUrl("redis://u:p%40ss@cache:6380/2?prefix=reg"), {
+      cluster: false, nodes: [{ host: "cache", port: 6380 }], db: 2, username: "u", password: "p@ss", prefix: "reg", location: "redis://cache:6380/2?prefix=reg",
+    });
+    const cluster = parseRedisUrl("redis-cluster://10.0.0.1:7000,10.0.0.2,[::1]:7002");
+    assert.deepEqual(cluster.nodes, [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 6379 }, { host: "::1", port: 7002 }]);
+    assert.equal(cluster.prefix, "dd");
+    assert.throws(() => parseRedisUrl("redis://a:1,b:2"), /one address/);
+    assert.throws(() => parseRedisUrl("redis-cluster://a:1/3"), /only database 0/);
+    assert.throws(() => parseRedisUrl("redis://a:1?prefix=a*b"), /prefix must be/);
+    assert.throws(() => parseRedisUrl("redis://user:secret@a:x"), (error: Error) => !error.message.includes("secret"));
+  });
+});
 
 describe("redis store", () => {
   let server: RedisServer;
