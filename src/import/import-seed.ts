@@ -106,10 +106,9 @@ class SeedLayerBytes implements AsyncIterable<Buffer> {
       const batch = await next;
       next = this.#fetch(start + CHUNK_BATCH);
       next.catch(() => undefined); // awaited on the next turn, unless this layer stops first
-      for (const { plain, storedBytes } of batch) {
-        this.#listener.read(storedBytes);
-        yield plain;
-      }
+      // One piece per batch: the chunker and ingest cost per piece, and seed chunks are small.
+      yield Buffer.concat(batch.map((chunk) => chunk.plain));
+      this.#listener.read(batch.reduce((sum, chunk) => sum + chunk.storedBytes, 0));
     }
   }
 

@@ -75,9 +75,18 @@ export function isChunkOf(key: string, value: Buffer): boolean {
 }
 
 function plainChunk(key: string, value: Buffer): Buffer | undefined {
-  if (hexDigest(key.length, value) === key) return value;
-  const inflated = inflate(value);
-  return inflated !== undefined && hexDigest(key.length, inflated) === key ? inflated : undefined;
+  // A seed compressed all its chunks or none: try the form the value looks like first, so each
+  // chunk is usually hashed once (xxh64 in JavaScript is slower than the rest of the import).
+  if (hasZlibHeader(value)) {
+    const inflated = inflate(value);
+    if (inflated !== undefined && hexDigest(key.length, inflated) === key) return inflated;
+  }
+  return hexDigest(key.length, value) === key ? value : undefined;
+}
+
+/** RFC 1950: deflate with a window of at most 32 KiB, and a header that is a multiple of 31. No other value inflates. */
+function hasZlibHeader(value: Buffer): boolean {
+  return value.length >= 2 && (value[0]! & 0x0f) === 8 && value[0]! >> 4 <= 7 && ((value[0]! << 8) | value[1]!) % 31 === 0;
 }
 
 function inflate(value: Buffer): Buffer | undefined {

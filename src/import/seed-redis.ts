@@ -7,8 +7,9 @@ const SHA256_HEX_PATTERN = "[0-9a-f]".repeat(64);
 /** Keys per SCAN step (a hint to Redis). */
 const SCAN_COUNT = 1000;
 const CONNECT_TIMEOUT_MS = 10_000;
+const COMMAND_TIMEOUT_MS = 60_000;
 
-/** The seed's Redis, read with one connection; commands issued together go out as one pipeline. */
+/** The seed's Redis (not a cluster: the seed ran one), read with one connection; commands issued together go out as one pipeline. */
 export async function openRedisSeed(url: string): Promise<SeedSource> {
   const location = withoutCredentials(url);
   let client: ReturnType<typeof connectionTo>;
@@ -33,8 +34,12 @@ export async function openRedisSeed(url: string): Promise<SeedSource> {
     return settled.map((result) => {
       if (result.status === "fulfilled") return result.value;
       if (result.reason instanceof ErrorReply && result.reason.message.startsWith("WRONGTYPE")) return undefined;
-      throw new DedupError("STORE_UNAVAILABLE", `the seed Redis at ${location} failed: ${reason(result.reason)}`, { location }, { cause: result.reason });
+      throw failed(result.reason);
     });
+  }
+
+  function failed(error: unknown): DedupError {
+    return new DedupError("STORE_UNAVAILABLE", `the seed Redis at ${location} failed: ${reason(error)}`, { location }, { cause: error });
   }
 
   return {
@@ -46,7 +51,7 @@ export async function openRedisSeed(url: string): Promise<SeedSource> {
         try {
           step = await scan.next();
         } catch (error) {
-          throw new DedupError("STORE_UNAVAILABLE", `scanning the seed Redis at ${location} failed: ${reason(error)}`, { location }, { cause: error });
+          throw failed(error);
         }
         if (step.done) return;
         const tails = await batch(step.value, (key) => binary.getRange(key, -tailBytes, -1));
@@ -56,7 +61,13 @@ export async function openRedisSeed(url: string): Promise<SeedSource> {
       }
     },
     async getValues(keys) {
-      return (await batch(keys, (key) => binary.get(key))).map((value) => value ?? undefined);
+      if (keys.length === 0) return [];
+      // One MGET, not a GET per key: the client's cost is per command (a reply and a timeout each).
+      try {
+        return (await binary.mGet([...keys])).map((value) => value ?? undefined);
+      } catch (error) {
+        throw failed(error);
+      }
     },
     async valueLengths(keys) {
       // A missing key has length 0; the seed never stores an empty value (chunks are never empty).
@@ -69,8 +80,13 @@ export async function openRedisSeed(url: string): Promise<SeedSource> {
 }
 
 function connectionTo(url: string) {
-  // No reconnecting: a seed import that lost its source must stop and say so, not hang.
-  return createClient({ url, socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: false } });
+  // No reconnecting: a seed import that lost its source must stop and say so, not hang. A command
+  // may wait long for a busy server (the client's default is 5 s), but not forever for a dead one.
+  return createClient({
+    url,
+    socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: false },
+    commandOptions: { timeout: COMMAND_TIMEOUT_MS },
+  });
 }
 
 function withoutCredentials(url: string): string {

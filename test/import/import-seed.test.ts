@@ -76,6 +76,22 @@ test("import-seed rebuilds every layer of md5, xxhash64 and sha256 seeds, zlib o
   }
 });
 
+test("import-seed fills a Redis store as well as an embedded one", async (t) => {
+  const seedRedis = await startRedis();
+  t.after(() => seedRedis.stop());
+  const storeRedis = await startRedis();
+  t.after(() => storeRedis.stop());
+  const layers = (await seedLayers(await tempDir(t))).slice(1, 3);
+  const seed = await SeedWriter.open(seedRedis.url, CONFIGS[1]!);
+  const keys: string[] = [];
+  for (const layer of layers) keys.push((await seed.addLayer(layer)).key);
+  await seed.close();
+
+  const r = await runCli(["import-seed", "--from", seedRedis.url, "--store", storeRedis.url]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const [i, key] of keys.entries()) assert.ok((await checkout(storeRedis.url, key)).equals(layers[i]!), `layer ${i}`);
+});
+
 test("import-seed reports each bad layer with its reason, imports the rest, and exits non-zero", async (t) => {
   const redis = await startRedis();
   t.after(() => redis.stop());

@@ -42,6 +42,9 @@ test("a chunk is its value if that hashes to its key, else the value's zlib infl
   damaged[100]! ^= 1;
   assert.throws(() => decodeChunk(sha256(chunk), damaged), (e) => isDedupError(e, "CHUNK_CORRUPT") && e.message.includes(sha256(chunk)));
   assert.throws(() => decodeChunk(md5(chunk), chunk.subarray(1)), (e) => isDedupError(e, "CHUNK_CORRUPT"));
+  // Plain bytes that start like a zlib stream are still taken as they are.
+  const zlibLooking = Buffer.concat([Buffer.from([0x78, 0x9c]), chunk]);
+  assert.deepEqual(decodeChunk(md5(zlibLooking), zlibLooking), zlibLooking);
   // A sha256 chunk that ends like a recipe is still a chunk.
   const lookalike = Buffer.from(`text:${md5(Buffer.from("z"))}`);
   assert.ok(mayBeRecipe(lookalike) && isChunkOf(sha256(lookalike), lookalike));
