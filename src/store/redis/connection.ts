@@ -208,5 +208,17 @@ async function retryThroughFailover<T>(work: () => Promise<T>): Promise<T> {
 function isFailoverError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (/^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY)\b/.test(error.message)) return true;
-  return ["ClientOfflineError", "SocketClosedUnexpectedlyError", "ConnectionTimeoutError", "ClientClosedError"].includes(error.constructor.name) || (error as NodeJS.ErrnoException).code === "ECONNREFUSED";
+  return FAILOVER_ERRORS.has(error.constructor.name) || FAILOVER_ERRORS.has((error as NodeJS.ErrnoException).code ?? "");
 }
+
+/** What a dying master looks like from a client: its socket closes, resets or refuses. */
+const FAILOVER_ERRORS = new Set([
+  "ClientOfflineError",
+  "SocketClosedUnexpectedlyError",
+  "ConnectionTimeoutError",
+  "ClientClosedError",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
