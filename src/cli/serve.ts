@@ -2,6 +2,8 @@ import type { Command, Option } from "commander";
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import { buildMirrorConfig, loadServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry, type ServeConfig } from "../config/serve-config.js";
+import { startSite, type Site } from "../sites/site.js";
+import { checkPeers, checkSchedule, checkSiteName, parsePeerFlag, readSecretFile, type SiteConfig } from "../sites/site-config.js";
 import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
 import { createSeedApiServer } from "../registry/seed-api.js";
@@ -30,7 +32,12 @@ export function serveCommand(command: Command, storeOption: Option): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
-    .action(async (flags: { store?: string; listen: string; accessLog?: boolean; uploadTimeout: string; maxUploads: string; maxConcurrentReads: string; config?: string; upstream: string[]; seedApi?: string; seedApiDir?: string; tlsCert?: string; tlsKey?: string }) => {
+    .option("--site <name>", "make this registry one site of several: its name (with --peer-listen, --peer-secret-file, --peer)")
+    .option("--peer <name=url>", "another site and its peer API, e.g. lyon=http://10.0.0.2:5001 (repeatable)", (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option("--peer-listen <host:port>", "where this site answers its peers (not the registry's address)")
+    .option("--peer-secret-file <file>", "the secret all sites share, authenticating every peer request")
+    .option("--schedule <policy>", "how a pull splits missing chunks among peers: network-aware (default), random, single-source")
+    .action(async (flags: ServeFlags) => {
       const { host, port } = parseListen(flags.listen);
       const seedApi = flags.seedApi === undefined ? undefined : parseListen(flags.seedApi);
       if (seedApi !== undefined && flags.seedApiDir === undefined) throw new DedupError("INPUT_INVALID", "--seed-api needs --seed-api-dir, the directory /checkout may write into");
@@ -46,14 +53,26 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const file = flags.config === undefined ? undefined : await loadServeConfig(flags.config);
       const mirror = mirrorSettings(file, flags.upstream);
       const tls = await tlsSettings(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : file?.tls);
-      const store = await openStore(storeLocation(flags.store, file?.store), { create: true });
-      const registry = createRegistryServer({ store, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
+      const siteConfig = await siteSettings(file, flags);
+      const local = await openStore(storeLocation(flags.store, file?.store), { create: true });
+      const log = (line: string) => process.stderr.write(`docker-dedup: ${line}\n`);
+      let site: Site | undefined;
+      try {
+        site = siteConfig === undefined ? undefined : await startSite(local, siteConfig, log);
+      } catch (error) {
+        await local.close();
+        const e = error as NodeJS.ErrnoException;
+        throw e.code === undefined ? e : new DedupError("INPUT_INVALID", `cannot listen on --peer-listen ${flags.peerListen ?? file?.sites?.peerListen}: ${e.message}`);
+      }
+      const store = site?.store ?? local;
+      const registry = createRegistryServer({ store, log, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
       try {
         await new Promise<void>((resolve, reject) => {
           registry.server.once("error", reject);
           registry.server.listen(port, host, () => resolve());
         });
       } catch (error) {
+        await site?.close();
         await store.close();
         const e = error as NodeJS.ErrnoException;
         throw new DedupError("INPUT_INVALID", `cannot listen on ${flags.listen}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`);
@@ -70,6 +89,12 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const where = typeof address === "object" && address !== null ? formatAddress(address.address, address.port) : flags.listen;
       // Tests and scripts read the port from this line when they asked for port 0.
       process.stderr.write(`docker-dedup: registry listening on ${tls === undefined ? "http" : "https"}://${where} (store ${store.location})\n`);
+      if (site !== undefined && siteConfig !== undefined) {
+        const peerAddress = site.peerServer.address();
+        const peerWhere = typeof peerAddress === "object" && peerAddress !== null ? formatAddress(peerAddress.address, peerAddress.port) : "?";
+        const peers = siteConfig.peers.map((p) => `${p.name} (${p.url})`).join(", ") || "none yet";
+        process.stderr.write(`docker-dedup: site ${siteConfig.site}: peer API on http://${peerWhere}; peers: ${peers}; schedule ${siteConfig.schedule}\n`);
+      }
       for (const m of mirror?.mirrors ?? []) {
         const isDefault = m.namespace === mirror?.defaultNamespace ? ", the default namespace" : "";
         process.stderr.write(`docker-dedup: mirroring ${m.namespace} from ${m.upstream}${m.username === undefined ? "" : ` as ${m.username}`}${isDefault}\n`);
@@ -90,8 +115,53 @@ export function serveCommand(command: Command, storeOption: Option): void {
       if (seedServer !== undefined) await new Promise((resolve) => seedServer.close(resolve));
       await registry.close();
       clearTimeout(force);
+      await site?.close();
       await store.close();
     });
+}
+
+interface ServeFlags {
+  store?: string;
+  listen: string;
+  accessLog?: boolean;
+  uploadTimeout: string;
+  maxUploads: string;
+  maxConcurrentReads: string;
+  config?: string;
+  upstream: string[];
+  seedApi?: string;
+  seedApiDir?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  site?: string;
+  peer: string[];
+  peerListen?: string;
+  peerSecretFile?: string;
+  schedule?: string;
+}
+
+/** The site settings from flags, else the config file; undefined when this registry is no site. */
+async function siteSettings(file: ServeConfig | undefined, flags: ServeFlags): Promise<SiteConfig | undefined> {
+  const fromFile = file?.sites;
+  const name = flags.site ?? fromFile?.site;
+  const peerFlags = flags.peer.map(parsePeerFlag);
+  if (name === undefined) {
+    if (fromFile !== undefined || peerFlags.length > 0 || flags.peerListen !== undefined || flags.peerSecretFile !== undefined || flags.schedule !== undefined) {
+      throw new DedupError("INPUT_INVALID", "--peer, --peer-listen, --peer-secret-file and --schedule need --site NAME (or \"site\" in the config file)");
+    }
+    return undefined;
+  }
+  const site = checkSiteName(name, "--site");
+  const peerListen = flags.peerListen ?? fromFile?.peerListen;
+  const secretFile = flags.peerSecretFile ?? fromFile?.peerSecretFile;
+  if (peerListen === undefined || secretFile === undefined) throw new DedupError("INPUT_INVALID", "a site needs --peer-listen HOST:PORT and --peer-secret-file FILE");
+  return {
+    site,
+    peers: checkPeers(site, [...(fromFile?.peers ?? []), ...peerFlags]),
+    peerListen: parseListen(peerListen),
+    secret: await readSecretFile(secretFile),
+    schedule: checkSchedule(flags.schedule ?? fromFile?.schedule ?? "network-aware"),
+  };
 }
 
 /** Mirrors from the config file, then from `--upstream` flags; undefined when there are none. */

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { DedupError } from "../errors.js";
+import { checkPeerUrl, checkSchedule, checkSiteName, type PeerEntry } from "../sites/site-config.js";
 
 /**
  * The `docker-dedup serve --config FILE` file: JSON, validated here so that a typo is an error
@@ -14,12 +15,17 @@ import { DedupError } from "../errors.js";
  *     "defaultNamespace": "docker.io",
  *     "manifestTtlSeconds": 300,
  *     "tlsCert": "cert.pem", "tlsKey": "key.pem",
- *     "store": "redis-cluster://10.0.0.1:7000,10.0.0.2:7000"
+ *     "store": "redis-cluster://10.0.0.1:7000,10.0.0.2:7000",
+ *     "site": "paris", "peerListen": "10.0.0.1:5001", "peerSecretFile": "peer-secret",
+ *     "peers": [{"name": "lyon", "url": "http://10.0.0.2:5001", "bandwidth": 200}],
+ *     "schedule": "network-aware"
  *   }
  *
  * `tlsCert`/`tlsKey` (both or neither) are PEM files, relative to the config file's directory.
  * `store` is a store URL or directory (relative to the config file's directory); --store and
- * $DOCKER_DEDUP_STORE take precedence over it.
+ * $DOCKER_DEDUP_STORE take precedence over it. The site keys make this registry one site of
+ * several (src/sites/): `peers[].bandwidth` is the first estimate of that peer's link in Mbit/s,
+ * `peerSecretFile` is relative to the config file's directory; flags add peers and override the rest.
  */
 
 /** One upstream registry that the mirror serves a namespace of. */
@@ -52,6 +58,16 @@ export interface ServeConfig {
   tls?: { cert: string; key: string };
   /** The store location (a URL, or a directory). */
   store?: string;
+  /** Sites (src/sites/site-config.ts), as far as the file gives them. */
+  sites?: SiteSettings;
+}
+
+export interface SiteSettings {
+  site?: string;
+  peers?: PeerEntry[];
+  peerListen?: string;
+  peerSecretFile?: string;
+  schedule?: string;
 }
 
 export const DEFAULT_MANIFEST_TTL_SECONDS = 300;
@@ -75,6 +91,7 @@ export async function loadServeConfig(file: string): Promise<ServeConfig> {
   const config = parseServeConfig(value, file);
   if (config.tls !== undefined) config.tls = { cert: resolve(dirname(file), config.tls.cert), key: resolve(dirname(file), config.tls.key) };
   if (config.store !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(config.store)) config.store = resolve(dirname(file), config.store);
+  if (config.sites?.peerSecretFile !== undefined) config.sites.peerSecretFile = resolve(dirname(file), config.sites.peerSecretFile);
   return config;
 }
 
@@ -84,8 +101,10 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
     throw new DedupError("INPUT_INVALID", `${where}: ${message}`);
   };
   if (!isObject(value)) return fail("expected a JSON object");
-  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds", "tlsCert", "tlsKey", "store"], "", fail);
+  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds", "tlsCert", "tlsKey", "store", ...SITE_KEYS], "", fail);
   const config: ServeConfig = {};
+  const sites = parseSiteSettings(value, fail);
+  if (sites !== undefined) config.sites = sites;
   if (value.store !== undefined) {
     if (typeof value.store !== "string" || value.store === "") fail("store: expected a store URL or directory");
     config.store = value.store as string;
@@ -135,6 +154,44 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
   config.mirror = buildMirrorConfig(mirrors, { defaultNamespace, manifestTtlSeconds: ttl }, fail);
   config.defaultNamespaceGiven = defaultNamespace !== undefined;
   return config;
+}
+
+const SITE_KEYS = ["site", "peers", "peerListen", "peerSecretFile", "schedule"] as const;
+
+function parseSiteSettings(value: Record<string, unknown>, fail: (message: string) => never): SiteSettings | undefined {
+  if (SITE_KEYS.every((key) => value[key] === undefined)) return undefined;
+  const settings: SiteSettings = {};
+  const checked = <T>(check: () => T): T => {
+    try {
+      return check();
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+  };
+  for (const key of ["site", "peerListen", "peerSecretFile", "schedule"] as const) {
+    if (value[key] !== undefined && (typeof value[key] !== "string" || value[key] === "")) fail(`${key}: expected a string`);
+  }
+  if (typeof value.site === "string") settings.site = checked(() => checkSiteName(value.site as string, "site"));
+  if (typeof value.peerListen === "string") settings.peerListen = value.peerListen;
+  if (typeof value.peerSecretFile === "string") settings.peerSecretFile = value.peerSecretFile;
+  if (typeof value.schedule === "string") settings.schedule = checked(() => checkSchedule(value.schedule as string));
+  if (value.peers !== undefined) {
+    if (!Array.isArray(value.peers)) return fail("peers: expected an array");
+    settings.peers = value.peers.map((entry: unknown, i: number): PeerEntry => {
+      const at = `peers[${i}]`;
+      if (!isObject(entry)) return fail(`${at}: expected an object`);
+      checkKeys(entry, ["name", "url", "bandwidth"], `${at}.`, fail);
+      if (typeof entry.name !== "string") return fail(`${at}.name: expected a site name`);
+      if (typeof entry.url !== "string") return fail(`${at}.url: expected a URL string`);
+      const peer: PeerEntry = { name: checked(() => checkSiteName(entry.name as string, `${at}.name`)), url: checked(() => checkPeerUrl(entry.url as string, `${at}.url`)) };
+      if (entry.bandwidth !== undefined) {
+        if (typeof entry.bandwidth !== "number" || !(entry.bandwidth > 0) || !Number.isFinite(entry.bandwidth)) fail(`${at}.bandwidth: expected Mbit/s, a number > 0`);
+        peer.bytesPerSecond = ((entry.bandwidth as number) * 1e6) / 8;
+      }
+      return peer;
+    });
+  }
+  return settings;
 }
 
 /**

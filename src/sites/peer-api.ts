@@ -1,0 +1,111 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { DedupError, isDedupError } from "../errors.js";
+import { parseDigest } from "../layers/digest.js";
+import { encodeRecipe } from "../store/recipe.js";
+import type { Store } from "../store/types.js";
+import type { ChangeLog } from "./change-log.js";
+import { secretChecker } from "./peer-auth.js";
+import {
+  encodeBitmap,
+  frameHeader,
+  MAX_IDS_PER_HAS,
+  MAX_IDS_PER_REQUEST,
+  MISSING_CHUNK,
+  PEER_API_PREFIX,
+  PEER_API_VERSION,
+  splitIds,
+} from "./peer-protocol.js";
+
+export interface PeerApiOptions {
+  site: string;
+  /** The site's own store, not the replicated one: a peer must get only what this site holds, never what it would fetch. */
+  store: Store;
+  log: ChangeLog;
+  secret: string;
+  logLine: (line: string) => void;
+}
+
+/** Log entries per `log` reply. */
+const LOG_PAGE = 1000;
+/** Chunks read from the store per call while a `chunks` reply streams out. */
+const READ_BATCH = 64;
+
+/** The peer API server (peer-protocol.ts describes the calls); the caller listens and closes. */
+export function createPeerApiServer(options: PeerApiOptions): Server {
+  const authorized = secretChecker(options.secret);
+  const server = createServer((req, res) => {
+    if (!authorized(req.headers.authorization)) {
+      req.resume();
+      send(res, 401, "text/plain", "peer secret required\n");
+      return;
+    }
+    handle(options, req, res).catch((error: unknown) => {
+      const clientFault = isDedupError(error, "INPUT_INVALID") || isDedupError(error, "DIGEST_INVALID");
+      if (!clientFault) options.logLine(`peer API ${req.method} ${req.url}: ${(error as Error).message}`);
+      if (res.headersSent) res.destroy();
+      else send(res, clientFault ? 400 : 500, "text/plain", `${(error as Error).message}\n`);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return server;
+}
+
+async function handle(options: PeerApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://peer");
+  const call = url.pathname.startsWith(PEER_API_PREFIX) ? url.pathname.slice(PEER_API_PREFIX.length) : undefined;
+  const route = `${req.method} ${call?.startsWith("recipes/") ? "recipes/" : call}`;
+  switch (route) {
+    case "GET info":
+      return send(res, 200, "application/json", JSON.stringify({ site: options.site, version: PEER_API_VERSION }));
+    case "POST has": {
+      const ids = splitIds(await readBody(req, MAX_IDS_PER_HAS * 32), MAX_IDS_PER_HAS);
+      return send(res, 200, "application/octet-stream", encodeBitmap(await options.store.hasChunks(ids)));
+    }
+    case "POST chunks":
+      return sendChunks(options.store, splitIds(await readBody(req, MAX_IDS_PER_REQUEST * 32), MAX_IDS_PER_REQUEST), res);
+    case "GET recipes/": {
+      const recipe = await options.store.getRecipe(parseDigest(decodeURIComponent(call!.slice("recipes/".length))));
+      return recipe === undefined ? send(res, 404, "text/plain", "no such recipe\n") : send(res, 200, "application/octet-stream", encodeRecipe(recipe));
+    }
+    case "GET log": {
+      const after = Number(url.searchParams.get("after") ?? 0);
+      if (!Number.isSafeInteger(after) || after < 0) return send(res, 400, "text/plain", "after: expected a sequence number\n");
+      const entries = await options.log.read(after, LOG_PAGE);
+      return send(res, 200, "application/json", JSON.stringify({ entries, head: options.log.head }));
+    }
+    default:
+      req.resume();
+      return send(res, 404, "text/plain", `no such peer call: ${req.method} ${url.pathname.slice(0, 200)}\n`);
+  }
+}
+
+/** Frames go out as the store reads them, a batch at a time, with backpressure. */
+async function sendChunks(store: Store, ids: Buffer[], res: ServerResponse): Promise<void> {
+  res.writeHead(200, { "Content-Type": "application/octet-stream" });
+  for (let from = 0; from < ids.length; from += READ_BATCH) {
+    const batch = ids.slice(from, from + READ_BATCH);
+    const stored = await store.getChunks(batch);
+    for (const [i, data] of stored.entries()) {
+      res.write(frameHeader(batch[i]!, data === undefined ? MISSING_CHUNK : data.length));
+      if (data !== undefined && !res.write(data)) await new Promise((resolve) => res.once("drain", resolve));
+      if (res.destroyed) return;
+    }
+  }
+  res.end();
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of req as AsyncIterable<Buffer>) {
+    size += part.length;
+    if (size > limit) throw new DedupError("INPUT_INVALID", `request body over ${limit} bytes`);
+    parts.push(part);
+  }
+  return Buffer.concat(parts);
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  res.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,108 @@
+import { Agent, request, type IncomingMessage } from "node:http";
+import { DedupError } from "../errors.js";
+import type { ChunkId } from "../store/chunk-id.js";
+import { decodeRecipe, type Recipe } from "../store/recipe.js";
+import type { ChangeEntry } from "./change-log.js";
+import { authorizationHeader } from "./peer-auth.js";
+import { decodeBitmap, joinIds, MAX_IDS_PER_HAS, PEER_API_PREFIX, readFrames, type ChunkFrame } from "./peer-protocol.js";
+import type { PeerEntry } from "./site-config.js";
+
+/** Connections kept open to each peer: enough for several `chunks` requests in flight at once. */
+const SOCKETS_PER_PEER = 8;
+/** A peer silent this long on an open request is taken for dead. */
+const IDLE_TIMEOUT_MS = 20_000;
+
+/** One peer's API (peer-protocol.ts), over kept-alive connections. */
+export class PeerClient {
+  readonly name: string;
+  readonly url: string;
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: SOCKETS_PER_PEER });
+  readonly #authorization: string;
+
+  constructor(peer: PeerEntry, secret: string) {
+    this.name = peer.name;
+    this.url = peer.url;
+    this.#authorization = authorizationHeader(secret);
+  }
+
+  async info(): Promise<{ site: string; version: number }> {
+    return JSON.parse((await this.#call("GET", "info")).toString("utf8")) as { site: string; version: number };
+  }
+
+  async has(ids: readonly ChunkId[]): Promise<boolean[]> {
+    const answers: boolean[] = [];
+    for (let from = 0; from < ids.length; from += MAX_IDS_PER_HAS) {
+      const batch = ids.slice(from, from + MAX_IDS_PER_HAS);
+      answers.push(...decodeBitmap(await this.#call("POST", "has", joinIds(batch)), batch.length));
+    }
+    return answers;
+  }
+
+  /** The chunks' frames, in the order asked, as they arrive. */
+  async *chunks(ids: readonly ChunkId[]): AsyncGenerator<ChunkFrame> {
+    const res = await this.#open("POST", "chunks", joinIds(ids));
+    await expectOk(this.name, res);
+    let count = 0;
+    for await (const frame of readFrames(res as AsyncIterable<Buffer>)) {
+      if (!frame.id.equals(ids[count]!)) throw new DedupError("CHUNK_CORRUPT", `peer ${this.name} sent chunk frames out of order`);
+      count++;
+      yield frame;
+    }
+    if (count !== ids.length) throw new DedupError("CHUNK_MISSING", `peer ${this.name} sent ${count} of ${ids.length} chunk frames`);
+  }
+
+  /** The blob's recipe if the peer holds the blob. */
+  async recipe(digest: string): Promise<Recipe | undefined> {
+    const res = await this.#open("GET", `recipes/${digest}`);
+    if (res.statusCode === 404) {
+      res.resume();
+      return undefined;
+    }
+    return decodeRecipe(digest, await readAll(this.name, res));
+  }
+
+  async log(after: number): Promise<{ entries: ChangeEntry[]; head: number }> {
+    return JSON.parse((await this.#call("GET", `log?after=${after}`)).toString("utf8")) as { entries: ChangeEntry[]; head: number };
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  async #call(method: string, path: string, body?: Buffer): Promise<Buffer> {
+    return readAll(this.name, await this.#open(method, path, body));
+  }
+
+  #open(method: string, path: string, body?: Buffer): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = { Authorization: this.#authorization };
+      if (body !== undefined) Object.assign(headers, { "Content-Type": "application/octet-stream", "Content-Length": body.length });
+      const req = request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS }, resolve);
+      req.on("timeout", () => req.destroy(new DedupError("STORE_UNAVAILABLE", `peer ${this.name} did not answer for ${IDLE_TIMEOUT_MS / 1000} s`)));
+      req.on("error", (error) => reject(unavailable(this.name, error)));
+      req.end(body);
+    });
+  }
+}
+
+async function expectOk(peer: string, res: IncomingMessage): Promise<void> {
+  if (res.statusCode === 200) return;
+  const text = (await readAll(peer, res, false)).toString("utf8").trim().slice(0, 200);
+  throw new DedupError("STORE_UNAVAILABLE", `peer ${peer} answered ${res.statusCode}: ${text}`, { peer, status: res.statusCode });
+}
+
+async function readAll(peer: string, res: IncomingMessage, checkStatus = true): Promise<Buffer> {
+  if (checkStatus) await expectOk(peer, res);
+  const parts: Buffer[] = [];
+  try {
+    for await (const part of res as AsyncIterable<Buffer>) parts.push(part);
+  } catch (error) {
+    throw unavailable(peer, error);
+  }
+  return Buffer.concat(parts);
+}
+
+function unavailable(peer: string, error: unknown): DedupError {
+  if (error instanceof DedupError) return error;
+  return new DedupError("STORE_UNAVAILABLE", `peer ${peer}: ${(error as Error).message}`, { peer }, { cause: error });
+}

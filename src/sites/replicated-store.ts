@@ -1,0 +1,105 @@
+import type { ChunkId } from "../store/chunk-id.js";
+import type { Recipe } from "../store/recipe.js";
+import type { Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
+import type { RemoteBlobs } from "./remote-blobs.js";
+import type { SiteChanges } from "./site-changes.js";
+import { isReplicated } from "./site-keys.js";
+
+/**
+ * The store a site's registry runs on: its own store, plus the other sites. Putting the sites
+ * here rather than in the registry keeps the registry ignorant of them (it serves a replicated
+ * tag, or streams a blob being fetched, exactly as it serves local ones), and keeps one rule
+ * for every path that reads blobs (pulls, manifests, mounts, the seed API):
+ *  - writes of replicated registry records (site-keys.ts) are stamped and logged for the peers;
+ *  - a committed recipe is announced: peers learn that this site holds the blob;
+ *  - a recipe this site lacks is looked for at the peers, which starts fetching the blob's
+ *    missing chunks (remote-blobs.ts); the recipe is committed here only once the blob verified;
+ *  - a chunk this site lacks that such a fetch brings is waited for, so a pull streams the blob
+ *    while it arrives.
+ * Everything else goes straight to the site's own store.
+ */
+export class ReplicatedStore implements Store {
+  readonly #local: Store;
+  readonly #changes: SiteChanges;
+  readonly #remote: RemoteBlobs;
+
+  constructor(local: Store, changes: SiteChanges, remote: RemoteBlobs) {
+    this.#local = local;
+    this.#changes = changes;
+    this.#remote = remote;
+  }
+
+  get location(): string {
+    return this.#local.location;
+  }
+
+  get settings(): StoreSettings {
+    return this.#local.settings;
+  }
+
+  async getRecipe(digest: string): Promise<Recipe | undefined> {
+    return (await this.#local.getRecipe(digest)) ?? (await this.#remote.recipe(digest));
+  }
+
+  putRecipe(recipe: Recipe): Promise<void> {
+    return this.#changes.commitRecipe(recipe);
+  }
+
+  async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
+    const found = await this.#local.getChunks(ids);
+    const missing = found.flatMap((data, i) => (data === undefined ? [i] : []));
+    if (missing.length === 0) return found;
+    // A fetch may have stored a chunk and finished between the read above and now: read again then.
+    const arrived = await Promise.all(missing.map((i) => this.#remote.arrival(ids[i]!) ?? this.#local.getChunks([ids[i]!]).then(([data]) => data)));
+    missing.forEach((i, k) => (found[i] = arrived[k]));
+    return found;
+  }
+
+  putMeta(key: string, value: Uint8Array): Promise<void> {
+    return isReplicated(key) ? this.#changes.writeLocal(key, value) : this.#local.putMeta(key, value);
+  }
+
+  deleteMeta(key: string): Promise<void> {
+    return isReplicated(key) ? this.#changes.writeLocal(key, null) : this.#local.deleteMeta(key);
+  }
+
+  getMeta(key: string): Promise<Buffer | undefined> {
+    return this.#local.getMeta(key);
+  }
+
+  scanMeta(prefix: string, after?: string): AsyncIterable<[string, Buffer]> {
+    return this.#local.scanMeta(prefix, after);
+  }
+
+  hasChunks(ids: readonly ChunkId[]): Promise<boolean[]> {
+    return this.#local.hasChunks(ids);
+  }
+
+  putChunks(chunks: readonly StoredChunk[]): Promise<void> {
+    return this.#local.putChunks(chunks);
+  }
+
+  scanChunks(): AsyncIterable<StoredChunk> {
+    return this.#local.scanChunks();
+  }
+
+  deleteRecipe(digest: string): Promise<void> {
+    return this.#local.deleteRecipe(digest);
+  }
+
+  scanRecipes(): AsyncIterable<Recipe> {
+    return this.#local.scanRecipes();
+  }
+
+  sync(): Promise<void> {
+    return this.#local.sync();
+  }
+
+  usage(): Promise<StoreUsage> {
+    return this.#local.usage();
+  }
+
+  close(): Promise<void> {
+    return this.#local.close();
+  }
+}

@@ -1,0 +1,64 @@
+import type { MetadataStore } from "../store/types.js";
+import type { PeerClient } from "./peer-client.js";
+import type { SiteChanges } from "./site-changes.js";
+import { siteKeys } from "./site-keys.js";
+
+/** How often each peer's log is read when it had nothing new. */
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+
+/**
+ * Reads every peer's change log from where this site stopped (persisted per peer, so a site
+ * that was down or joins later catches up), on start-up and then every interval, applying each
+ * entry (site-changes.ts). A peer that cannot be reached is logged once, and again when it
+ * answers.
+ */
+export class Replication {
+  readonly #loops: Promise<void>[];
+  readonly #stopped = new AbortController();
+
+  constructor(peers: readonly PeerClient[], changes: SiteChanges, meta: MetadataStore, log: (line: string) => void, intervalMs = DEFAULT_POLL_INTERVAL_MS) {
+    this.#loops = peers.map((peer) => this.#follow(peer, changes, meta, log, intervalMs));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped.abort();
+    await Promise.all(this.#loops);
+  }
+
+  async #follow(peer: PeerClient, changes: SiteChanges, meta: MetadataStore, log: (line: string) => void, intervalMs: number): Promise<void> {
+    const positionKey = siteKeys.peerPosition(peer.name);
+    let position = Number((await meta.getMeta(positionKey))?.toString("utf8") ?? 0);
+    let reachable = true;
+    while (!this.#stopped.signal.aborted) {
+      let more = false;
+      try {
+        const { entries, head } = await peer.log(position);
+        if (!reachable) log(`peer ${peer.name} is reachable again`);
+        reachable = true;
+        for (const entry of entries) {
+          if (this.#stopped.signal.aborted) return;
+          await changes.apply(entry);
+          position = entry.seq;
+          await meta.putMeta(positionKey, Buffer.from(String(position)));
+        }
+        more = position < head;
+      } catch (error) {
+        if (reachable) log(`cannot read peer ${peer.name}'s changes: ${(error as Error).message}`);
+        reachable = false;
+      }
+      if (!more) await sleep(intervalMs, this.#stopped.signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}

@@ -1,0 +1,81 @@
+import { readFile } from "node:fs/promises";
+import { DedupError } from "../errors.js";
+import type { SchedulePolicy } from "./schedule.js";
+import { MAX_SITES } from "./transfer.js";
+
+/** One other site: its name and the base URL of its peer API (`http://host:port`). */
+export interface PeerEntry {
+  name: string;
+  url: string;
+  /** The first estimate of the link from this peer, in bytes per second; learned from transfers after that. */
+  bytesPerSecond?: number;
+}
+
+/** What makes a `serve` process a site (see docs/ARCHITECTURE.md, "Sites"). */
+export interface SiteConfig {
+  site: string;
+  peers: PeerEntry[];
+  peerListen: { host: string | undefined; port: number };
+  /** The shared secret every site presents to every other. */
+  secret: string;
+  schedule: SchedulePolicy;
+}
+
+export const SCHEDULE_POLICIES: readonly SchedulePolicy[] = ["network-aware", "random", "single-source"];
+/** Secrets shorter than this are refused: the peer API serves every stored byte. */
+const MIN_SECRET_LENGTH = 16;
+/** Sites are named in metadata keys and logs: short, and nothing that needs escaping. */
+const SITE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+export function checkSiteName(name: string, what: string): string {
+  if (!SITE_NAME.test(name)) throw new DedupError("INPUT_INVALID", `bad ${what} "${name}": lowercase letters, digits, '.', '_', '-' (at most 63)`);
+  return name;
+}
+
+/** `--peer NAME=URL` */
+export function parsePeerFlag(text: string): PeerEntry {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new DedupError("INPUT_INVALID", `bad --peer "${text}": expected NAME=URL, e.g. paris=http://10.0.0.2:5001`);
+  return { name: checkSiteName(text.slice(0, eq), "peer name"), url: checkPeerUrl(text.slice(eq + 1), `--peer ${text.slice(0, eq)}`) };
+}
+
+export function checkPeerUrl(text: string, what: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new DedupError("INPUT_INVALID", `${what}: not a URL: ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== "http:") throw new DedupError("INPUT_INVALID", `${what}: expected an http:// URL (the peer API's address)`);
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") throw new DedupError("INPUT_INVALID", `${what}: expected http://HOST:PORT only`);
+  return url.origin;
+}
+
+export function checkSchedule(text: string): SchedulePolicy {
+  const policy = SCHEDULE_POLICIES.find((p) => p === text);
+  if (policy === undefined) throw new DedupError("INPUT_INVALID", `bad --schedule "${text}": expected ${SCHEDULE_POLICIES.join(", ")}`);
+  return policy;
+}
+
+/** Checks the site's peers as a whole: distinct names, not the site's own, at most MAX_SITES. */
+export function checkPeers(site: string, peers: PeerEntry[]): PeerEntry[] {
+  const seen = new Set<string>([site]);
+  for (const peer of peers) {
+    if (seen.has(peer.name)) throw new DedupError("INPUT_INVALID", peer.name === site ? `peer ${peer.name} has this site's own name` : `peer ${peer.name} is given twice`);
+    seen.add(peer.name);
+  }
+  if (peers.length > MAX_SITES) throw new DedupError("INPUT_INVALID", `at most ${MAX_SITES} peers`);
+  return peers;
+}
+
+export async function readSecretFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new DedupError("INPUT_INVALID", `cannot read the peer secret file ${file}: ${(error as Error).message}`);
+  }
+  const secret = text.trim();
+  if (secret.length < MIN_SECRET_LENGTH) throw new DedupError("INPUT_INVALID", `the peer secret in ${file} is shorter than ${MIN_SECRET_LENGTH} characters`);
+  return secret;
+}

@@ -1,0 +1,45 @@
+import type { Server } from "node:http";
+import type { Store } from "../store/types.js";
+import { LinkEstimates } from "./link-estimates.js";
+import { createPeerApiServer } from "./peer-api.js";
+import { PeerClient } from "./peer-client.js";
+import { RemoteBlobs } from "./remote-blobs.js";
+import { ReplicatedStore } from "./replicated-store.js";
+import { Replication } from "./replication.js";
+import { SiteChanges } from "./site-changes.js";
+import type { SiteConfig } from "./site-config.js";
+
+export interface Site {
+  /** The store the registry runs on (replicated-store.ts). */
+  readonly store: Store;
+  /** The peer API, listening. */
+  readonly peerServer: Server;
+  /** Stops following peers and answering them, and waits for fetches under way; the store stays open. */
+  close(): Promise<void>;
+}
+
+/** Makes the store a site: follows the peers' changes, answers them, fetches what it lacks from them. */
+export async function startSite(local: Store, config: SiteConfig, log: (line: string) => void): Promise<Site> {
+  const changes = await SiteChanges.open(config.site, local);
+  const peers = config.peers.map((peer) => new PeerClient(peer, config.secret));
+  const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
+  const remote = new RemoteBlobs({ store: local, peers, locations: changes.locations, links, policy: config.schedule, commit: (recipe) => changes.commitRecipe(recipe), log });
+  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, secret: config.secret, logLine: log });
+  await new Promise<void>((resolve, reject) => {
+    peerServer.once("error", reject);
+    peerServer.listen(config.peerListen.port, config.peerListen.host, () => resolve());
+  });
+  const replication = new Replication(peers, changes, local, log);
+  return {
+    store: new ReplicatedStore(local, changes, remote),
+    peerServer,
+    close: async () => {
+      await replication.stop();
+      const closed = new Promise((resolve) => peerServer.close(resolve));
+      peerServer.closeAllConnections();
+      await closed;
+      await remote.settled();
+      for (const peer of peers) peer.close();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { randomBytes as cryptoRandomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { createServer, Socket, type AddressInfo, type Server } from "node:net";
+import { join } from "node:path";
+import { serveCli, type ServeProcess } from "../registry/harness.js";
+import { tempDir } from "../helpers.js";
+
+type TestContext = { after(fn: () => unknown): void };
+
+/** One site's fixed settings: it keeps its store and ports across restarts. */
+export interface SiteSpec {
+  name: string;
+  store: string;
+  peerPort: number;
+  /** The peers it knows, by name and URL (a proxy's, in some tests). */
+  peers: { name: string; url: string }[];
+}
+
+export interface SiteCluster {
+  secretFile: string;
+  secret: string;
+  specs: Map<string, SiteSpec>;
+  start(name: string, extraArgs?: string[]): Promise<ServeProcess>;
+}
+
+/** A free loopback port (free when asked; the sites bind theirs a moment later). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Sites `names`, each knowing all the others, each with its own embedded store and peer port,
+ * all sharing one secret. None is started; a test may reroute a link (a spec's peer URL) first.
+ */
+export async function siteCluster(t: TestContext, names: string[]): Promise<SiteCluster> {
+  const dir = await tempDir(t);
+  const secret = cryptoRandomBytes(24).toString("hex");
+  const secretFile = join(dir, "peer-secret");
+  await writeFile(secretFile, `${secret}\n`);
+  const ports = new Map<string, number>();
+  for (const name of names) ports.set(name, await freePort());
+  const specs = new Map<string, SiteSpec>();
+  for (const name of names) {
+    const peers = names
+      .filter((other) => other !== name)
+      .map((other) => ({ name: other, url: `http://127.0.0.1:${ports.get(other)}` }));
+    specs.set(name, { name, store: join(dir, name), peerPort: ports.get(name)!, peers });
+  }
+  return {
+    secretFile,
+    secret,
+    specs,
+    start: (name, extraArgs = []) => {
+      const spec = specs.get(name)!;
+      return serveCli(t, [
+        "--store", spec.store,
+        "--site", name,
+        "--peer-listen", `127.0.0.1:${spec.peerPort}`,
+        "--peer-secret-file", secretFile,
+        ...spec.peers.flatMap((peer) => ["--peer", `${peer.name}=${peer.url}`]),
+        ...extraArgs,
+      ]);
+    },
+  };
+}
+
+/** Stops a site as an operator would (SIGTERM) and waits for it to exit. */
+export async function stopSite(site: ServeProcess): Promise<void> {
+  site.child.kill("SIGTERM");
+  assert.equal(await site.exited, 0, site.stderr());
+}
+
+/** Waits until `check` holds, polling; fails with `what` after a generous bound (the machine is busy). */
+export async function eventually(what: string, check: () => Promise<boolean>, boundMs = 60_000): Promise<void> {
+  const until = Date.now() + boundMs;
+  while (!(await check())) {
+    if (Date.now() > until) assert.fail(`never happened: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Whether `url`'s repository `name` lists `tag`. */
+export async function hasTag(url: string, name: string, tag: string): Promise<boolean> {
+  const res = await fetch(`${url}/v2/${name}/tags/list`);
+  if (res.status !== 200) {
+    await res.arrayBuffer();
+    return false;
+  }
+  return ((await res.json()) as { tags: string[] }).tags.includes(tag);
+}
+
+export async function getBytes(url: string, path: string, headers: Record<string, string> = {}): Promise<Buffer> {
+  const res = await fetch(`${url}${path}`, { headers });
+  const body = Buffer.from(await res.arrayBuffer());
+  assert.equal(res.status, 200, `GET ${path}: ${body.toString("utf8").slice(0, 300)}`);
+  return body;
+}
+
+/**
+ * A TCP proxy to `target` that sends the target's replies on at `bytesPerSecond` and counts
+ * them: a slow link, without a network namespace. When the target dies, its connections are cut.
+ */
+export interface SlowLink {
+  url: string;
+  /** Reply bytes passed on so far. */
+  readonly forwarded: number;
+}
+
+export async function slowLink(t: TestContext, targetPort: number, bytesPerSecond: number): Promise<SlowLink> {
+  let forwarded = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = new Socket();
+    sockets.add(client).add(upstream);
+    upstream.connect(targetPort, "127.0.0.1");
+    client.pipe(upstream);
+    upstream.on("data", (data: Buffer) => {
+      upstream.pause();
+      client.write(data);
+      forwarded += data.length;
+      setTimeout(() => upstream.resume(), (data.length / bytesPerSecond) * 1000);
+    });
+    const cut = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.on("close", cut).on("error", cut);
+    client.on("close", cut).on("error", cut);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get forwarded() {
+      return forwarded;
+    },
+  };
+}
