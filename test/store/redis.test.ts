@@ -6,6 +6,7 @@ import { chunkIdOf } from "../../src/store/chunk-id.js";
 import { encodeChunk } from "../../src/store/codec.js";
 import { openStore } from "../../src/store/open.js";
 import { parseRedisUrl } from "../../src/store/redis/connection.js";
+import { storedMemory } from "../../src/store/redis/redis-store.js";
 import type { Store, StoredChunk } from "../../src/store/types.js";
 import { randomBytes } from "../helpers.js";
 import { masterOf, startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
@@ -37,7 +38,7 @@ async function usedMemory(server: RedisServer): Promise<number> {
   const client = createClient({ url: `redis://127.0.0.1:${server.nodes[0]!.port}` });
   await client.connect();
   try {
-    return Number(/used_memory:(\d+)/.exec(await client.info("memory"))![1]);
+    return storedMemory(await client.info("memory"));
   } finally {
     await client.close();
   }

@@ -300,16 +300,24 @@ export class RedisStore implements Store {
     await this.#replicated();
   }
 
-  /** Redis memory (used_memory) summed over the masters; replicas hold copies and are not counted. */
+  /**
+   * Redis memory summed over the masters (replicas hold copies and are not counted): used_memory
+   * without the clients' I/O buffers, which come and go with traffic and are no storage cost.
+   */
   async usage(): Promise<StoreUsage> {
     const infos = await Promise.all((await this.#redis.masters()).map((node) => node.command(["INFO", "memory"])));
-    const backendBytes = infos.reduce<number>((sum, info) => sum + Number(/used_memory:(\d+)/.exec(String(info))?.[1] ?? 0), 0);
-    return { backendBytes, backendKind: "Redis memory" };
+    return { backendBytes: infos.reduce<number>((sum, info) => sum + storedMemory(String(info)), 0), backendKind: "Redis memory" };
   }
 
   async close(): Promise<void> {
     await this.#redis.close();
   }
+}
+
+/** used_memory minus client buffers, from INFO memory. */
+export function storedMemory(info: string): number {
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? 0);
+  return field("used_memory") - field("mem_clients_normal") - field("mem_clients_slaves");
 }
 
 async function replicaCount(node: RedisNode): Promise<number> {
