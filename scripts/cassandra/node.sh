@@ -15,8 +15,8 @@
 #   INITIAL_TOKEN  the node's one token (num_tokens 1), e.g. 0 for a single node
 #
 # Environment: CASSANDRA_HEAP (default 256M: -Xms and -Xmx), CASSANDRA_LIB (default: what
-# fetch.sh prints, resolving it first if needed), CASSANDRA_JAVA (default: java on PATH, which
-# must be 17; 11 also works for 5.0, 21+ does not), CASSANDRA_LOG_LEVEL (default INFO),
+# fetch.sh prints, resolving it first if needed), CASSANDRA_JAVA (default: java on PATH if it is
+# 17 or 11, else /usr/lib/jvm/java-17-openjdk-*/bin/java; 21+ does not run Cassandra 5.0), CASSANDRA_LOG_LEVEL (default INFO),
 # CASSANDRA_JVM_EXTRA (more JVM flags, split on spaces), CASSANDRA_COMMITLOG_SYNC (periodic, the
 # default: Cassandra's own, a write is acknowledged before its commit log section is synced every
 # 10 s, so a SIGKILL loses up to 10 s of acknowledged writes on that node; or batch: a write is
@@ -39,10 +39,17 @@ heap="${CASSANDRA_HEAP:-256M}"
 java="${CASSANDRA_JAVA:-java}"
 level="${CASSANDRA_LOG_LEVEL:-INFO}"
 # Cassandra 5.0 runs on Java 11 and 17 only (21 is unsupported, 24+ fails at setSecurityManager).
-java_version="$("$java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
-case "$java_version" in
+# When `java` on PATH is another version, Debian's openjdk-17 is used if it is installed.
+java_version() { "$1" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'; }
+version="$(java_version "$java")"
+if [ -z "${CASSANDRA_JAVA:-}" ] && [ "$version" != 17 ] && [ "$version" != 11 ]; then
+  for candidate in /usr/lib/jvm/java-17-openjdk-*/bin/java; do
+    [ -x "$candidate" ] && java="$candidate" && version="$(java_version "$java")" && break
+  done
+fi
+case "$version" in
   11 | 17) ;;
-  *) echo "cassandra-node: $java is Java '${java_version:-?}'; Cassandra 5.0 needs 17 (or 11): set CASSANDRA_JAVA" >&2; exit 1 ;;
+  *) echo "cassandra-node: $java is Java '${version:-?}'; Cassandra 5.0 needs 17 (or 11): set CASSANDRA_JAVA" >&2; exit 1 ;;
 esac
 lib="${CASSANDRA_LIB:-$("$HERE/fetch.sh")}"
 jamm="$(ls "$lib"/jamm-*.jar 2>/dev/null | head -1)"

@@ -37,9 +37,9 @@ async function schemaAgreement(cluster: CassandraCluster): Promise<void> {
   throw new Error("no schema agreement within 60 s");
 }
 
-function report(t: { diagnostic(message: string): void }, cluster: CassandraCluster): void {
+function report(t: { diagnostic(message: string): void }, cluster: CassandraCluster, when = "at start"): void {
   const rss = cluster.nodes.map((n) => `${(n.rssBytes() / MiB).toFixed(0)} MiB`).join(", ");
-  t.diagnostic(`${cluster.nodes.length} node(s) answered CQL ${cluster.startMs} ms after spawn; RSS ${rss}`);
+  t.diagnostic(`${cluster.nodes.length} node(s) answered CQL ${cluster.startMs} ms after spawn; RSS ${when}: ${rss}`);
 }
 
 test("one Cassandra node on 127.0.0.1: CQL, a keyspace, a table, a blob round trip, a crash and restart", async (t) => {
@@ -120,5 +120,5 @@ test("three Cassandra nodes on 127.0.0.1-3: RF 3 survives one node's stop and cr
   for (const block of [blocks[0]!, blocks[1]!, blocks[3]!, blocks[4]!]) {
     assert.ok((await get(c, block, Consistency.ALL))?.equals(block), "every acknowledged block reads back at ALL");
   }
-  report(t, cluster);
+  report(t, cluster, "after the faults");
 });

@@ -54,7 +54,8 @@ export interface CassandraCluster {
   /**
    * Resolves once every running node answers CQL and sees every other node up: a read at
    * consistency ALL of system_distributed (replication factor 3) succeeds with each running node as
-   * coordinator. While some nodes are stopped, the running ones are checked at QUORUM instead.
+   * coordinator. While some nodes are stopped, the running ones are checked at QUORUM instead (so
+   * at least two of three must run).
    */
   waitUntilUp(options?: { timeoutMs?: number }): Promise<void>;
   /** Milliseconds from the first spawn to every node answering (and, for a cluster, all up). */
