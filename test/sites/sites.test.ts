@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { test } from "node:test";
+import { RECORD_HEADER } from "../../src/store/packs.js";
 import { randomBytes } from "../helpers.js";
 import { makeImage, OCI_MANIFEST, pushManifest, sha256 } from "../registry/harness.js";
-import { eventually, getBytes, hasTag, siteCluster, stopSite } from "./site-harness.js";
+import { eventually, getBytes, hasTag, siteCluster, slowLink, stopSite, type SiteCluster, type SlowLink } from "./site-harness.js";
 
 /**
  * Sites as separate `docker-dedup serve` processes on loopback, each with its own store and
@@ -59,3 +62,101 @@ test("peer requests without the shared secret get 401", async (t) => {
   assert.equal(info.status, 200);
   assert.deepEqual(await info.json(), { site: "a", version: 1 });
 });
+
+test("a site that was down, and one that joins later, catch up with what was pushed meanwhile", async (t) => {
+  const cluster = await siteCluster(t, ["a", "b", "c"]);
+  const a = await cluster.start("a");
+  let b = await cluster.start("b");
+  const first = layers(21, 1 << 20);
+  await pushImage(a.url, "lib/base", "v1", first);
+  await eventually("b lists v1", () => hasTag(b.url, "lib/base", "v1"));
+
+  await stopSite(b);
+  const second = layers(31, 1 << 20);
+  const moved = await pushImage(a.url, "lib/base", "v1", second); // the tag moves
+  const added = await pushImage(a.url, "lib/base", "v2", layers(41, 1 << 20));
+  const gone = await fetch(`${a.url}/v2/lib/base/manifests/v2`, { method: "DELETE" });
+  assert.equal(gone.status, 202);
+  const kept = await pushImage(a.url, "lib/other", "v3", first);
+
+  b = await cluster.start("b");
+  const c = await cluster.start("c");
+  for (const site of [b, c]) {
+    await eventually("the later pushes reach a restarted and a new site", () => hasTag(site.url, "lib/other", "v3"));
+    await assertPulls(site.url, "lib/base", "v1", moved, second);
+    await assertPulls(site.url, "lib/other", "v3", kept, first);
+    assert.equal((await fetch(`${site.url}/v2/lib/base/manifests/v2`, { method: "HEAD" })).status, 404);
+    assert.equal((await fetch(`${site.url}/v2/lib/base/manifests/${added.digest}`, { method: "HEAD" })).status, 200);
+  }
+});
+
+/** Two sites holding one image, and a third that pulls it through slow links from both. */
+async function twoHoldersAndAPuller(t: { after(fn: () => unknown): void }, layerBytes: number, bytesPerSecond?: number) {
+  const cluster = await siteCluster(t, ["a", "b", "c"]);
+  const links = new Map<string, SlowLink>();
+  if (bytesPerSecond !== undefined) {
+    for (const peer of cluster.specs.get("b")!.peers) {
+      const link = await slowLink(t, cluster.specs.get(peer.name)!.peerPort, bytesPerSecond);
+      links.set(peer.name, link);
+      peer.url = link.url;
+    }
+  }
+  const layer = randomBytes(layerBytes, 51);
+  const a = await cluster.start("a");
+  const c = await cluster.start("c");
+  const atA = await pushImage(a.url, "big/app", "v1", [layer]);
+  await pushImage(c.url, "big/copy", "v1", [layer]);
+  return { cluster, a, c, layer, layerDigest: atA.blobs[1]!, links };
+}
+
+/** Starts b and waits until it knows both holders (their announcements come before their tags). */
+async function startPuller(cluster: SiteCluster) {
+  const b = await cluster.start("b");
+  await eventually("b lists both images", async () => (await hasTag(b.url, "big/app", "v1")) && (await hasTag(b.url, "big/copy", "v1")));
+  return b;
+}
+
+test("a source killed in the middle of a transfer does not fail the pull", async (t) => {
+  const { cluster, c, layer, layerDigest, links } = await twoHoldersAndAPuller(t, 24 << 20, 3 << 20);
+  const b = await startPuller(cluster);
+  const fromC = links.get("c")!;
+  const before = fromC.forwarded;
+  const res = await fetch(`${b.url}/v2/big/app/blobs/${layerDigest}`);
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const pieces: Uint8Array[] = [];
+  const first = await reader.read();
+  pieces.push(first.value!);
+  assert.ok(fromC.forwarded - before < layer.length / 2, "the pull streams while the transfer goes on");
+  await eventually("c sends part of its share", async () => fromC.forwarded - before > 2 << 20);
+  c.child.kill("SIGKILL");
+  for (let piece = await reader.read(); !piece.done; piece = await reader.read()) pieces.push(piece.value);
+  assert.ok(Buffer.concat(pieces).equals(layer), "the layer arrived whole and right");
+  assert.match(b.stderr(), /peer c failed while sending/);
+  assert.ok(fromC.forwarded - before < layer.length, "c did not send everything");
+});
+
+test("chunks that arrive corrupted from one holder are fetched again from another", async (t) => {
+  const { cluster, c, layer, layerDigest } = await twoHoldersAndAPuller(t, 4 << 20);
+  await stopSite(c);
+  await corruptEveryChunk(cluster.specs.get("c")!.store);
+  await cluster.start("c");
+  const b = await startPuller(cluster);
+  const pulled = await getBytes(b.url, `/v2/big/app/blobs/${layerDigest}`);
+  assert.ok(pulled.equals(layer));
+  assert.match(b.stderr(), /chunks from peer c do not match their ids/);
+});
+
+/** Flips a byte of every chunk in an embedded store's packs (the test's layers are incompressible, so stored raw). */
+async function corruptEveryChunk(store: string): Promise<void> {
+  const dir = join(store, "packs");
+  for (const file of await readdir(dir)) {
+    const pack = await readFile(join(dir, file));
+    for (let at = 0; at + RECORD_HEADER <= pack.length; ) {
+      const length = pack.readUInt32BE(at + 32);
+      pack[at + RECORD_HEADER + length - 1]! ^= 0xff;
+      at += RECORD_HEADER + length;
+    }
+    await writeFile(join(dir, file), pack);
+  }
+}
