@@ -50,10 +50,13 @@ export class BlobFetch {
   /** Settles when the blob is committed here, or when the fetch failed. */
   readonly done: Promise<void>;
   readonly #ctx: BlobFetchContext;
-  /** Missing chunk k: its id, and the promise a reader waits on. */
+  /**
+   * Missing chunk k: its id, and the promise a reader waits on until the chunk is stored here;
+   * from then on readers find it in the store, and the fetch lets go of its bytes.
+   */
   readonly #ids: ChunkId[] = [];
   readonly #index = new Map<string, number>();
-  readonly #arrivals: Deferred<Buffer>[] = [];
+  readonly #arrivals: (Deferred<Buffer> | undefined)[] = [];
   #chunks: MissingChunks = { sizes: new Uint32Array(0), holders: new Uint32Array(0) };
   #state = new Uint8Array(0);
   /** Per peer: planned chunks not yet asked for, requests in flight, the rate planned with (0: unusable). */
@@ -82,7 +85,7 @@ export class BlobFetch {
   /** The stored form of a chunk this fetch brings, once verified; undefined if it brings no such chunk. */
   arrival(id: ChunkId): Promise<Buffer> | undefined {
     const k = this.#index.get(id.toString("latin1"));
-    return k === undefined ? undefined : this.#arrivals[k]!.promise;
+    return k === undefined ? undefined : this.#arrivals[k]?.promise;
   }
 
   async #run(wholeHolders: readonly string[]): Promise<void> {
@@ -216,6 +219,7 @@ export class BlobFetch {
   async #accept(s: number, frames: { k: number; stored: Buffer }[]): Promise<number> {
     const decoded = await decodeAll(frames.map((f) => f.stored));
     const good: { id: ChunkId; data: Buffer }[] = [];
+    const goodIndices: number[] = [];
     const corrupt: number[] = [];
     let bytes = 0;
     frames.forEach(({ k, stored }, i) => {
@@ -230,12 +234,14 @@ export class BlobFetch {
       this.#state[k] = CHUNK_RECEIVED;
       this.#remaining--;
       good.push({ id, data: stored });
+      goodIndices.push(k);
       this.#arrivals[k]!.resolve(stored);
     });
     if (corrupt.length > 0) this.#lose(corrupt, s, `${corrupt.length} chunks from peer ${this.#ctx.peers[s]!.name} do not match their ids (first ${this.#ids[corrupt[0]!]!.toString("hex")})`);
     const stored = this.#ctx.store.putChunks(good);
     this.#stores.push(stored);
     await stored;
+    for (const k of goodIndices) this.#arrivals[k] = undefined;
     return bytes;
   }
 
@@ -268,7 +274,7 @@ export class BlobFetch {
     if (this.#failed !== undefined) return;
     this.#failed = error;
     this.#ctx.log(`fetching ${this.recipe.digest} from peers failed: ${error.message}`);
-    for (const arrival of this.#arrivals) arrival.reject(error);
+    for (const arrival of this.#arrivals) arrival?.reject(error);
     this.#abort(error);
     this.#finish.reject(error);
   }
