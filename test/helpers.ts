@@ -87,3 +87,16 @@ export async function run(command: string, args: string[], options: { cwd?: stri
     child.on("close", (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${err}`))));
   });
 }
+
+/** Retries `check` until it passes or `timeoutMs` runs out (e.g. while a client reconnects). */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 10_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  }
+}

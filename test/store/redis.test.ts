@@ -8,7 +8,7 @@ import { openStore } from "../../src/store/open.js";
 import { parseRedisUrl } from "../../src/store/redis/connection.js";
 import { storedMemory } from "../../src/store/redis/redis-store.js";
 import type { Store, StoredChunk } from "../../src/store/types.js";
-import { randomBytes } from "../helpers.js";
+import { eventually, randomBytes } from "../helpers.js";
 import { masterOf, startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
 
 /** Chunks of 4-12 KiB that zstd shrinks by about half, like layer data. */
@@ -137,16 +137,3 @@ describe("redis cluster store", () => {
     back.forEach((data, i) => assert.ok(data !== undefined && Buffer.from(data).equals(some[i]!.data), `chunk ${i}`));
   });
 });
-
-/** Retries an assertion while the store reconnects in the background. */
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
