@@ -174,7 +174,7 @@ function parseSiteSettings(value: Record<string, unknown>, fail: (message: strin
   if (typeof value.site === "string") settings.site = checked(() => checkSiteName(value.site as string, "site"));
   if (typeof value.peerListen === "string") settings.peerListen = value.peerListen;
   if (typeof value.peerSecretFile === "string") settings.peerSecretFile = value.peerSecretFile;
-  if (typeof value.schedule === "string") settings.schedule = checked(() => checkSchedule(value.schedule as string));
+  if (typeof value.schedule === "string") settings.schedule = checked(() => checkSchedule(value.schedule as string, "schedule"));
   if (value.peers !== undefined) {
     if (!Array.isArray(value.peers)) return fail("peers: expected an array");
     settings.peers = value.peers.map((entry: unknown, i: number): PeerEntry => {

@@ -51,9 +51,9 @@ export function checkPeerUrl(text: string, what: string): string {
   return url.origin;
 }
 
-export function checkSchedule(text: string): SchedulePolicy {
+export function checkSchedule(text: string, what = "--schedule"): SchedulePolicy {
   const policy = SCHEDULE_POLICIES.find((p) => p === text);
-  if (policy === undefined) throw new DedupError("INPUT_INVALID", `bad --schedule "${text}": expected ${SCHEDULE_POLICIES.join(", ")}`);
+  if (policy === undefined) throw new DedupError("INPUT_INVALID", `bad ${what} "${text}": expected ${SCHEDULE_POLICIES.join(", ")}`);
   return policy;
 }
 

@@ -75,14 +75,8 @@ export async function stopSite(site: ServeProcess): Promise<void> {
   assert.equal(await site.exited, 0, site.stderr());
 }
 
-/** Waits until `check` holds, polling; fails with `what` after a generous bound (the machine is busy). */
-export async function eventually(what: string, check: () => Promise<boolean>, boundMs = 60_000): Promise<void> {
-  const until = Date.now() + boundMs;
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** How long a test waits for replication before it fails: generous, the machine is busy (not a timing assertion). */
+export const SITE_WAIT_MS = 60_000;
 
 /** Whether `url`'s repository `name` lists `tag`. */
 export async function hasTag(url: string, name: string, tag: string): Promise<boolean> {

@@ -3,9 +3,9 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { RECORD_HEADER } from "../../src/store/packs.js";
-import { randomBytes } from "../helpers.js";
+import { eventually, randomBytes } from "../helpers.js";
 import { makeImage, OCI_MANIFEST, pushManifest, sha256 } from "../registry/harness.js";
-import { eventually, getBytes, hasTag, siteCluster, slowLink, stopSite, type SiteCluster, type SlowLink } from "./site-harness.js";
+import { SITE_WAIT_MS, getBytes, hasTag, siteCluster, slowLink, stopSite, type SiteCluster, type SlowLink } from "./site-harness.js";
 
 /**
  * Sites as separate `docker-dedup serve` processes on loopback, each with its own store and
@@ -42,7 +42,7 @@ test("an image pushed at one site pulls byte-exact at another, which then holds 
   const data = layers(11, 4 << 20);
   const image = await pushImage(a.url, "team/app", "v1", data);
 
-  await eventually("b lists the tag pushed at a", () => hasTag(b.url, "team/app", "v1"));
+  await eventually(async () => assert.ok(await hasTag(b.url, "team/app", "v1"), "b lists the tag pushed at a"), SITE_WAIT_MS);
   await assertPulls(b.url, "team/app", "v1", image, data);
 
   // b holds every chunk and recipe now: it serves the image with a gone.
@@ -69,7 +69,7 @@ test("a site that was down, and one that joins later, catch up with what was pus
   let b = await cluster.start("b");
   const first = layers(21, 1 << 20);
   await pushImage(a.url, "lib/base", "v1", first);
-  await eventually("b lists v1", () => hasTag(b.url, "lib/base", "v1"));
+  await eventually(async () => assert.ok(await hasTag(b.url, "lib/base", "v1"), "b lists v1"), SITE_WAIT_MS);
 
   await stopSite(b);
   const second = layers(31, 1 << 20);
@@ -82,7 +82,7 @@ test("a site that was down, and one that joins later, catch up with what was pus
   b = await cluster.start("b");
   const c = await cluster.start("c");
   for (const site of [b, c]) {
-    await eventually("the later pushes reach a restarted and a new site", () => hasTag(site.url, "lib/other", "v3"));
+    await eventually(async () => assert.ok(await hasTag(site.url, "lib/other", "v3"), "the later pushes reach a restarted and a new site"), SITE_WAIT_MS);
     await assertPulls(site.url, "lib/base", "v1", moved, second);
     await assertPulls(site.url, "lib/other", "v3", kept, first);
     assert.equal((await fetch(`${site.url}/v2/lib/base/manifests/v2`, { method: "HEAD" })).status, 404);
@@ -112,7 +112,7 @@ async function twoHoldersAndAPuller(t: { after(fn: () => unknown): void }, layer
 /** Starts b and waits until it knows both holders (their announcements come before their tags). */
 async function startPuller(cluster: SiteCluster) {
   const b = await cluster.start("b");
-  await eventually("b lists both images", async () => (await hasTag(b.url, "big/app", "v1")) && (await hasTag(b.url, "big/copy", "v1")));
+  await eventually(async () => assert.ok((await hasTag(b.url, "big/app", "v1")) && (await hasTag(b.url, "big/copy", "v1")), "b lists both images"), SITE_WAIT_MS);
   return b;
 }
 
@@ -128,7 +128,7 @@ test("a source killed in the middle of a transfer does not fail the pull", async
   const first = await reader.read();
   pieces.push(first.value!);
   assert.ok(fromC.forwarded - before < layer.length / 2, "the pull streams while the transfer goes on");
-  await eventually("c sends part of its share", async () => fromC.forwarded - before > 2 << 20);
+  await eventually(async () => assert.ok(fromC.forwarded - before > 2 << 20, "c sends part of its share"), SITE_WAIT_MS);
   c.child.kill("SIGKILL");
   for (let piece = await reader.read(); !piece.done; piece = await reader.read()) pieces.push(piece.value);
   assert.ok(Buffer.concat(pieces).equals(layer), "the layer arrived whole and right");

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { parseServeConfig } from "../../src/config/serve-config.js";
+import { decodeBitmap, encodeBitmap, frameHeader, MISSING_CHUNK, readFrames } from "../../src/sites/peer-protocol.js";
+import { checkPeers, parsePeerFlag } from "../../src/sites/site-config.js";
+import { chunkIdOf } from "../../src/store/chunk-id.js";
+import { fromPieces, randomPieces, runCli } from "../helpers.js";
+
+test("--peer NAME=URL, and the site keys of the serve config file", () => {
+  assert.deepEqual(parsePeerFlag("lyon=http://10.0.0.2:5001/"), { name: "lyon", url: "http://10.0.0.2:5001" });
+  assert.throws(() => parsePeerFlag("http://10.0.0.2:5001"), /NAME=URL/);
+  assert.throws(() => parsePeerFlag("Lyon=http://h:1"), /bad peer name/);
+  assert.throws(() => parsePeerFlag("lyon=https://h:1"), /http:\/\//);
+  assert.throws(() => parsePeerFlag("lyon=http://h:1/v2"), /HOST:PORT only/);
+  assert.throws(() => checkPeers("paris", [parsePeerFlag("paris=http://h:1")]), /own name/);
+  assert.throws(() => checkPeers("paris", [parsePeerFlag("lyon=http://h:1"), parsePeerFlag("lyon=http://h:2")]), /twice/);
+
+  const config = parseServeConfig({
+    site: "paris",
+    peerListen: "127.0.0.1:5001",
+    peerSecretFile: "secret",
+    schedule: "random",
+    peers: [{ name: "lyon", url: "http://10.0.0.2:5001", bandwidth: 200 }, { name: "nice", url: "http://10.0.0.3:5001" }],
+  });
+  assert.deepEqual(config.sites, {
+    site: "paris",
+    peerListen: "127.0.0.1:5001",
+    peerSecretFile: "secret",
+    schedule: "random",
+    peers: [{ name: "lyon", url: "http://10.0.0.2:5001", bytesPerSecond: 25_000_000 }, { name: "nice", url: "http://10.0.0.3:5001" }],
+  });
+  assert.equal(parseServeConfig({ store: "x" }).sites, undefined);
+  assert.throws(() => parseServeConfig({ site: "paris", schedule: "fastest" }), /config: bad schedule "fastest"/);
+  assert.throws(() => parseServeConfig({ site: "paris", peers: [{ name: "lyon", url: "http://h:1", speed: 1 }] }), /unknown setting peers\[0\]\.speed/);
+  assert.throws(() => parseServeConfig({ site: "paris", peers: [{ name: "lyon", url: "http://h:1", bandwidth: 0 }] }), /bandwidth: expected Mbit\/s/);
+});
+
+test("serve refuses peer settings without a site, and a site without its peer listener and secret", async () => {
+  const noSite = await runCli(["serve", "--peer", "lyon=http://127.0.0.1:1"]);
+  assert.equal(noSite.code, 1);
+  assert.match(noSite.stderr, /need --site NAME/);
+  const noListen = await runCli(["serve", "--site", "paris"]);
+  assert.match(noListen.stderr, /needs --peer-listen HOST:PORT and --peer-secret-file FILE/);
+});
+
+test("peer protocol: bitmaps, and chunk frames cut however the bytes arrive", async () => {
+  const bits = [true, false, false, true, true, false, true, false, true, true];
+  assert.deepEqual(decodeBitmap(encodeBitmap(bits), bits.length), bits);
+  assert.equal(encodeBitmap(bits).length, 2);
+  assert.throws(() => decodeBitmap(Buffer.alloc(3), 10), /bitmap/);
+
+  const chunks = [Buffer.from("one chunk"), undefined, Buffer.alloc(70_000, 7)];
+  const ids = chunks.map((chunk, i) => chunkIdOf(chunk ?? Buffer.from(`absent ${i}`)));
+  const reply = Buffer.concat(chunks.flatMap((chunk, i) => (chunk === undefined ? [frameHeader(ids[i]!, MISSING_CHUNK)] : [frameHeader(ids[i]!, chunk.length), chunk])));
+  const frames = [];
+  for await (const frame of readFrames(fromPieces(randomPieces(reply, 5000)) as AsyncIterable<Buffer>)) frames.push(frame);
+  assert.deepEqual(frames.map((f) => f.id), ids);
+  assert.deepEqual(frames.map((f) => f.stored), chunks);
+  await assert.rejects(async () => {
+    for await (const _ of readFrames(fromPieces([reply.subarray(0, reply.length - 1)]) as AsyncIterable<Buffer>));
+  }, /ended inside a frame/);
+});
