@@ -61,8 +61,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
         site = siteConfig === undefined ? undefined : await startSite(local, siteConfig, log);
       } catch (error) {
         await local.close();
-        const e = error as NodeJS.ErrnoException;
-        throw e.code === undefined ? e : new DedupError("INPUT_INVALID", `cannot listen on --peer-listen ${flags.peerListen ?? file?.sites?.peerListen}: ${e.message}`);
+        throw error;
       }
       const store = site?.store ?? local;
       const registry = createRegistryServer({ store, log, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
@@ -158,7 +157,7 @@ async function siteSettings(file: ServeConfig | undefined, flags: ServeFlags): P
   return {
     site,
     peers: checkPeers(site, [...(fromFile?.peers ?? []), ...peerFlags]),
-    peerListen: parseListen(peerListen),
+    peerListen: parseListen(peerListen, "--peer-listen"),
     secret: await readSecretFile(secretFile),
     schedule: checkSchedule(flags.schedule ?? fromFile?.schedule ?? "network-aware"),
   };
@@ -196,10 +195,10 @@ async function tlsSettings(files: { cert: string; key: string } | undefined): Pr
 }
 
 /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
-export function parseListen(text: string): { host: string | undefined; port: number } {
+export function parseListen(text: string, flag = "--listen"): { host: string | undefined; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = Number(match?.[3]);
-  if (!match || port > 65535) throw new DedupError("INPUT_INVALID", `bad --listen "${text}": expected HOST:PORT, e.g. 127.0.0.1:5000`);
+  if (!match || port > 65535) throw new DedupError("INPUT_INVALID", `bad ${flag} "${text}": expected HOST:PORT, e.g. 127.0.0.1:5000`);
   const host = match[1] ?? match[2];
   return { host: host === "" ? undefined : host, port };
 }

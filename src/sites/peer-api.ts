@@ -64,7 +64,7 @@ async function handle(options: PeerApiOptions, req: IncomingMessage, res: Server
     case "POST chunks":
       return sendChunks(options.store, splitIds(await readBody(req, MAX_IDS_PER_REQUEST * 32), MAX_IDS_PER_REQUEST), res);
     case "GET recipes/": {
-      const recipe = await options.store.getRecipe(parseDigest(decodeURIComponent(call!.slice("recipes/".length))));
+      const recipe = await options.store.getRecipe(parseDigest(call!.slice("recipes/".length)));
       return recipe === undefined ? send(res, 404, "text/plain", "no such recipe\n") : send(res, 200, "application/octet-stream", encodeRecipe(recipe));
     }
     case "GET log": {

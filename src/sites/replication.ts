@@ -35,12 +35,14 @@ export class Replication {
         const { entries, head } = await peer.log(position);
         if (!reachable) log(`peer ${peer.name} is reachable again`);
         reachable = true;
+        // Applying an entry twice is harmless (it is not newer the second time), so the
+        // position is saved once a page, not once an entry.
         for (const entry of entries) {
-          if (this.#stopped.signal.aborted) return;
+          if (this.#stopped.signal.aborted) break;
           await changes.apply(entry);
           position = entry.seq;
-          await meta.putMeta(positionKey, Buffer.from(String(position)));
         }
+        if (entries.length > 0) await meta.putMeta(positionKey, Buffer.from(String(position)));
         more = position < head;
       } catch (error) {
         if (reachable) log(`cannot read peer ${peer.name}'s changes: ${(error as Error).message}`);

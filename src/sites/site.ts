@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { DedupError } from "../errors.js";
 import type { Store } from "../store/types.js";
 import { LinkEstimates } from "./link-estimates.js";
 import { createPeerApiServer } from "./peer-api.js";
@@ -26,7 +27,10 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
   const remote = new RemoteBlobs({ store: local, peers, locations: changes.locations, links, policy: config.schedule, commit: (recipe) => changes.commitRecipe(recipe), log });
   const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, secret: config.secret, logLine: log });
   await new Promise<void>((resolve, reject) => {
-    peerServer.once("error", reject);
+    peerServer.once("error", (error: NodeJS.ErrnoException) => {
+      const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
+      reject(new DedupError("INPUT_INVALID", `cannot listen for peers on ${config.peerListen.host ?? ""}:${config.peerListen.port}: ${why}`));
+    });
     peerServer.listen(config.peerListen.port, config.peerListen.host, () => resolve());
   });
   const replication = new Replication(peers, changes, local, log);
