@@ -32,5 +32,6 @@ export async function openStore(location: string, options: { create?: boolean; s
   if (scheme === "redis" || scheme === "redis-cluster") {
     return RedisStore.open(location, options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
   }
-  throw new DedupError("INPUT_INVALID", `no store backend for "${scheme}://" (this build knows directories, file://, redis:// and redis-cluster://)`, { location });
+  if (scheme === "cassandra") return (await import("./cassandra/cassandra-store.js")).CassandraStore.open(location, options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
+  throw new DedupError("INPUT_INVALID", `no store backend for "${scheme}://" (this build knows directories, file://, redis://, redis-cluster:// and cassandra://)`, { location });
 }

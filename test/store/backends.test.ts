@@ -6,6 +6,7 @@ import { DEFAULT_SETTINGS, openStore } from "../../src/store/open.js";
 import type { StoredChunk } from "../../src/store/types.js";
 import { randomBytes, tempDir } from "../helpers.js";
 import { startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
+import { startCassandra, type CassandraCluster } from "../cassandra/servers.js";
 
 /**
  * The store contract, run against every backend: what the layers above rely on must hold
@@ -25,6 +26,14 @@ function redisBackend(start: () => Promise<RedisServer>): Backend {
   return { fresh: async () => `${server!.url}?prefix=t${++stores}` };
 }
 
+/** One Cassandra node for the suite; each test gets its own keyspace, a separate store. */
+function cassandraBackend(): Backend {
+  let server: CassandraCluster | undefined;
+  before(async () => void (server = await startCassandra()), { timeout: 300_000 });
+  after(() => server?.stop());
+  return { fresh: async () => server!.url(`t${++stores}`) };
+}
+
 function chunk(seed: number, size = 10_000): StoredChunk {
   const data = randomBytes(size, seed);
   return { id: chunkIdOf(data), data };
@@ -34,6 +43,7 @@ const backends: [string, () => Backend][] = [
   ["embedded", () => ({ fresh: async (t) => join(await tempDir(t), "store") })],
   ["redis", () => redisBackend(startRedis)],
   ["redis-cluster", () => redisBackend(() => startRedisCluster(3, 0))],
+  ["cassandra", cassandraBackend],
 ];
 
 for (const [name, setUp] of backends) {

@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import type cassandra from "cassandra-driver";
+import { DedupError } from "../../errors.js";
+import type { ChunkId } from "../chunk-id.js";
+import { decodeRecipe, encodeRecipe, type Recipe } from "../recipe.js";
+import { parseSettings } from "../settings.js";
+import type { Store, StoredChunk, StoreSettings, StoreUsage } from "../types.js";
+import { parseCassandraUrl } from "./address.js";
+import { connectCassandra, type CassandraConnection } from "./connection.js";
+import { compareUtf8, familiesFor, familyOf, mergeByKey } from "./meta-scan.js";
+import { createSchema, RECIPE_PART, schemaExists } from "./schema.js";
+import { keyspaceDiskBytes } from "./usage.js";
+
+/**
+ * The store on an Apache Cassandra cluster (schema in schema.ts): every frontend that opens the
+ * same URL sees the same registry.
+ *
+ * Chunks are one row each, keyed by their id. Writing a chunk is an idempotent upsert of the
+ * same bytes under the same key, so two frontends that push the same chunk at once need no
+ * claim (a lightweight transaction per chunk would cost four round trips of Paxos): they write
+ * one row, twice at worst, and Cassandra keeps one copy (the memtable merges the two writes, or
+ * compaction merges them if a flush fell between). The layers above ask `hasChunks` first, so
+ * only a true race writes a chunk twice.
+ *
+ * Write order, as in the other stores: `putChunks` resolves once every chunk row is acknowledged
+ * at the store's consistency (QUORUM by default: on a majority of replicas, so any later QUORUM
+ * read sees it), and only then does the caller write the recipe; a recipe's parts before its
+ * head (part 0). A writer that dies leaves chunk rows no recipe names, never a recipe with a
+ * missing chunk.
+ *
+ * Durability is Cassandra's: an acknowledged write is in the commit log of as many replicas as
+ * the consistency level asks for (`commitlog_sync: periodic` syncs it within 10 s; `batch`
+ * before acknowledging). `sync()` has nothing left to wait for.
+ */
+const META_PAGE = 256;
+const SCAN_PAGE = 64;
+const SETTINGS_ROW = "store";
+
+export class CassandraStore implements Store {
+  readonly location: string;
+  readonly settings: StoreSettings;
+  readonly #db: CassandraConnection;
+  readonly #ks: string;
+  /** Families this process has registered in meta_families (registering again is harmless). */
+  readonly #families = new Set<string>();
+
+  private constructor(db: CassandraConnection, keyspace: string, settings: StoreSettings) {
+    this.location = db.location;
+    this.#db = db;
+    this.#ks = keyspace;
+    this.settings = settings;
+  }
+
+  /** Opens the store at a cassandra:// URL; with `create`, makes the keyspace and tables if missing. */
+  static async open(url: string, defaults: StoreSettings, create: boolean): Promise<CassandraStore> {
+    const address = parseCassandraUrl(url);
+    const db = await connectCassandra(address);
+    try {
+      const ks = address.keyspace;
+      const exists = await schemaExists(db, ks);
+      if (!exists && !create) throw new DedupError("STORE_UNAVAILABLE", `no store at ${address.location}`, { location: address.location });
+      if (!exists) await createSchema(db, address);
+      let saved: Buffer | undefined;
+      if (create) {
+        // Written once, by whoever creates the store: a lightweight transaction, once per open.
+        const result = await db.execute(`INSERT INTO ${ks}.settings (name, value) VALUES (?, ?) IF NOT EXISTS`, [SETTINGS_ROW, Buffer.from(JSON.stringify(defaults))]);
+        const row = result.first();
+        saved = row?.["[applied]"] === true ? Buffer.from(JSON.stringify(defaults)) : (row?.["value"] as Buffer | undefined);
+      }
+      saved ??= (await db.execute(`SELECT value FROM ${ks}.settings WHERE name = ?`, [SETTINGS_ROW])).first()?.["value"] as Buffer | undefined;
+      if (saved === undefined) throw new DedupError("STORE_UNAVAILABLE", `no store at ${address.location}`, { location: address.location });
+      return new CassandraStore(db, ks, parseSettings(saved, address.location));
+    } catch (error) {
+      await db.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async hasChunks(ids: readonly ChunkId[]): Promise<boolean[]> {
+    const rows = await Promise.all(ids.map((id) => this.#db.execute(`SELECT id FROM ${this.#ks}.chunks WHERE id = ?`, [id])));
+    return rows.map((result) => result.rowLength > 0);
+  }
+
+  async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
+    const rows = await Promise.all(ids.map((id) => this.#db.execute(`SELECT data FROM ${this.#ks}.chunks WHERE id = ?`, [id])));
+    return rows.map((result) => (result.first()?.["data"] as Buffer | undefined) ?? undefined);
+  }
+
+  async putChunks(chunks: readonly StoredChunk[]): Promise<void> {
+    await Promise.all(chunks.map((chunk) => this.#db.execute(`INSERT INTO ${this.#ks}.chunks (id, data) VALUES (?, ?)`, [chunk.id, toBuffer(chunk.data)])));
+  }
+
+  async *scanChunks(): AsyncIterable<StoredChunk> {
+    for await (const row of this.#scan(`SELECT id, data FROM ${this.#ks}.chunks`)) {
+      yield { id: row["id"] as Buffer, data: row["data"] as Buffer };
+    }
+  }
+
+  /** Every row of a query, a page at a time. */
+  async *#scan(query: string, params: unknown[] = []): AsyncIterable<cassandra.types.Row> {
+    let pageState: string | undefined;
+    do {
+      const page = await this.#db.execute(query, params, { fetchSize: SCAN_PAGE, ...(pageState !== undefined ? { pageState } : {}) });
+      yield* page.rows;
+      pageState = page.pageState ?? undefined;
+    } while (pageState);
+  }
+
+  async getRecipe(digest: string): Promise<Recipe | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const rows = (await this.#db.execute(`SELECT part, data, parts, version FROM ${this.#ks}.recipes WHERE digest = ?`, [digest])).rows;
+      const bytes = assembleRecipe(rows);
+      if (bytes === "torn" && attempt < 5) continue; // read while another writer rewrote it: read again
+      if (bytes === "torn") throw new DedupError("STORE_INVALID", `recipe of ${digest} has parts of different writes`, { digest });
+      return bytes === undefined ? undefined : decodeRecipe(digest, bytes);
+    }
+  }
+
+  async putRecipe(recipe: Recipe): Promise<void> {
+    const bytes = encodeRecipe(recipe);
+    const parts = Math.max(1, Math.ceil(bytes.length / RECIPE_PART));
+    const version = randomBytes(8);
+    const insert = `INSERT INTO ${this.#ks}.recipes (digest, part, data, parts, version) VALUES (?, ?, ?, ?, ?)`;
+    const part = (i: number) => this.#db.execute(insert, [recipe.digest, i, bytes.subarray(i * RECIPE_PART, (i + 1) * RECIPE_PART), parts, version]);
+    await Promise.all(Array.from({ length: parts - 1 }, (_, i) => part(i + 1)));
+    await part(0);
+  }
+
+  async deleteRecipe(digest: string): Promise<void> {
+    await this.#db.execute(`DELETE FROM ${this.#ks}.recipes WHERE digest = ?`, [digest]);
+  }
+
+  async *scanRecipes(): AsyncIterable<Recipe> {
+    let digest: string | undefined;
+    let rows: cassandra.types.Row[] = [];
+    const finish = async (): Promise<Recipe | undefined> => {
+      if (digest === undefined) return undefined;
+      const bytes = assembleRecipe(rows);
+      if (bytes === undefined) return undefined;
+      return bytes === "torn" ? this.getRecipe(digest) : decodeRecipe(digest, bytes);
+    };
+    // A full scan returns each partition's rows together, in clustering (part) order.
+    for await (const row of this.#scan(`SELECT digest, part, data, parts, version FROM ${this.#ks}.recipes`)) {
+      if (row["digest"] !== digest) {
+        const done = await finish();
+        if (done !== undefined) yield done;
+        digest = row["digest"] as string;
+        rows = [];
+      }
+      rows.push(row);
+    }
+    const done = await finish();
+    if (done !== undefined) yield done;
+  }
+
+  async getMeta(key: string): Promise<Buffer | undefined> {
+    const row = (await this.#db.execute(`SELECT value FROM ${this.#ks}.meta WHERE family = ? AND key = ?`, [partitionOf(key), key])).first();
+    return (row?.["value"] as Buffer | undefined) ?? undefined;
+  }
+
+  async putMeta(key: string, value: Uint8Array): Promise<void> {
+    const family = partitionOf(key);
+    if (!this.#families.has(family)) {
+      // The family first: a scan that lists the families then finds every value written.
+      await this.#db.execute(`INSERT INTO ${this.#ks}.meta_families (bucket, family) VALUES (0, ?)`, [family]);
+      this.#families.add(family);
+    }
+    await this.#db.execute(`INSERT INTO ${this.#ks}.meta (family, key, value) VALUES (?, ?, ?)`, [family, key, toBuffer(value)]);
+  }
+
+  async deleteMeta(key: string): Promise<void> {
+    await this.#db.execute(`DELETE FROM ${this.#ks}.meta WHERE family = ? AND key = ?`, [partitionOf(key), key]);
+  }
+
+  async *scanMeta(prefix: string, after?: string): AsyncIterable<[string, Buffer]> {
+    const exclusive = after !== undefined && compareUtf8(after, prefix) >= 0;
+    const start = exclusive ? after : prefix;
+    const known: string[] = [];
+    for await (const row of this.#scan(`SELECT family FROM ${this.#ks}.meta_families WHERE bucket = 0`)) known.push((row["family"] as string).slice(1));
+    yield* mergeByKey(familiesFor(prefix, known).map((family) => this.#scanFamily(FAMILY_MARK + family, prefix, start, exclusive)));
+  }
+
+  /** Keys of one family (its partition key) from `start` on that start with `prefix`, in byte order, a page at a time. */
+  async *#scanFamily(family: string, prefix: string, start: string, exclusive: boolean): AsyncIterable<[string, Buffer]> {
+    let from = start;
+    let op = exclusive ? ">" : ">=";
+    for (;;) {
+      const page = await this.#db.execute(`SELECT key, value FROM ${this.#ks}.meta WHERE family = ? AND key ${op} ? LIMIT ${META_PAGE}`, [family, from]);
+      for (const row of page.rows) {
+        const key = row["key"] as string;
+        if (!key.startsWith(prefix)) return;
+        yield [key, row["value"] as Buffer];
+      }
+      if (page.rowLength < META_PAGE) return;
+      from = page.rows[page.rowLength - 1]!["key"] as string;
+      op = ">";
+    }
+  }
+
+  /** Acknowledged writes are already in the replicas' commit logs (see the class comment). */
+  async sync(): Promise<void> {}
+
+  async usage(): Promise<StoreUsage> {
+    return { backendBytes: await keyspaceDiskBytes(this.#db, this.#ks), backendKind: "Cassandra disk" };
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+}
+
+/** A partition key may not be empty: every family is stored behind a mark ("=registry/tag/", "=" for keys without '/'). */
+const FAMILY_MARK = "=";
+
+function partitionOf(key: string): string {
+  return FAMILY_MARK + familyOf(key);
+}
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** A recipe's bytes from its part rows (in part order); undefined if its head is missing, "torn" if parts disagree. */
+function assembleRecipe(rows: cassandra.types.Row[]): Buffer | undefined | "torn" {
+  const head = rows[0];
+  if (head === undefined || head["part"] !== 0) return undefined;
+  const parts = head["parts"] as number;
+  const version = head["version"] as Buffer;
+  const pieces = rows.slice(0, parts);
+  if (pieces.length !== parts || pieces.some((row, i) => row["part"] !== i || !version.equals(row["version"] as Buffer))) return "torn";
+  return parts === 1 ? (head["data"] as Buffer) : Buffer.concat(pieces.map((row) => row["data"] as Buffer));
+}
