@@ -57,6 +57,8 @@ export class BlobFetch {
   readonly #ids: ChunkId[] = [];
   readonly #index = new Map<string, number>();
   readonly #arrivals: (Deferred<Buffer> | undefined)[] = [];
+  /** The recipe's distinct chunks, and which of them this site had when the fetch began. */
+  #unique: { ids: ChunkId[]; present: boolean[] } = { ids: [], present: [] };
   #chunks: MissingChunks = { sizes: new Uint32Array(0), holders: new Uint32Array(0) };
   #state = new Uint8Array(0);
   /** Per peer: planned chunks not yet asked for, requests in flight, the rate planned with (0: unusable). */
@@ -69,6 +71,9 @@ export class BlobFetch {
   #failed: Error | undefined;
   readonly #stores: Promise<void>[] = [];
   #finish!: { resolve(): void; reject(error: Error): void };
+  /** Settle the wait for the last chunk. */
+  #allArrived: () => void = () => undefined;
+  #abort: (error: Error) => void = () => undefined;
 
   constructor(ctx: BlobFetchContext, recipe: Recipe) {
     this.#ctx = ctx;
@@ -77,7 +82,27 @@ export class BlobFetch {
     this.done.catch(() => undefined); // readers see the failure through their chunks
   }
 
-  /** Starts fetching; `wholeHolders` are the peers known to hold the whole blob. */
+  /**
+   * Finds the chunks this site lacks. Resolves before any chunk is fetched, and before the
+   * recipe is handed to a reader: from then on `arrival` knows every chunk the fetch brings.
+   */
+  async prepare(): Promise<void> {
+    const unique = uniqueChunks(this.recipe);
+    const present = await this.#ctx.store.hasChunks(unique.ids);
+    const sizes: number[] = [];
+    unique.ids.forEach((id, u) => {
+      if (present[u]) return;
+      this.#index.set(id.toString("latin1"), this.#ids.length);
+      this.#ids.push(id);
+      this.#arrivals.push(deferred());
+      sizes.push(unique.sizes[u]!);
+    });
+    this.#remaining = this.#ids.length;
+    this.#unique = { ...unique, present };
+    this.#chunks = { sizes: Uint32Array.from(sizes), holders: new Uint32Array(sizes.length) };
+  }
+
+  /** Fetches the missing chunks (after `prepare`); `wholeHolders` are the peers known to hold the whole blob. */
   start(wholeHolders: readonly string[]): void {
     this.#run(wholeHolders).catch((error: Error) => this.#fail(error));
   }
@@ -90,19 +115,8 @@ export class BlobFetch {
 
   async #run(wholeHolders: readonly string[]): Promise<void> {
     const { store, peers } = this.#ctx;
-    const unique = uniqueChunks(this.recipe);
-    const present = await store.hasChunks(unique.ids);
-    const sizes: number[] = [];
-    unique.ids.forEach((id, u) => {
-      if (present[u]) return;
-      this.#index.set(id.toString("latin1"), this.#ids.length);
-      this.#ids.push(id);
-      this.#arrivals.push(deferred());
-      sizes.push(unique.sizes[u]!);
-    });
-    this.#remaining = this.#ids.length;
     if (this.#remaining > 0) {
-      this.#chunks = { sizes: Uint32Array.from(sizes), holders: await this.#holders(unique.ids, present, wholeHolders) };
+      this.#chunks.holders.set(await this.#holders(wholeHolders));
       this.#state = new Uint8Array(this.#ids.length).fill(CHUNK_WAITING);
       this.#queues = peers.map(() => []);
       this.#inFlight = peers.map(() => 0);
@@ -122,12 +136,10 @@ export class BlobFetch {
     this.#finish.resolve();
   }
 
-  #allArrived: () => void = () => undefined;
-  #abort: (error: Error) => void = () => undefined;
-
   /** Site masks of the missing chunks: peers holding the whole blob hold all; others are asked (or their last answer used). */
-  async #holders(uniqueIds: ChunkId[], present: boolean[], wholeHolders: readonly string[]): Promise<Uint32Array> {
+  async #holders(wholeHolders: readonly string[]): Promise<Uint32Array> {
     const { peers, locations } = this.#ctx;
+    const { ids: uniqueIds, present } = this.#unique;
     const holders = new Uint32Array(this.#ids.length);
     await Promise.all(
       peers.map(async (peer, s) => {

@@ -64,6 +64,7 @@ export class RemoteBlobs {
       if (recipe === undefined) continue;
       await locations.recordHolds(name, digest);
       const fetch = new BlobFetch(this.#ctx, recipe);
+      await fetch.prepare();
       this.#running.add(fetch);
       void fetch.done.catch(() => undefined).then(() => this.#running.delete(fetch));
       fetch.start(holders.includes(name) ? holders : [...holders, name]);

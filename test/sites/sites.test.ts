@@ -147,6 +147,28 @@ test("chunks that arrive corrupted from one holder are fetched again from anothe
   assert.match(b.stderr(), /chunks from peer c do not match their ids/);
 });
 
+test("chunks a site holds through other blobs are asked of it (one batched has) and fetched from it too", async (t) => {
+  const cluster = await siteCluster(t, ["a", "b", "c"]);
+  const links = new Map<string, SlowLink>();
+  for (const peer of cluster.specs.get("b")!.peers) {
+    const link = await slowLink(t, cluster.specs.get(peer.name)!.peerPort, 1 << 30); // counts bytes, no real limit
+    links.set(peer.name, link);
+    peer.url = link.url;
+  }
+  const shared = randomBytes(2 << 20, 71);
+  const layer = Buffer.concat([shared, randomBytes(2 << 20, 72)]);
+  const a = await cluster.start("a");
+  const c = await cluster.start("c");
+  const image = await pushImage(a.url, "part/app", "v1", [layer]);
+  await pushImage(c.url, "part/other", "v1", [Buffer.concat([shared, randomBytes(1 << 20, 73)])]);
+  const b = await cluster.start("b");
+  await eventually(async () => assert.ok((await hasTag(b.url, "part/app", "v1")) && (await hasTag(b.url, "part/other", "v1")), "b lists both images"), SITE_WAIT_MS);
+  const fromC = links.get("c")!.forwarded;
+  assert.ok((await getBytes(b.url, `/v2/part/app/blobs/${image.blobs[1]}`)).equals(layer));
+  // a holds the whole layer, c only its first half: the plan gives c part of that half.
+  assert.ok(links.get("c")!.forwarded - fromC > 256 << 10, `c sent ${links.get("c")!.forwarded - fromC} bytes`);
+});
+
 /** Flips a byte of every chunk in an embedded store's packs (the test's layers are incompressible, so stored raw). */
 async function corruptEveryChunk(store: string): Promise<void> {
   const dir = join(store, "packs");
