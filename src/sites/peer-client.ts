@@ -1,4 +1,5 @@
 import { Agent, request, type IncomingMessage } from "node:http";
+import { isIP } from "node:net";
 import { DedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import { decodeRecipe, type Recipe } from "../store/recipe.js";
@@ -18,11 +19,15 @@ export class PeerClient {
   readonly url: string;
   readonly #agent = new Agent({ keepAlive: true, maxSockets: SOCKETS_PER_PEER });
   readonly #authorization: string;
+  /** The address requests leave from: the site's own, so the peer (and a shaped link) sees which site asks. */
+  readonly #localAddress: string | undefined;
 
-  constructor(peer: PeerEntry, secret: string) {
+  /** `listenHost`: the host this site's peer API listens on; an IP address other than a wildcard is also where requests leave from. */
+  constructor(peer: PeerEntry, secret: string, listenHost?: string) {
     this.name = peer.name;
     this.url = peer.url;
     this.#authorization = authorizationHeader(secret);
+    this.#localAddress = sourceAddress(listenHost, new URL(peer.url).hostname.replace(/^\[|\]$/g, ""));
   }
 
   async info(): Promise<{ site: string; version: number }> {
@@ -77,12 +82,24 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { Authorization: this.#authorization };
       if (body !== undefined) Object.assign(headers, { "Content-Type": "application/octet-stream", "Content-Length": body.length });
-      const req = request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS }, resolve);
+      const req = request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS, localAddress: this.#localAddress }, resolve);
       req.on("timeout", () => req.destroy(new DedupError("STORE_UNAVAILABLE", `peer ${this.name} did not answer for ${IDLE_TIMEOUT_MS / 1000} s`)));
       req.on("error", (error) => reject(unavailable(this.name, error)));
       req.end(body);
     });
   }
+}
+
+/**
+ * The listening host as the address to connect from, when it is one: an IP address, not a
+ * wildcard, of the peer's family, and not a loopback address for a peer that is not on loopback.
+ */
+function sourceAddress(listenHost: string | undefined, peerHost: string): string | undefined {
+  if (listenHost === undefined || listenHost === "0.0.0.0" || listenHost === "::") return undefined;
+  const family = isIP(listenHost);
+  if (family === 0 || family !== isIP(peerHost)) return undefined;
+  const loopback = (host: string) => host.startsWith("127.") || host === "::1";
+  return loopback(listenHost) === loopback(peerHost) ? listenHost : undefined;
 }
 
 async function expectOk(peer: string, res: IncomingMessage): Promise<void> {

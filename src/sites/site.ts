@@ -22,7 +22,7 @@ export interface Site {
 /** Makes the store a site: follows the peers' changes, answers them, fetches what it lacks from them. */
 export async function startSite(local: Store, config: SiteConfig, log: (line: string) => void): Promise<Site> {
   const changes = await SiteChanges.open(config.site, local);
-  const peers = config.peers.map((peer) => new PeerClient(peer, config.secret));
+  const peers = config.peers.map((peer) => new PeerClient(peer, config.secret, config.peerListen.host));
   const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
   const remote = new RemoteBlobs({ store: local, peers, locations: changes.locations, links, policy: config.schedule, commit: (recipe) => changes.commitRecipe(recipe), log });
   const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, secret: config.secret, logLine: log });
