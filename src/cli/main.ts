@@ -4,7 +4,9 @@ import { DedupError } from "../errors.js";
 import { addCommand } from "./add.js";
 import { checkoutCommand } from "./checkout.js";
 import { importSeedCommand } from "./import-seed.js";
+import { replicateCommand } from "./replicate.js";
 import { serveCommand } from "./serve.js";
+import { sitesCommand } from "./sites.js";
 import { statsCommand } from "./stats.js";
 import { verifyCommand } from "./verify.js";
 
@@ -18,7 +20,9 @@ const storeOption = () => new Option("--store <location>", "store directory (or 
 addCommand(program.command("add"), storeOption());
 checkoutCommand(program.command("checkout"), storeOption());
 importSeedCommand(program.command("import-seed"), storeOption());
+replicateCommand(program.command("replicate"));
 serveCommand(program.command("serve"), storeOption());
+sitesCommand(program.command("sites"));
 statsCommand(program.command("stats"), storeOption());
 verifyCommand(program.command("verify"), storeOption());
 

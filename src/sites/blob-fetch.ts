@@ -68,6 +68,8 @@ export class BlobFetch {
   #lastArrival: number[] = [];
   #lastReplan = 0;
   #remaining = 0;
+  #missingBytes = 0;
+  #receivedBytes = 0;
   #failed: Error | undefined;
   readonly #stores: Promise<void>[] = [];
   #finish!: { resolve(): void; reject(error: Error): void };
@@ -98,6 +100,7 @@ export class BlobFetch {
       sizes.push(unique.sizes[u]!);
     });
     this.#remaining = this.#ids.length;
+    this.#missingBytes = sizes.reduce((sum, size) => sum + size, 0);
     this.#unique = { ...unique, present };
     this.#chunks = { sizes: Uint32Array.from(sizes), holders: new Uint32Array(sizes.length) };
   }
@@ -105,6 +108,16 @@ export class BlobFetch {
   /** Fetches the missing chunks (after `prepare`); `wholeHolders` are the peers known to hold the whole blob. */
   start(wholeHolders: readonly string[]): void {
     this.#run(wholeHolders).catch((error: Error) => this.#fail(error));
+  }
+
+  /** Plain bytes of the distinct chunks this site lacked when the fetch began (known after `prepare`). */
+  get missingBytes(): number {
+    return this.#missingBytes;
+  }
+
+  /** Plain bytes of those chunks received and verified so far. */
+  get receivedBytes(): number {
+    return this.#receivedBytes;
   }
 
   /** The stored form of a chunk this fetch brings, once verified; undefined if it brings no such chunk. */
@@ -245,6 +258,7 @@ export class BlobFetch {
       if (this.#state[k] === CHUNK_RECEIVED) return;
       this.#state[k] = CHUNK_RECEIVED;
       this.#remaining--;
+      this.#receivedBytes += plain.length;
       good.push({ id, data: stored });
       goodIndices.push(k);
       this.#arrivals[k]!.resolve(stored);

@@ -11,9 +11,22 @@ const SMOOTHING = 0.3;
  * the default) at first, then learned from what transfers achieve, exponentially smoothed, and
  * persisted (`sites/link/<peer>`) so a restart starts from what was learned.
  */
+export interface LinkEstimate {
+  /** What plans use now, bytes per second. */
+  bytesPerSecond: number;
+  /** The configured first estimate, if any. */
+  configured: number | undefined;
+  /** Where `bytesPerSecond` comes from. */
+  source: "learned" | "configured" | "default";
+  /** When a transfer last updated it (ISO time), if ever. */
+  updated: string | undefined;
+}
+
 export class LinkEstimates {
   readonly #meta: MetadataStore;
   readonly #current = new Map<string, number>();
+  readonly #configured = new Map<string, number | undefined>();
+  readonly #updated = new Map<string, string>();
 
   private constructor(meta: MetadataStore) {
     this.#meta = meta;
@@ -23,8 +36,10 @@ export class LinkEstimates {
     const links = new LinkEstimates(meta);
     for (const [peer, bytesPerSecond] of configured) {
       const saved = await meta.getMeta(siteKeys.link(peer));
-      const learned = saved === undefined ? undefined : (JSON.parse(saved.toString("utf8")) as { bytesPerSecond: number }).bytesPerSecond;
-      links.#current.set(peer, learned ?? bytesPerSecond ?? DEFAULT_BYTES_PER_SECOND);
+      const record = saved === undefined ? undefined : (JSON.parse(saved.toString("utf8")) as { bytesPerSecond: number; updated?: string });
+      links.#configured.set(peer, bytesPerSecond);
+      if (record?.updated !== undefined) links.#updated.set(peer, record.updated);
+      links.#current.set(peer, record?.bytesPerSecond ?? bytesPerSecond ?? DEFAULT_BYTES_PER_SECOND);
     }
     return links;
   }
@@ -33,11 +48,21 @@ export class LinkEstimates {
     return this.#current.get(peer) ?? DEFAULT_BYTES_PER_SECOND;
   }
 
+  /** The estimate for `peer`, with where it comes from (for `docker-dedup sites`). */
+  describe(peer: string): LinkEstimate {
+    const configured = this.#configured.get(peer);
+    const updated = this.#updated.get(peer);
+    const source = updated !== undefined ? "learned" : configured !== undefined ? "configured" : "default";
+    return { bytesPerSecond: Math.round(this.get(peer)), configured, source, updated };
+  }
+
   /** Folds in a measurement: `bytes` arrived from `peer` in `seconds` of the link being busy. */
   async observe(peer: string, bytes: number, seconds: number): Promise<void> {
     if (!(seconds > 0) || bytes <= 0) return;
     const estimate = (1 - SMOOTHING) * this.get(peer) + SMOOTHING * (bytes / seconds);
+    const updated = new Date().toISOString();
     this.#current.set(peer, estimate);
-    await this.#meta.putMeta(siteKeys.link(peer), Buffer.from(JSON.stringify({ bytesPerSecond: Math.round(estimate), updated: new Date().toISOString() })));
+    this.#updated.set(peer, updated);
+    await this.#meta.putMeta(siteKeys.link(peer), Buffer.from(JSON.stringify({ bytesPerSecond: Math.round(estimate), updated })));
   }
 }

@@ -4,6 +4,7 @@ import { parseDigest } from "../layers/digest.js";
 import { encodeRecipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import type { ChangeLog } from "./change-log.js";
+import type { ReplicateEvent, ReplicateRequest, SiteAdmin } from "./site-admin.js";
 import { secretChecker } from "./peer-auth.js";
 import {
   encodeBitmap,
@@ -23,6 +24,8 @@ export interface PeerApiOptions {
   log: ChangeLog;
   secret: string;
   logLine: (line: string) => void;
+  /** Answers `status` and `replicate`; without it those calls are 404. */
+  admin?: SiteAdmin;
 }
 
 /** Log entries per `log` reply. */
@@ -56,7 +59,13 @@ async function handle(options: PeerApiOptions, req: IncomingMessage, res: Server
   const route = `${req.method} ${call?.startsWith("recipes/") ? "recipes/" : call}`;
   switch (route) {
     case "GET info":
-      return send(res, 200, "application/json", JSON.stringify({ site: options.site, version: PEER_API_VERSION }));
+      return send(res, 200, "application/json", JSON.stringify({ site: options.site, version: PEER_API_VERSION, head: options.log.head }));
+    case "GET status":
+      if (options.admin === undefined) break;
+      return send(res, 200, "application/json", JSON.stringify(await options.admin.status(url.searchParams.get("image") ?? undefined)));
+    case "POST replicate":
+      if (options.admin === undefined) break;
+      return replicate(options.admin, req, res, options.logLine);
     case "POST has": {
       const ids = splitIds(await readBody(req, MAX_IDS_PER_HAS * 32), MAX_IDS_PER_HAS);
       return send(res, 200, "application/octet-stream", encodeBitmap(await options.store.hasChunks(ids)));
@@ -73,10 +82,47 @@ async function handle(options: PeerApiOptions, req: IncomingMessage, res: Server
       const entries = await options.log.read(after, LOG_PAGE);
       return send(res, 200, "application/json", JSON.stringify({ entries, head: options.log.head }));
     }
-    default:
-      req.resume();
-      return send(res, 404, "text/plain", `no such peer call: ${req.method} ${url.pathname.slice(0, 200)}\n`);
   }
+  req.resume();
+  send(res, 404, "text/plain", `no such peer call: ${req.method} ${url.pathname.slice(0, 200)}\n`);
+}
+
+/**
+ * `replicate`: checked, then done here or passed on to the destination, the reply streamed back
+ * as it comes. Once the reply has begun, a failure is its last line (`{"type": "error"}`).
+ */
+async function replicate(admin: SiteAdmin, req: IncomingMessage, res: ServerResponse, logLine: (line: string) => void): Promise<void> {
+  let request: ReplicateRequest;
+  try {
+    request = JSON.parse((await readBody(req, 64 * 1024)).toString("utf8")) as ReplicateRequest;
+  } catch (error) {
+    throw new DedupError("INPUT_INVALID", `replicate: the body is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof request !== "object" || request === null) throw new DedupError("INPUT_INVALID", "replicate: expected a JSON object");
+  const destination = admin.route(request);
+  if (destination !== undefined) {
+    const digest = request.digest ?? (await admin.resolve(request));
+    const reply = await destination.replicate({ ...request, ...(digest === undefined ? {} : { digest }) });
+    res.writeHead(reply.statusCode ?? 502, { "Content-Type": reply.headers["content-type"] ?? "text/plain" });
+    try {
+      for await (const part of reply as AsyncIterable<Buffer>) if (!res.write(part)) await new Promise((resolve) => res.once("drain", resolve));
+    } catch (error) {
+      res.write(`${JSON.stringify({ type: "error", message: `site ${destination.name} stopped answering: ${(error as Error).message}` })}\n`);
+    }
+    res.end();
+    return;
+  }
+  res.writeHead(200, { "Content-Type": "application/x-ndjson" });
+  const emit = (event: ReplicateEvent) => {
+    if (!res.destroyed) res.write(`${JSON.stringify(event)}\n`);
+  };
+  try {
+    await admin.replicate(request, emit);
+  } catch (error) {
+    logLine(`replicate ${request.repository}:${request.reference}: ${(error as Error).message}`);
+    emit({ type: "error", message: (error as Error).message });
+  }
+  res.end();
 }
 
 /** Frames go out as the store reads them, a batch at a time, with backpressure. */

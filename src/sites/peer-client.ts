@@ -30,8 +30,14 @@ export class PeerClient {
     this.#localAddress = sourceAddress(listenHost, new URL(peer.url).hostname.replace(/^\[|\]$/g, ""));
   }
 
-  async info(): Promise<{ site: string; version: number }> {
-    return JSON.parse((await this.#call("GET", "info")).toString("utf8")) as { site: string; version: number };
+  /** `head`: the peer's log head (sites before `status` existed leave it out). */
+  async info(): Promise<{ site: string; version: number; head?: number }> {
+    return JSON.parse((await this.#call("GET", "info")).toString("utf8")) as { site: string; version: number; head?: number };
+  }
+
+  /** Passes a `replicate` request on to this peer; the caller reads the reply (status and progress lines). */
+  replicate(request: unknown): Promise<IncomingMessage> {
+    return this.#open("POST", "replicate", Buffer.from(JSON.stringify(request)), "application/json");
   }
 
   async has(ids: readonly ChunkId[]): Promise<boolean[]> {
@@ -78,10 +84,10 @@ export class PeerClient {
     return readAll(this.name, await this.#open(method, path, body));
   }
 
-  #open(method: string, path: string, body?: Buffer): Promise<IncomingMessage> {
+  #open(method: string, path: string, body?: Buffer, type = "application/octet-stream"): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { Authorization: this.#authorization };
-      if (body !== undefined) Object.assign(headers, { "Content-Type": "application/octet-stream", "Content-Length": body.length });
+      if (body !== undefined) Object.assign(headers, { "Content-Type": type, "Content-Length": body.length });
       const req = request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS, localAddress: this.#localAddress }, resolve);
       req.on("timeout", () => req.destroy(new DedupError("STORE_UNAVAILABLE", `peer ${this.name} did not answer for ${IDLE_TIMEOUT_MS / 1000} s`)));
       req.on("error", (error) => reject(unavailable(this.name, error)));

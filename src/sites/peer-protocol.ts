@@ -5,7 +5,7 @@ import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
  * The peer API, version 1: how sites talk to each other, on a listener of its own (never the
  * public registry port), every request carrying `Authorization: Bearer <shared secret>`.
  *
- *   GET  /dd-peer/v1/info                 {"site": NAME, "version": 1}
+ *   GET  /dd-peer/v1/info                 {"site": NAME, "version": 1, "head": SEQ (its log head)}
  *   POST /dd-peer/v1/has                  body: chunk ids back to back (32 bytes each)
  *                                         reply: a bitmap, bit i (byte i>>3, MSB first) = holds id i
  *   POST /dd-peer/v1/chunks               body: chunk ids back to back, at most MAX_IDS_PER_REQUEST
@@ -16,6 +16,14 @@ import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
  *   GET  /dd-peer/v1/recipes/<digest>     the blob's binary recipe (store/recipe.ts), 404 if absent
  *   GET  /dd-peer/v1/log?after=SEQ        {"entries": [ChangeEntry...], "head": SEQ}: this site's change
  *                                         log after SEQ (change-log.ts), a page at a time
+ *   GET  /dd-peer/v1/status[?image=REPO:TAG]  SiteStatus (site-admin.ts): peers (reachable, log lag,
+ *                                         link estimate) and how much of each tagged image every
+ *                                         site holds; for `docker-dedup sites`
+ *   POST /dd-peer/v1/replicate            body {"repository", "reference", "to"?, "digest"?}: bring the
+ *                                         image (an index's children too) to site `to` (this one if
+ *                                         absent; else passed on to that peer), fetching only what it
+ *                                         lacks; reply: ReplicateEvent lines (plan, progress..., done or
+ *                                         error) as it goes; for `docker-dedup replicate`
  *
  * Ids travel as raw bytes, never hex, and never one request per chunk.
  */

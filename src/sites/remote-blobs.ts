@@ -20,6 +20,11 @@ export class RemoteBlobs {
 
   /** The recipe of a blob some peer holds, its fetch under way; undefined if no reachable peer holds it. */
   async recipe(digest: string): Promise<Recipe | undefined> {
+    return (await this.fetch(digest))?.recipe;
+  }
+
+  /** The fetch of a blob some peer holds (started now, or the one under way); undefined if no reachable peer holds it. */
+  fetch(digest: string): Promise<BlobFetch | undefined> {
     let fetch = this.#fetches.get(digest);
     if (fetch === undefined) {
       fetch = this.#start(digest);
@@ -29,7 +34,7 @@ export class RemoteBlobs {
         () => this.#fetches.delete(digest),
       );
     }
-    return (await fetch)?.recipe;
+    return fetch;
   }
 
   /** A chunk that a running fetch brings: resolves with its stored form once it arrived and verified. */

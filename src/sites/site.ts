@@ -6,6 +6,7 @@ import { createPeerApiServer } from "./peer-api.js";
 import { PeerClient } from "./peer-client.js";
 import { RemoteBlobs } from "./remote-blobs.js";
 import { ReplicatedStore } from "./replicated-store.js";
+import { SiteAdmin } from "./site-admin.js";
 import { Replication } from "./replication.js";
 import { SiteChanges } from "./site-changes.js";
 import type { SiteConfig } from "./site-config.js";
@@ -25,7 +26,8 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
   const peers = config.peers.map((peer) => new PeerClient(peer, config.secret, config.peerListen.host));
   const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
   const remote = new RemoteBlobs({ store: local, peers, locations: changes.locations, links, policy: config.schedule, commit: (recipe) => changes.commitRecipe(recipe), log });
-  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, secret: config.secret, logLine: log });
+  const admin = new SiteAdmin({ site: config.site, schedule: config.schedule, local, head: () => changes.log.head, peers, locations: changes.locations, links, remote });
+  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, secret: config.secret, logLine: log, admin });
   await new Promise<void>((resolve, reject) => {
     peerServer.once("error", (error: NodeJS.ErrnoException) => {
       const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
