@@ -30,6 +30,12 @@ const CHUNKS_PER_REQUEST = 64;
 const REQUESTS_PER_PEER = 4;
 /** A peer asked `has` that has not answered by then is left out of the plan. */
 const HAS_DEADLINE_MS = 2000;
+/**
+ * A link's rate is measured over at least this much time with requests to the peer in flight,
+ * from every fetch together: requests in flight at once share the link and end close together,
+ * so one response's bytes over the time since the previous one measure nothing.
+ */
+const MEASURE_WINDOW_MS = 1000;
 /** A source delivering under this fraction of its planned rate gets its queue planned again... */
 const SLOW_FRACTION = 0.5;
 /** ...at most this often. */
@@ -65,7 +71,6 @@ export class BlobFetch {
   #queues: number[][] = [];
   #inFlight: number[] = [];
   #bandwidth: number[] = [];
-  #lastArrival: number[] = [];
   #lastReplan = 0;
   #remaining = 0;
   #missingBytes = 0;
@@ -133,7 +138,6 @@ export class BlobFetch {
       this.#state = new Uint8Array(this.#ids.length).fill(CHUNK_WAITING);
       this.#queues = peers.map(() => []);
       this.#inFlight = peers.map(() => 0);
-      this.#lastArrival = peers.map(() => 0);
       this.#bandwidth = peers.map((peer) => this.#ctx.links.get(peer.name));
       this.#plan();
       await new Promise<void>((resolve, reject) => {
@@ -201,7 +205,11 @@ export class BlobFetch {
   #pump(): void {
     this.#queues.forEach((queue, s) => {
       while (queue.length > 0 && this.#inFlight[s]! < REQUESTS_PER_PEER && this.#bandwidth[s]! > 0) {
-        const batch = queue.splice(0, CHUNKS_PER_REQUEST);
+        // A queued chunk may have arrived meanwhile from a source it was planned away from (one
+        // that failed while this response was being checked): it must not be asked for, nor
+        // its state turned back from received.
+        const batch = queue.splice(0, CHUNKS_PER_REQUEST).filter((k) => this.#state[k] !== CHUNK_RECEIVED);
+        if (batch.length === 0) continue;
         for (const k of batch) this.#state[k] = s;
         this.#inFlight[s]!++;
         this.#request(s, batch)
@@ -216,26 +224,33 @@ export class BlobFetch {
 
   async #request(s: number, batch: number[]): Promise<void> {
     const peer = this.#ctx.peers[s]!;
-    const started = Date.now();
+    const meter = linkMeter(peer);
     const frames: { k: number; stored: Buffer }[] = [];
     const lacking: number[] = [];
     let next = 0;
-    for await (const frame of peer.chunks(batch.map((k) => this.#ids[k]!))) {
-      const k = batch[next++]!;
-      if (frame.stored === undefined) lacking.push(k);
-      else frames.push({ k, stored: frame.stored });
+    meter.start(Date.now());
+    try {
+      for await (const frame of peer.chunks(batch.map((k) => this.#ids[k]!))) {
+        const k = batch[next++]!;
+        if (frame.stored === undefined) lacking.push(k);
+        else frames.push({ k, stored: frame.stored });
+        meter.arrived(frame.stored?.length ?? 0);
+      }
+    } finally {
+      meter.end(Date.now());
     }
+    // The link's rate, measured before this site checks and stores the chunks (its own work).
+    const measured = meter.take();
     if (this.#failed !== undefined) return;
     if (lacking.length > 0) this.#lose(lacking, s, `peer ${peer.name} lacks ${lacking.length} chunks it was thought to hold`);
-    const bytes = await this.#accept(s, frames);
+    await this.#accept(s, frames);
+    if (measured !== undefined) await this.#ctx.links.observe(peer.name, measured.bytes, measured.seconds);
     const now = Date.now();
-    const seconds = (now - Math.max(started, this.#lastArrival[s]!)) / 1000;
-    this.#lastArrival[s] = now;
-    await this.#ctx.links.observe(peer.name, bytes, seconds);
     if (this.#remaining === 0) this.#allArrived();
-    else if (seconds > 0 && bytes / seconds < SLOW_FRACTION * this.#bandwidth[s]! && now - this.#lastReplan >= REPLAN_INTERVAL_MS) {
-      this.#ctx.log(`peer ${peer.name} delivers ${formatRate(bytes / seconds)}, planned ${formatRate(this.#bandwidth[s]!)}: planning ${this.recipe.digest} again`);
-      this.#bandwidth[s] = this.#ctx.links.get(peer.name);
+    else if (measured !== undefined && measured.bytes / measured.seconds < SLOW_FRACTION * this.#bandwidth[s]! && now - this.#lastReplan >= REPLAN_INTERVAL_MS) {
+      this.#ctx.log(`peer ${peer.name} delivers ${formatRate(measured.bytes / measured.seconds)}, planned ${formatRate(this.#bandwidth[s]!)}: planning ${this.recipe.digest} again`);
+      // Every live link's latest estimate, not only this one's: a faster link takes more of the rest.
+      this.#ctx.peers.forEach((p, t) => this.#bandwidth[t]! > 0 && (this.#bandwidth[t] = this.#ctx.links.get(p.name)));
       this.#guard(() => this.#plan());
     }
   }
@@ -304,6 +319,49 @@ export class BlobFetch {
     this.#abort(error);
     this.#finish.reject(error);
   }
+}
+
+/**
+ * What one peer's link delivered, over all the fetches of this process: chunk bytes as they
+ * arrive, and the time with at least one request to the peer in flight, handed out (`take`) once that time
+ * reaches MEASURE_WINDOW_MS.
+ */
+class LinkMeter {
+  #inFlight = 0;
+  #busySince = 0;
+  #busyMs = 0;
+  #bytes = 0;
+
+  start(now: number): void {
+    if (this.#inFlight++ === 0) this.#busySince = now;
+  }
+
+  arrived(bytes: number): void {
+    this.#bytes += bytes;
+  }
+
+  end(now: number): void {
+    if (--this.#inFlight === 0) this.#busyMs += now - this.#busySince;
+  }
+
+  take(): { bytes: number; seconds: number } | undefined {
+    const now = Date.now();
+    const busyMs = this.#busyMs + (this.#inFlight > 0 ? now - this.#busySince : 0);
+    if (busyMs < MEASURE_WINDOW_MS || this.#bytes === 0) return undefined;
+    const measured = { bytes: this.#bytes, seconds: busyMs / 1000 };
+    this.#bytes = 0;
+    this.#busyMs = 0;
+    this.#busySince = now;
+    return measured;
+  }
+}
+
+const linkMeters = new WeakMap<PeerClient, LinkMeter>();
+
+function linkMeter(peer: PeerClient): LinkMeter {
+  let meter = linkMeters.get(peer);
+  if (meter === undefined) linkMeters.set(peer, (meter = new LinkMeter()));
+  return meter;
 }
 
 /** The recipe's distinct chunks, in order of first use (a chunk may occur many times in a blob). */
