@@ -3,8 +3,9 @@ import { randomBytes as cryptoRandomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { createServer, Socket, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { serveCli, type ServeProcess } from "../registry/harness.js";
-import { tempDir } from "../helpers.js";
+import { CLI, tempDir } from "../helpers.js";
 
 type TestContext = { after(fn: () => unknown): void };
 
@@ -13,6 +14,8 @@ export interface SiteSpec {
   name: string;
   store: string;
   peerPort: number;
+  /** Its own address (registry and peer API, and where its peer requests leave from); 127.0.0.1 unless in the testbed. */
+  host: string;
   /** The peers it knows, by name and URL (a proxy's, in some tests). */
   peers: { name: string; url: string }[];
 }
@@ -33,23 +36,31 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** In the testbed, site k (from 0) lives on this address, its registry on REGISTRY_PORT and its peer API on PEER_PORT. */
+export const testbedAddress = (k: number) => `127.0.0.${k + 2}`;
+export const REGISTRY_PORT = 5000;
+export const PEER_PORT = 5001;
+
 /**
  * Sites `names`, each knowing all the others, each with its own embedded store and peer port,
  * all sharing one secret. None is started; a test may reroute a link (a spec's peer URL) first.
+ * `testbed`: site k on its own address testbedAddress(k) with fixed ports, as inside
+ * scripts/sites/testbed.sh, where the link between two sites is shaped by their addresses.
  */
-export async function siteCluster(t: TestContext, names: string[]): Promise<SiteCluster> {
+export async function siteCluster(t: TestContext, names: string[], options: { testbed?: boolean } = {}): Promise<SiteCluster> {
   const dir = await tempDir(t);
   const secret = cryptoRandomBytes(24).toString("hex");
   const secretFile = join(dir, "peer-secret");
   await writeFile(secretFile, `${secret}\n`);
+  const hosts = new Map(names.map((name, k) => [name, options.testbed ? testbedAddress(k) : "127.0.0.1"]));
   const ports = new Map<string, number>();
-  for (const name of names) ports.set(name, await freePort());
+  for (const name of names) ports.set(name, options.testbed ? PEER_PORT : await freePort());
   const specs = new Map<string, SiteSpec>();
   for (const name of names) {
     const peers = names
       .filter((other) => other !== name)
-      .map((other) => ({ name: other, url: `http://127.0.0.1:${ports.get(other)}` }));
-    specs.set(name, { name, store: join(dir, name), peerPort: ports.get(name)!, peers });
+      .map((other) => ({ name: other, url: `http://${hosts.get(other)}:${ports.get(other)}` }));
+    specs.set(name, { name, store: join(dir, name), peerPort: ports.get(name)!, host: hosts.get(name)!, peers });
   }
   return {
     secretFile,
@@ -57,16 +68,33 @@ export async function siteCluster(t: TestContext, names: string[]): Promise<Site
     specs,
     start: (name, extraArgs = []) => {
       const spec = specs.get(name)!;
-      return serveCli(t, [
+      const args = [
         "--store", spec.store,
         "--site", name,
-        "--peer-listen", `127.0.0.1:${spec.peerPort}`,
+        "--peer-listen", `${spec.host}:${spec.peerPort}`,
         "--peer-secret-file", secretFile,
         ...spec.peers.flatMap((peer) => ["--peer", `${peer.name}=${peer.url}`]),
         ...extraArgs,
-      ]);
+      ];
+      return options.testbed ? serveAt(t, args, `${spec.host}:${REGISTRY_PORT}`) : serveCli(t, args);
     },
   };
+}
+
+/** `docker-dedup serve ARGS --listen LISTEN`, resolved once it listens. */
+async function serveAt(t: TestContext, args: string[], listen: string): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, "serve", ...args, "--listen", listen], { stdio: ["ignore", "ignore", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on("data", (data) => {
+      stderr += data;
+      if (/site \S+: peer API on/.test(stderr)) resolve(`http://${listen}`);
+    });
+    child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
+  });
+  return { url, child, exited, stderr: () => stderr };
 }
 
 /** Stops a site as an operator would (SIGTERM) and waits for it to exit. */

@@ -60,7 +60,7 @@ test("peer requests without the shared secret get 401", async (t) => {
   assert.equal((await fetch(`${peerApi}/chunks`, { method: "POST", body: new Uint8Array(32), headers: { Authorization: `Bearer ${cluster.secret}x` } })).status, 401);
   const info = await fetch(`${peerApi}/info`, { headers: { Authorization: `Bearer ${cluster.secret}` } });
   assert.equal(info.status, 200);
-  assert.deepEqual(await info.json(), { site: "a", version: 1 });
+  assert.deepEqual(await info.json(), { site: "a", version: 1, head: 0 });
 });
 
 test("a site that was down, and one that joins later, catch up with what was pushed meanwhile", async (t) => {

@@ -31,7 +31,9 @@ export interface TestbedRun {
 export function runInTestbed(links: readonly string[], command: readonly string[]): Promise<TestbedRun> {
   const args = ["run", ...links.flatMap((link) => ["--link", link]), "--", ...command];
   return new Promise((resolve, reject) => {
-    const child = spawn(TESTBED_SCRIPT, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // A `node --test` started inside must report as a test run of its own, not to the runner running this one.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const child = spawn(TESTBED_SCRIPT, args, { stdio: ["ignore", "pipe", "pipe"], env });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on("data", (data: Buffer) => stdout.push(data));
