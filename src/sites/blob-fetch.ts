@@ -36,6 +36,8 @@ const HAS_DEADLINE_MS = 2000;
  * so one response's bytes over the time since the previous one measure nothing.
  */
 const MEASURE_WINDOW_MS = 1000;
+/** ...or over a shorter busy time once every request to the peer has ended (the end of a short transfer). */
+const MEASURE_IDLE_MIN_MS = 200;
 /** A source delivering under this fraction of its planned rate gets its queue planned again... */
 const SLOW_FRACTION = 0.5;
 /** ...at most this often. */
@@ -324,7 +326,7 @@ export class BlobFetch {
 /**
  * What one peer's link delivered, over all the fetches of this process: chunk bytes as they
  * arrive, and the time with at least one request to the peer in flight, handed out (`take`) once that time
- * reaches MEASURE_WINDOW_MS.
+ * reaches MEASURE_WINDOW_MS (or MEASURE_IDLE_MIN_MS once nothing is in flight).
  */
 class LinkMeter {
   #inFlight = 0;
@@ -347,7 +349,7 @@ class LinkMeter {
   take(): { bytes: number; seconds: number } | undefined {
     const now = Date.now();
     const busyMs = this.#busyMs + (this.#inFlight > 0 ? now - this.#busySince : 0);
-    if (busyMs < MEASURE_WINDOW_MS || this.#bytes === 0) return undefined;
+    if (busyMs < (this.#inFlight > 0 ? MEASURE_WINDOW_MS : MEASURE_IDLE_MIN_MS) || this.#bytes === 0) return undefined;
     const measured = { bytes: this.#bytes, seconds: busyMs / 1000 };
     this.#bytes = 0;
     this.#busyMs = 0;
