@@ -12,7 +12,13 @@ import { DedupError } from "../../errors.js";
  *                requests go to any node (token-aware): fine for a cluster of one data centre.
  */
 export interface CassandraAddress {
+  /** HOST:PORT of each node named in the URL. */
   contactPoints: string[];
+  /**
+   * The CQL port, the same on every node: the driver learns the other nodes of the cluster from
+   * system.peers, which has their addresses but not their ports.
+   */
+  port: number;
   keyspace: string;
   replication: number;
   consistency: ConsistencyName;
@@ -38,6 +44,8 @@ export function parseCassandraUrl(url: string): CassandraAddress {
     const host = at[1]!;
     return `${host}:${Number(at[2] ?? DEFAULT_PORT)}`;
   });
+  const ports = new Set(contactPoints.map((point) => Number(point.slice(point.lastIndexOf(":") + 1))));
+  if (ports.size > 1) throw invalid(url, "every node must use the same CQL port (the driver finds the others by address only)");
   const keyspace = keyspaceText!.toLowerCase();
   // Unquoted CQL identifiers are case-insensitive; keyspace names are at most 48 characters.
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(keyspace)) throw invalid(url, "the keyspace must be 1-48 of a-z 0-9 _, starting with a letter");
@@ -54,6 +62,7 @@ export function parseCassandraUrl(url: string): CassandraAddress {
   const shown = [...params.entries()].map(([k, v]) => `${k}=${v}`).join("&");
   return {
     contactPoints,
+    port: [...ports][0]!,
     keyspace,
     replication,
     consistency: consistency as ConsistencyName,

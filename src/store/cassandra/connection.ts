@@ -90,7 +90,8 @@ export async function connectCassandra(address: CassandraAddress): Promise<Cassa
       retry: new StoreRetryPolicy(),
     },
     socketOptions: { connectTimeout: 5_000, readTimeout: READ_TIMEOUT_MS },
-    protocolOptions: { maxSchemaAgreementWaitSeconds: 60 },
+    // The port of the nodes the driver discovers (system.peers has no port): the URL's.
+    protocolOptions: { port: address.port, maxSchemaAgreementWaitSeconds: 60 },
     queryOptions: { consistency: consistencies[toDriverName(address.consistency)], prepare: true, isIdempotent: true },
     ...(address.username !== undefined ? { credentials: { username: address.username, password: address.password ?? "" } } : {}),
   });
@@ -100,7 +101,8 @@ export async function connectCassandra(address: CassandraAddress): Promise<Cassa
     await client.shutdown().catch(() => undefined);
     throw unavailable(address.location, error);
   }
-  watchHosts(client, address.location);
+  const state = stateLogger(address.location);
+  watchHosts(client, state);
   const limiter = new Limiter(MAX_IN_FLIGHT);
   const consistency = consistencies[toDriverName(address.consistency)];
   return {
@@ -108,9 +110,16 @@ export async function connectCassandra(address: CassandraAddress): Promise<Cassa
     location: address.location,
     consistency,
     execute: (query, params = [], options = {}) =>
-      limiter.run(() => client.execute(query, params, { prepare: true, isIdempotent: true, consistency, ...options })).catch((error: unknown) => {
-        throw unavailable(address.location, error);
-      }),
+      limiter.run(() => client.execute(query, params, { prepare: true, isIdempotent: true, consistency, ...options })).then(
+        (result) => {
+          state.up();
+          return result;
+        },
+        (error: unknown) => {
+          if (error instanceof cassandra.errors.NoHostAvailableError) state.down("no node answers");
+          throw unavailable(address.location, error);
+        },
+      ),
     close: () => client.shutdown(),
   };
 }
@@ -120,19 +129,34 @@ function toDriverName(name: string): keyof typeof consistencies {
   return name.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof typeof consistencies;
 }
 
-/** Logs when the last node goes down and when one is back. */
-function watchHosts(client: cassandra.Client, location: string): void {
-  let down = false;
+interface StateLogger {
+  down(why: string): void;
+  up(): void;
+}
+
+/** One line when the store becomes unreachable, one when it answers again; nothing per request. */
+function stateLogger(location: string): StateLogger {
+  let isDown = false;
+  return {
+    down(why) {
+      if (isDown) return;
+      isDown = true;
+      process.stderr.write(`docker-dedup: store ${location}: connection lost (${why}); requests fail with 503 until it is back\n`);
+    },
+    up() {
+      if (!isDown) return;
+      isDown = false;
+      process.stderr.write(`docker-dedup: store ${location}: connected again\n`);
+    },
+  };
+}
+
+/** The driver's view: the last node marked down, or one back up (requests report the same). */
+function watchHosts(client: cassandra.Client, state: StateLogger): void {
   client.on("hostDown", (host: cassandra.Host) => {
-    if (down || client.hosts.values().some((h) => h.isUp())) return;
-    down = true;
-    process.stderr.write(`docker-dedup: store ${location}: connection lost (last node ${host.address} down); requests fail with 503 until it is back\n`);
+    if (!client.hosts.values().some((h) => h.isUp())) state.down(`last node ${host.address} down`);
   });
-  client.on("hostUp", () => {
-    if (!down) return;
-    down = false;
-    process.stderr.write(`docker-dedup: store ${location}: connected again\n`);
-  });
+  client.on("hostUp", () => state.up());
 }
 
 /** Any failure to reach Cassandra, as the error the layers above understand (HTTP 503). */
