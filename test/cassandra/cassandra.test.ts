@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import cassandra from "cassandra-driver";
-import { randomBytes } from "../helpers.js";
+import { eventually, randomBytes } from "../helpers.js";
 import { cqlQuery } from "./cql.js";
 import { startCassandra, type CassandraCluster, type CassandraNode } from "./servers.js";
 
@@ -30,19 +30,6 @@ function clientFor(cluster: CassandraCluster): cassandra.Client {
     // Content-addressed inserts are idempotent: the driver may retry them on another coordinator.
     queryOptions: { consistency: consistencies.quorum, prepare: true, isIdempotent: true },
   });
-}
-
-/** Retries `check` until it passes (e.g. until the driver has a restarted node back in its pool). */
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
 }
 
 /** The server error codes in a driver error, looking inside NoHostAvailableError. */
@@ -146,7 +133,7 @@ test("three Cassandra nodes on 127.0.0.1-3, RF 3: one node stopped or crashed mi
     );
     await b.restart();
     await cluster.waitUntilUp();
-    await eventually(() => all(consistencies.all, firstBatch));
+    await eventually(() => all(consistencies.all, firstBatch), 60_000, 250);
 
     // A crash (SIGKILL) in the middle of 60 concurrent writes, then its restart.
     const secondBatch = blocks.slice(42, 102);
@@ -156,7 +143,7 @@ test("three Cassandra nodes on 127.0.0.1-3, RF 3: one node stopped or crashed mi
     await all(consistencies.quorum, secondBatch);
     await c.restart();
     await cluster.waitUntilUp();
-    await eventually(() => all(consistencies.all, [blocks[0]!, ...firstBatch, ...secondBatch]));
+    await eventually(() => all(consistencies.all, [blocks[0]!, ...firstBatch, ...secondBatch]), 60_000, 250);
     report(t, cluster, "after the faults");
   } finally {
     await client.shutdown();

@@ -122,9 +122,12 @@ export interface ServeProcess {
   stderr: () => string;
 }
 
-/** Starts `docker-dedup serve ARGS --listen 127.0.0.1:0`; resolves with its URL once it listens. */
-export async function serveCli(t: { after(fn: () => unknown): void }, args: string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, "serve", ...args, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
+/**
+ * Starts `docker-dedup serve ARGS --listen LISTEN` (a free loopback port by default); resolves with
+ * its URL once it listens, and once its stderr also matches `until`, if given (a site's peer API).
+ */
+export async function serveCli(t: { after(fn: () => unknown): void }, args: string[], options: { listen?: string; until?: RegExp } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, "serve", ...args, "--listen", options.listen ?? "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   t.after(() => child.kill("SIGKILL"));
   let stderr = "";
@@ -132,7 +135,7 @@ export async function serveCli(t: { after(fn: () => unknown): void }, args: stri
     child.stderr!.on("data", (data) => {
       stderr += data;
       const match = /registry listening on (https?:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]!);
+      if (match && (options.until === undefined || options.until.test(stderr))) resolve(match[1]!);
     });
     child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
   });

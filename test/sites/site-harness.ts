@@ -3,9 +3,8 @@ import { randomBytes as cryptoRandomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { createServer, Socket, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
 import { serveCli, type ServeProcess } from "../registry/harness.js";
-import { CLI, tempDir } from "../helpers.js";
+import { tempDir } from "../helpers.js";
 
 type TestContext = { after(fn: () => unknown): void };
 
@@ -76,25 +75,9 @@ export async function siteCluster(t: TestContext, names: string[], options: { te
         ...spec.peers.flatMap((peer) => ["--peer", `${peer.name}=${peer.url}`]),
         ...extraArgs,
       ];
-      return options.testbed ? serveAt(t, args, `${spec.host}:${REGISTRY_PORT}`) : serveCli(t, args);
+      return serveCli(t, args, { listen: options.testbed ? `${spec.host}:${REGISTRY_PORT}` : undefined, until: /site \S+: peer API on/ });
     },
   };
-}
-
-/** `docker-dedup serve ARGS --listen LISTEN`, resolved once it listens. */
-async function serveAt(t: TestContext, args: string[], listen: string): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, "serve", ...args, "--listen", listen], { stdio: ["ignore", "ignore", "pipe"] });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  t.after(() => child.kill("SIGKILL"));
-  let stderr = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on("data", (data) => {
-      stderr += data;
-      if (/site \S+: peer API on/.test(stderr)) resolve(`http://${listen}`);
-    });
-    child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
-  });
-  return { url, child, exited, stderr: () => stderr };
 }
 
 /** Stops a site as an operator would (SIGTERM) and waits for it to exit. */
