@@ -4,18 +4,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { randomBytes, runCli, tempDir } from "../helpers.js";
 import { startCassandra, type CassandraCluster } from "../cassandra/servers.js";
-import { errorOf, makeImage, OCI_MANIFEST, pushManifest, serveCli, sha256, type ServeProcess } from "./harness.js";
+import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends } from "./harness.js";
 
 /**
  * Several `docker-dedup serve` processes on one Cassandra behave as one registry, and an outage
  * of Cassandra turns into fast 503s and a log line, then heals by itself.
  */
-
-async function pull(url: string, name: string, digest: string): Promise<Buffer> {
-  const res = await fetch(`${url}/v2/${name}/blobs/${digest}`);
-  assert.equal(res.status, 200, `GET ${digest} from ${url}`);
-  return Buffer.from(await res.arrayBuffer());
-}
 
 describe("frontends on one Cassandra node", () => {
   let server: CassandraCluster;
@@ -24,19 +18,16 @@ describe("frontends on one Cassandra node", () => {
   before(async () => void (server = await startCassandra({ commitlogSync: "batch" })), { timeout: 300_000 });
   after(() => server?.stop());
 
-  const frontends = async (t: { after(fn: () => unknown): void }, store: string, count: number): Promise<ServeProcess[]> =>
-    Promise.all(Array.from({ length: count }, () => serveCli(t, ["--store", store])));
-
   it("an image pushed through one frontend pulls byte-exact through the other", async (t) => {
     const store = server.url("image");
-    const [a, b] = await frontends(t, store, 2);
+    const [a, b] = await startFrontends(t, store, 2);
     const layer = randomBytes(3 << 20, 11);
     const image = await makeImage(a!.url, "team/app", { layers: [layer] });
     assert.equal((await pushManifest(a!.url, "team/app", "v1", image.manifest, OCI_MANIFEST)).status, 201);
     const manifest = await fetch(`${b!.url}/v2/team/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } });
     assert.equal(manifest.status, 200);
     assert.equal(await manifest.text(), image.manifest);
-    assert.ok((await pull(b!.url, "team/app", image.blobs[1]!)).equals(layer));
+    assert.ok((await pullBlob(b!.url, "team/app", image.blobs[1]!)).equals(layer));
     const tags = await (await fetch(`${b!.url}/v2/team/app/tags/list`)).json();
     assert.deepEqual(tags, { name: "team/app", tags: ["v1"] });
     const catalog = await (await fetch(`${a!.url}/v2/_catalog`)).json();
@@ -50,7 +41,7 @@ describe("frontends on one Cassandra node", () => {
 
   it("two frontends pushing layers that share chunks at once store each chunk once", async (t) => {
     const store = server.url("shared");
-    const [a, b] = await frontends(t, store, 2);
+    const [a, b] = await startFrontends(t, store, 2);
     const base = randomBytes(4 << 20, 21);
     const layers = [Buffer.concat([base, randomBytes(1 << 20, 22)]), Buffer.concat([base, randomBytes(1 << 20, 23)])];
     const pushes = await Promise.all(
@@ -59,7 +50,7 @@ describe("frontends on one Cassandra node", () => {
       ),
     );
     for (const res of pushes) assert.equal(res.status, 201, await res.text());
-    for (const [i, layer] of layers.entries()) assert.ok((await pull([b!, a!][i]!.url, "team/shared", sha256(layer))).equals(layer));
+    for (const [i, layer] of layers.entries()) assert.ok((await pullBlob([b!, a!][i]!.url, "team/shared", sha256(layer))).equals(layer));
     const stats = JSON.parse((await runCli(["stats", "--json", "--store", store])).stdout) as { uniqueBytes: number; logicalBytes: number };
     // Every distinct chunk once: the base once and both tails, give or take the chunks where they meet.
     assert.ok(stats.uniqueBytes < base.length + 2 * (1 << 20) + 4 * 65_536, `distinct bytes ${stats.uniqueBytes}`);
@@ -95,6 +86,6 @@ describe("frontends on one Cassandra node", () => {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     assert.match(frontend.stderr(), /connected again/);
-    assert.ok((await pull(frontend.url, "team/outage", image.blobs[1]!)).equals(layer));
+    assert.ok((await pullBlob(frontend.url, "team/outage", image.blobs[1]!)).equals(layer));
   });
 });

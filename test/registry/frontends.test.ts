@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes, runCli, tempDir } from "../helpers.js";
 import { startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
-import { errorOf, makeImage, OCI_MANIFEST, pushManifest, serveCli, sha256, type ServeProcess } from "./harness.js";
+import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends } from "./harness.js";
 
 /**
  * Several `docker-dedup serve` processes on one Redis Cluster behave as one registry, and a
@@ -16,23 +16,14 @@ function layerSharing(base: Buffer, tailSeed: number, tail = 1 << 20): Buffer {
   return Buffer.concat([base, randomBytes(tail, tailSeed)]);
 }
 
-async function pull(url: string, name: string, digest: string): Promise<Buffer> {
-  const res = await fetch(`${url}/v2/${name}/blobs/${digest}`);
-  assert.equal(res.status, 200, `GET ${digest} from ${url}`);
-  return Buffer.from(await res.arrayBuffer());
-}
-
 describe("frontends on one Redis Cluster", () => {
   let cluster: RedisServer;
   before(async () => void (cluster = await startRedisCluster(3, 1)));
   after(() => cluster.stop());
 
-  const frontends = async (t: { after(fn: () => unknown): void }, store: string, count: number): Promise<ServeProcess[]> =>
-    Promise.all(Array.from({ length: count }, () => serveCli(t, ["--store", store])));
-
   it("an image pushed through one frontend pulls byte-exact through the others", async (t) => {
     const store = `${cluster.url}?prefix=image`;
-    const [a, b, c] = await frontends(t, store, 3);
+    const [a, b, c] = await startFrontends(t, store, 3);
     const layer = randomBytes(3 << 20, 11);
     const image = await makeImage(a!.url, "team/app", { layers: [layer] });
     assert.equal((await pushManifest(a!.url, "team/app", "v1", image.manifest, OCI_MANIFEST)).status, 201);
@@ -40,7 +31,7 @@ describe("frontends on one Redis Cluster", () => {
       const manifest = await fetch(`${frontend.url}/v2/team/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } });
       assert.equal(manifest.status, 200);
       assert.equal(await manifest.text(), image.manifest);
-      assert.ok((await pull(frontend.url, "team/app", image.blobs[1]!)).equals(layer));
+      assert.ok((await pullBlob(frontend.url, "team/app", image.blobs[1]!)).equals(layer));
     }
     const tags = await (await fetch(`${c!.url}/v2/team/app/tags/list`)).json();
     assert.deepEqual(tags, { name: "team/app", tags: ["v1"] });
@@ -48,7 +39,7 @@ describe("frontends on one Redis Cluster", () => {
 
   it("two frontends pushing layers that share chunks at once store each chunk once", async (t) => {
     const store = `${cluster.url}?prefix=shared`;
-    const [a, b] = await frontends(t, store, 2);
+    const [a, b] = await startFrontends(t, store, 2);
     const base = randomBytes(6 << 20, 21);
     const layers = [layerSharing(base, 22), layerSharing(base, 23)];
     const pushes = await Promise.all(
@@ -57,7 +48,7 @@ describe("frontends on one Redis Cluster", () => {
       ),
     );
     for (const res of pushes) assert.equal(res.status, 201, await res.text());
-    for (const [i, layer] of layers.entries()) assert.ok((await pull([b!, a!][i]!.url, "team/shared", sha256(layer))).equals(layer));
+    for (const [i, layer] of layers.entries()) assert.ok((await pullBlob([b!, a!][i]!.url, "team/shared", sha256(layer))).equals(layer));
 
     const stats = JSON.parse((await runCli(["stats", "--json", "--store", store])).stdout) as { chunks: number; uniqueBytes: number; logicalBytes: number };
     // Every distinct chunk once: the distinct bytes are the base once and both tails, give or
@@ -70,7 +61,7 @@ describe("frontends on one Redis Cluster", () => {
 
   it("a pull running when a master dies completes after the failover", async (t) => {
     const store = `${cluster.url}?prefix=failover`;
-    const [a, b] = await frontends(t, store, 2);
+    const [a, b] = await startFrontends(t, store, 2);
     const layer = randomBytes(24 << 20, 31);
     const image = await makeImage(a!.url, "team/big", { layers: [layer] });
     // The chunk cache would serve the pull from memory: pull from the frontend that did not push.
@@ -123,6 +114,6 @@ describe("a frontend whose Redis goes away", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.match(frontend.stderr(), /connected again/);
-    assert.ok((await pull(frontend.url, "team/outage", image.blobs[1]!)).equals(layer));
+    assert.ok((await pullBlob(frontend.url, "team/outage", image.blobs[1]!)).equals(layer));
   });
 });

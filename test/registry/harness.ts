@@ -166,3 +166,15 @@ export async function uploadRecordsIn(store: Store): Promise<number> {
   for await (const _ of store.scanMeta(keys.uploadPrefix)) count++;
   return count;
 }
+
+/** GET a blob, expecting 200; its bytes. */
+export async function pullBlob(url: string, name: string, digest: string): Promise<Buffer> {
+  const res = await fetch(`${url}/v2/${name}/blobs/${digest}`);
+  assert.equal(res.status, 200, `GET ${digest} from ${url}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+/** `count` serve processes on one store: frontends of one registry. */
+export async function startFrontends(t: { after(fn: () => unknown): void }, store: string, count: number): Promise<ServeProcess[]> {
+  return Promise.all(Array.from({ length: count }, () => serveCli(t, ["--store", store])));
+}
