@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { randomBytes, runCli, tempDir } from "../helpers.js";
 import { startCassandra, type CassandraCluster } from "../cassandra/servers.js";
-import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends } from "./harness.js";
+import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends, pushAfterOutage } from "./harness.js";
 
 /**
  * Several `docker-dedup serve` processes on one Cassandra behave as one registry, and an outage
@@ -79,12 +79,7 @@ describe("frontends on one Cassandra node", () => {
     assert.match(frontend.stderr(), /connection lost/);
 
     await node.restart();
-    for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${frontend.url}/v2/team/outage/blobs/uploads/?digest=${sha256("new")}`, { method: "POST", body: "new" });
-      if (res.status === 201) break;
-      assert.ok(attempt < 240, `still ${res.status} after Cassandra came back`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    await pushAfterOutage(frontend.url, 60000, 250);
     assert.match(frontend.stderr(), /connected again/);
     assert.ok((await pullBlob(frontend.url, "team/outage", image.blobs[1]!)).equals(layer));
   });

@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes, runCli, tempDir } from "../helpers.js";
 import { startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
-import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends } from "./harness.js";
+import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends, pushAfterOutage } from "./harness.js";
 
 /**
  * Several `docker-dedup serve` processes on one Redis Cluster behave as one registry, and a
@@ -107,12 +107,7 @@ describe("a frontend whose Redis goes away", () => {
     assert.match(frontend.stderr(), /connection lost/);
 
     await redis.nodes[0]!.restart();
-    for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${frontend.url}/v2/team/outage/blobs/uploads/?digest=${sha256("new")}`, { method: "POST", body: "new" });
-      if (res.status === 201) break;
-      assert.ok(attempt < 100, `still ${res.status} after Redis came back`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await pushAfterOutage(frontend.url, 10000, 100);
     assert.match(frontend.stderr(), /connected again/);
     assert.ok((await pullBlob(frontend.url, "team/outage", image.blobs[1]!)).equals(layer));
   });

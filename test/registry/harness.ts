@@ -7,7 +7,7 @@ import { createRegistryServer, type RegistryOptions, type RegistryServer } from 
 import { keys } from "../../src/registry/keys.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/types.js";
-import { CLI, tempDir } from "../helpers.js";
+import { CLI, eventually, tempDir } from "../helpers.js";
 
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -177,4 +177,12 @@ export async function pullBlob(url: string, name: string, digest: string): Promi
 /** `count` serve processes on one store: frontends of one registry. */
 export async function startFrontends(t: { after(fn: () => unknown): void }, store: string, count: number): Promise<ServeProcess[]> {
   return Promise.all(Array.from({ length: count }, () => serveCli(t, ["--store", store])));
+}
+
+/** Retries a small push until the frontend accepts it again (201), as its store comes back. */
+export async function pushAfterOutage(url: string, timeoutMs: number, intervalMs: number): Promise<void> {
+  await eventually(async () => {
+    const res = await fetch(`${url}/v2/team/outage/blobs/uploads/?digest=${sha256("new")}`, { method: "POST", body: "new" });
+    assert.equal(res.status, 201, `still ${res.status} after the store came back`);
+  }, timeoutMs, intervalMs);
 }
