@@ -35,7 +35,7 @@ import { fileURLToPath } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { RegistryMetadata } from "../src/registry/metadata.js";
 import { openStore } from "../src/store/open.js";
-import { freePort } from "../test/e2e/reference-registry.js";
+import { freePort, referenceRegistryConfig } from "../test/e2e/reference-registry.js";
 import { run } from "../test/helpers.js";
 import { startRedis, startRedisCluster, type RedisServer } from "../test/redis/servers.js";
 
@@ -277,17 +277,7 @@ async function main(): Promise<void> {
     const config = join(scratch, `distribution-${port}.yml`);
     writeFileSync(
       config,
-      [
-        "version: 0.1",
-        "log: {level: warn, accesslog: {disabled: true}}",
-        "storage:",
-        `  filesystem: {rootdirectory: ${dataDir}}`,
-        "  delete: {enabled: true}",
-        "  cache: {blobdescriptor: inmemory}",
-        "http:",
-        `  addr: 127.0.0.1:${port}`,
-        "",
-      ].join("\n"),
+      referenceRegistryConfig(dataDir, port),
     );
     const proc = spawnLogged("docker-registry", ["serve", config], join(scratch, `distribution-${logCount++}.log`));
     const url = `http://127.0.0.1:${port}`;

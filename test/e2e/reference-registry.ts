@@ -15,17 +15,7 @@ export async function startReferenceRegistry(t: { after(fn: () => unknown): void
   const config = join(dir, "config.yml");
   await writeFile(
     config,
-    [
-      "version: 0.1",
-      "log: {level: warn, accesslog: {disabled: true}}",
-      "storage:",
-      `  filesystem: {rootdirectory: ${join(dir, "data")}}`,
-      "  delete: {enabled: true}",
-      "  cache: {blobdescriptor: inmemory}",
-      "http:",
-      `  addr: 127.0.0.1:${port}`,
-      "",
-    ].join("\n"),
+    referenceRegistryConfig(join(dir, "data"), port),
   );
   const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
   const started = new Promise<void>((resolve, reject) => {
@@ -62,4 +52,19 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** docker-registry's config: filesystem storage in `dataDir`, deletes on, quiet, on 127.0.0.1:port. */
+export function referenceRegistryConfig(dataDir: string, port: number): string {
+  return [
+    "version: 0.1",
+    "log: {level: warn, accesslog: {disabled: true}}",
+    "storage:",
+    `  filesystem: {rootdirectory: ${dataDir}}`,
+    "  delete: {enabled: true}",
+    "  cache: {blobdescriptor: inmemory}",
+    "http:",
+    `  addr: 127.0.0.1:${port}`,
+    "",
+  ].join("\n");
 }
