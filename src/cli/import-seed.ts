@@ -1,14 +1,14 @@
 import type { Command, Option } from "commander";
 import { DedupError } from "../errors.js";
 import { importSeed } from "../import/import-seed.js";
-import { openSeedSource } from "../import/seed-source.js";
+import { openSeedSource, SEED_URLS } from "../import/seed-source.js";
 import { formatBytes, Progress } from "./progress.js";
 import { openStoreFromFlags } from "./store-flags.js";
 
 export function importSeedCommand(command: Command, storeOption: Option): void {
   command
-    .description("import the layers of a docker_dedup (seed) Redis database: rebuilt from its chunks, verified, ingested")
-    .requiredOption("--from <url>", "the seed's Redis: redis://HOST:PORT[/DB]")
+    .description("import the layers of a docker_dedup (seed) database, Redis or Cassandra: rebuilt from its chunks, verified, ingested")
+    .requiredOption("--from <url>", `the seed's Redis, ${SEED_URLS.redis}, or its Cassandra, ${SEED_URLS.cassandra} (keyspace tp by default)`)
     .addOption(storeOption)
     .action(async (flags: { from: string; store?: string }) => {
       const started = Date.now();

@@ -9,9 +9,10 @@ export interface SeedCandidate {
 
 /**
  * A docker_dedup (seed) database, read only: one keyspace of hex keys to byte values, chunks and
- * layer recipes alike (seed-format.ts). Redis here; the seed's Cassandra table
- * `tp.chunk(digest text PRIMARY KEY, block blob)` holds the same keys and values and fits too.
- * Every call is one batch: callers bound the batch sizes, the source pipelines each batch.
+ * layer recipes alike (seed-format.ts): its Redis (seed-redis.ts), or its Cassandra table
+ * `tp.chunk(digest text PRIMARY KEY, block blob)`, which holds the same keys and values
+ * (seed-cassandra.ts). Every call is one batch: callers bound the batch sizes, the source issues
+ * each batch's requests together.
  */
 export interface SeedSource {
   /** Where it is, for messages: a URL without credentials. */
@@ -24,14 +25,26 @@ export interface SeedSource {
   scanLayerCandidates(tailBytes: number): AsyncIterable<SeedCandidate[]>;
   /** The value of each key, in order; undefined where there is none. */
   getValues(keys: readonly string[]): Promise<(Buffer | undefined)[]>;
-  /** The byte length of each key's value, without reading it; undefined where there is none. */
+  /**
+   * The byte length of each key's value; undefined where there is none. Redis tells it without
+   * sending the value (STRLEN); Cassandra has no length function, so the value is read.
+   */
   valueLengths(keys: readonly string[]): Promise<(number | undefined)[]>;
   close(): Promise<void>;
 }
 
-/** Opens the seed database a URL names: `redis://HOST:PORT[/DB]` (or `rediss://`, TLS). */
+/** The URLs of the seed's databases, for messages and help. */
+export const SEED_URLS = { redis: "redis://HOST:PORT[/DB]", cassandra: "cassandra://HOST:PORT[,HOST:PORT...][/KEYSPACE]" } as const;
+
+/**
+ * Opens the seed database a URL names: `redis://HOST:PORT[/DB]` (or `rediss://`, TLS), or
+ * `cassandra://HOST:PORT[,HOST:PORT...][/KEYSPACE]` (the seed's keyspace `tp` by default).
+ */
 export async function openSeedSource(url: string): Promise<SeedSource> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === "redis" || scheme === "rediss") return openRedisSeed(url);
-  throw new DedupError("INPUT_INVALID", `--from takes the seed's Redis as redis://HOST:PORT[/DB], not "${url}"`);
+  // Loaded on demand, as the Cassandra store is (store/open.ts): a Redis import needs no driver.
+  if (scheme === "cassandra") return (await import("./seed-cassandra.js")).openCassandraSeed(url);
+  throw new DedupError("INPUT_INVALID", `--from takes the seed's Redis as ${SEED_URLS.redis} or its Cassandra as ${SEED_URLS.cassandra}, not "${url}"`);
 }
+

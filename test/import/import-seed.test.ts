@@ -1,156 +1,28 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
 import { freePort } from "../e2e/reference-registry.js";
-import { randomBytes, run, runCli, tempDir } from "../helpers.js";
-import { startRedis } from "../redis/servers.js";
-import { SeedWriter, type SeedConfig } from "./seed-builder.js";
+import { runCli, tempDir } from "../helpers.js";
+import { startRedis, type RedisServer } from "../redis/servers.js";
+import { CONFIGS, fillsStore, importsEveryConfig, reportsBadLayers, type SeedServer } from "./seed-cases.js";
 
-/*
- * `docker-dedup import-seed` against real redis-server databases laid out as docker_dedup wrote
- * them (seed-builder.ts), checked by checking the layers out of the store byte for byte.
- */
+/** `docker-dedup import-seed` from real redis-server databases laid out as docker_dedup wrote them (seed-cases.ts). */
 
-/** Layers like the seed held: two tars sharing files (a repeated file inside one), random bytes, a config. */
-async function seedLayers(dir: string): Promise<Buffer[]> {
-  const shared = randomBytes(300_000, 11);
-  const text = Buffer.from(Array.from({ length: 6000 }, (_, i) => `line ${i % 700}: lorem ipsum dolor sit amet\n`).join(""));
-  const tars: Buffer[] = [];
-  for (const [name, files] of Object.entries({
-    a: { "bin/tool": shared, "etc/copy-of-tool": shared, "usr/share/doc.txt": text, "etc/hostname": Buffer.from("a\n") },
-    b: { "bin/tool": shared, "lib/other": randomBytes(200_000, 12), "etc/hostname": Buffer.from("b\n") },
-  })) {
-    const root = join(dir, name);
-    for (const [path, bytes] of Object.entries(files)) {
-      await mkdir(join(root, path, ".."), { recursive: true });
-      await writeFile(join(root, path), bytes);
-    }
-    const tar = join(dir, `${name}.tar`);
-    await run("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", root, "-cf", tar, "."]);
-    tars.push(await readFile(tar));
-  }
-  // Longer than the largest chunk: a single-chunk layer is lost in a sha256 seed (next test).
-  const history = Array.from({ length: 1500 }, (_, i) => ({ created: `2019-12-${(i % 28) + 1}`, created_by: `/bin/sh -c step ${i * 7919}` }));
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", history, rootfs: { type: "layers" } }));
-  return [...tars, randomBytes(600_000, 13), config];
-}
+describe("import-seed from the seed's Redis", () => {
+  let redis: RedisServer;
+  before(async () => void (redis = await startRedis()));
+  after(() => redis?.stop());
+  const server: SeedServer = { seedUrl: (n) => `${redis.url}/${n}` };
 
-async function checkout(store: string, key: string): Promise<Buffer> {
-  const r = await runCli(["checkout", "--store", store, key]);
-  assert.equal(r.code, 0, r.stderr);
-  return Buffer.from(r.stdout, "latin1");
-}
+  it("rebuilds every layer of md5, xxhash64 and sha256 seeds, zlib or not, byte for byte", (t) => importsEveryConfig(t, server));
 
-const CONFIGS: SeedConfig[] = [
-  { storageAlgorithm: "md5", compressionLevel: 0, imageTypeFlag: true },
-  { storageAlgorithm: "xxhash", compressionLevel: 6, imageTypeFlag: false },
-  { storageAlgorithm: "sha256", compressionLevel: 1, imageTypeFlag: true },
-];
+  it("fills a Redis store as well as an embedded one", (t) =>
+    fillsStore(t, { writeUrl: server.seedUrl(4), importUrl: server.seedUrl(4), config: CONFIGS[1]! }, `${redis.url}/5`));
 
-test("import-seed rebuilds every layer of md5, xxhash64 and sha256 seeds, zlib or not, byte for byte", async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const dir = await tempDir(t);
-  const layers = await seedLayers(dir);
-  for (const [db, config] of CONFIGS.entries()) {
-    const url = `${redis.url}/${db + 1}`;
-    const seed = await SeedWriter.open(url, config);
-    const keys: string[] = [];
-    for (const [i, layer] of layers.entries()) keys.push((await seed.addLayer(layer, i === layers.length - 1 ? "1" : "0")).key);
-    await seed.client.set("map", "{'0123456789abcdef': bitarray('10')}");
-    await seed.close();
-
-    const store = join(dir, `store-${db}`);
-    const r = await runCli(["import-seed", "--from", url, "--store", store]);
-    const what = `${config.storageAlgorithm}, zlib ${config.compressionLevel}`;
-    assert.equal(r.code, 0, `${what}: ${r.stderr}`);
-    assert.deepEqual(r.stdout.trim().split("\n").map((line) => line.split("  ")[0]), keys.map((k) => `sha256:${k}`).sort(), what);
-    assert.match(r.stderr, new RegExp(`${layers.length} layers in .*: ${layers.length} imported .* 0 already in the store, 0 failed`), what);
-    for (const [i, key] of keys.entries()) assert.ok((await checkout(store, key)).equals(layers[i]!), `${what}: layer ${i}`);
-
-    const again = await runCli(["import-seed", "--from", url, "--store", store]);
-    assert.equal(again.code, 0, again.stderr);
-    assert.equal(again.stdout, "");
-    assert.match(again.stderr, new RegExp(`0 imported .* ${layers.length} already in the store, 0 failed`));
-  }
+  it("reports each bad layer with its reason, imports the rest, and exits non-zero", (t) => reportsBadLayers(t, server));
 });
 
-test("import-seed fills a Redis store as well as an embedded one", async (t) => {
-  const seedRedis = await startRedis();
-  t.after(() => seedRedis.stop());
-  const storeRedis = await startRedis();
-  t.after(() => storeRedis.stop());
-  const layers = (await seedLayers(await tempDir(t))).slice(1, 3);
-  const seed = await SeedWriter.open(seedRedis.url, CONFIGS[1]!);
-  const keys: string[] = [];
-  for (const layer of layers) keys.push((await seed.addLayer(layer)).key);
-  await seed.close();
-
-  const r = await runCli(["import-seed", "--from", seedRedis.url, "--store", storeRedis.url]);
-  assert.equal(r.code, 0, r.stderr);
-  for (const [i, key] of keys.entries()) assert.ok((await checkout(storeRedis.url, key)).equals(layers[i]!), `layer ${i}`);
-});
-
-test("import-seed reports each bad layer with its reason, imports the rest, and exits non-zero", async (t) => {
-  const redis = await startRedis();
-  t.after(() => redis.stop());
-  const dir = await tempDir(t);
-  const store = join(dir, "store");
-
-  const md5Seed = await SeedWriter.open(`${redis.url}/1`, { storageAlgorithm: "md5", compressionLevel: 6, imageTypeFlag: false });
-  const good = randomBytes(300_000, 21);
-  const goodKey = (await md5Seed.addLayer(good)).key;
-  const corrupt = await md5Seed.addLayer(randomBytes(200_000, 22));
-  await md5Seed.client.set(corrupt.chunkKeys[3]!, Buffer.from("not the chunk"));
-  const missing = await md5Seed.addLayer(randomBytes(200_000, 23));
-  await md5Seed.client.del(missing.chunkKeys[5]!);
-  // A recipe stored under a digest its bytes do not have.
-  const mislabeled = await md5Seed.addLayer(randomBytes(100_000, 24));
-  const wrongKey = "ab".repeat(32);
-  await md5Seed.client.rename(mislabeled.key, wrongKey);
-  await md5Seed.close();
-
-  const shaSeed = await SeedWriter.open(`${redis.url}/2`, { storageAlgorithm: "sha256", compressionLevel: 0, imageTypeFlag: true });
-  const shaGood = randomBytes(150_000, 25);
-  const shaGoodKey = (await shaSeed.addLayer(shaGood)).key;
-  // Under the chunker's minimum, one chunk: its key is the layer's, and the recipe overwrote it.
-  const single = await shaSeed.addLayer(Buffer.from('{"config": "small"}'), "1");
-  assert.deepEqual(single.chunkKeys, [single.key]);
-  // 64 KiB of zeros hold no content cut: a single chunk (cut at the maximum), so again overwritten;
-  // and the first chunk of a layer that starts with it.
-  const zeros = await shaSeed.addLayer(Buffer.alloc(65_536));
-  const startsWithZeros = await shaSeed.addLayer(Buffer.concat([Buffer.alloc(65_536), randomBytes(100_000, 26)]));
-  assert.equal(startsWithZeros.chunkKeys[0], zeros.key);
-  await shaSeed.close();
-
-  for (const db of [1, 2]) {
-    const r = await runCli(["import-seed", "--from", `${redis.url}/${db}`, "--store", store]);
-    assert.equal(r.code, 1, r.stderr);
-    const failed = (key: string, reason: RegExp) => assert.match(r.stderr, new RegExp(`sha256:${key}: .*${reason.source}`), r.stderr);
-    if (db === 1) {
-      assert.equal(r.stdout.trim(), `sha256:${goodKey}  ${redis.url}/1`);
-      failed(corrupt.key, new RegExp(`chunk ${corrupt.chunkKeys[3]} is corrupt`));
-      failed(missing.key, new RegExp(`1 of its ${missing.chunkKeys.length} chunks are missing .*#6, ${missing.chunkKeys[5]}`));
-      failed(wrongKey, new RegExp(`not the stated sha256:${wrongKey}`));
-      assert.match(r.stderr, /4 layers in .*: 1 imported .* 3 failed/);
-    } else {
-      assert.equal(r.stdout.trim(), `sha256:${shaGoodKey}  ${redis.url}/2`);
-      failed(single.key, /unrecoverable: a single-chunk layer/);
-      failed(zeros.key, /unrecoverable: a single-chunk layer/);
-      failed(startsWithZeros.key, new RegExp(`unrecoverable: chunk #1 \\(${zeros.key}\\) was overwritten by the recipe`));
-      assert.match(r.stderr, /4 layers in .*: 1 imported .* 3 failed/);
-    }
-    assert.match(r.stderr, /docker-dedup: 3 of 4 seed layers were not imported\n$/);
-  }
-  assert.ok((await checkout(store, goodKey)).equals(good));
-  assert.ok((await checkout(store, shaGoodKey)).equals(shaGood));
-  // Bad layers left no recipe, and the store is sound.
-  assert.equal((await runCli(["checkout", "--store", store, corrupt.key])).code, 1);
-  assert.equal((await runCli(["verify", "--store", store])).code, 0);
-});
-
-test("import-seed names the seed it cannot reach, or a --from it does not understand, in one line", async (t) => {
+it("import-seed names the seed it cannot reach, or a --from it does not understand, in one line", async (t) => {
   const store = join(await tempDir(t), "store");
   const url = `redis://127.0.0.1:${await freePort()}/0`;
   const unreachable = await runCli(["import-seed", "--from", url, "--store", store]);
@@ -158,5 +30,8 @@ test("import-seed names the seed it cannot reach, or a --from it does not unders
   assert.match(unreachable.stderr, new RegExp(`^docker-dedup: cannot reach the seed Redis at ${url}: .+\n$`));
   const wrongScheme = await runCli(["import-seed", "--from", "http://127.0.0.1:6379", "--store", store]);
   assert.equal(wrongScheme.code, 1);
-  assert.match(wrongScheme.stderr, /^docker-dedup: --from takes the seed's Redis as redis:\/\/HOST:PORT\[\/DB\]/);
+  assert.match(
+    wrongScheme.stderr,
+    /^docker-dedup: --from takes the seed's Redis as redis:\/\/HOST:PORT\[\/DB\] or its Cassandra as cassandra:\/\/HOST:PORT\[,HOST:PORT\.\.\.\]\[\/KEYSPACE\], not "http:\/\/127.0.0.1:6379"\n$/,
+  );
 });

@@ -4,6 +4,8 @@ import { createClient, RESP_TYPES } from "@redis/client";
 import { chunkStream } from "../../src/chunking/stream.js";
 import type { ChunkerSpec } from "../../src/chunking/types.js";
 import { xxh64Hex } from "../../src/import/xxhash64.js";
+import { parseCassandraUrl } from "../../src/store/cassandra/address.js";
+import { connectCassandra } from "../../src/store/cassandra/connection.js";
 import { fromPieces } from "../helpers.js";
 
 /** How the seed's storage module was configured (nitro.yaml). */
@@ -24,30 +26,65 @@ export interface SeedLayerWritten {
   chunkKeys: string[];
 }
 
-/**
- * Writes layers into a Redis database the way docker_dedup's storage module did (storage/dal.py):
- * each chunk under the hex digest of its bytes if absent, then the recipe under the layer's
- * sha256 hex, `'|'.join(length_list) + ':' + ''.join(keys)`.
- */
-function binaryClient(url: string) {
-  return createClient({ url }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+/** A seed's one flat keyspace, as docker_dedup's DAL used it (get, put), and delete for damage. */
+interface SeedDatabase {
+  get(key: string): Promise<Buffer | undefined>;
+  put(key: string, value: Buffer): Promise<void>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
 }
 
-export class SeedWriter {
-  /** Values read as Buffers, for tests that damage the seed. */
-  readonly client: ReturnType<typeof binaryClient>;
-  readonly config: SeedConfig;
+/** A Redis database (redis://HOST:PORT/DB), emptied first. */
+async function openRedisDatabase(url: string): Promise<SeedDatabase> {
+  // Values read as Buffers: chunk bytes decoded as UTF-8 would be corrupted.
+  const client = createClient({ url }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  await client.connect();
+  await client.flushDb();
+  return {
+    get: async (key) => (await client.get(key)) ?? undefined,
+    put: async (key, value) => void (await client.set(key, value)),
+    delete: async (key) => void (await client.del(key)),
+    close: () => client.close(),
+  };
+}
 
-  private constructor(client: ReturnType<typeof binaryClient>, config: SeedConfig) {
-    this.client = client;
+/**
+ * The table docker_dedup's CassandraStore creates (db/cassandrastore.py) in the URL's keyspace
+ * (cassandra://HOST:PORT/KEYSPACE; the seed's own is `tp`), emptied first.
+ */
+async function openCassandraDatabase(url: string): Promise<SeedDatabase> {
+  const address = parseCassandraUrl(url);
+  const db = await connectCassandra(address);
+  const table = `${address.keyspace}.chunk`;
+  const ddl = (statement: string) => db.execute(statement, [], { prepare: false });
+  await ddl(`CREATE KEYSPACE IF NOT EXISTS ${address.keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+  await ddl(`CREATE TABLE IF NOT EXISTS ${table} (digest text PRIMARY KEY, block blob) WITH caching = {'keys': 'ALL', 'rows_per_partition': '1000'}`);
+  await ddl(`TRUNCATE ${table}`);
+  return {
+    get: async (key) => (await db.execute(`SELECT block FROM ${table} WHERE digest = ?`, [key])).first()?.["block"] ?? undefined,
+    put: async (key, value) => void (await db.execute(`INSERT INTO ${table} (digest, block) VALUES (?, ?)`, [key, value])),
+    delete: async (key) => void (await db.execute(`DELETE FROM ${table} WHERE digest = ?`, [key])),
+    close: () => db.close(),
+  };
+}
+
+/**
+ * Writes layers into a seed database, Redis or Cassandra by the URL's scheme, the way
+ * docker_dedup's storage module did (storage/dal.py): each chunk under the hex digest of its
+ * bytes if absent, then the recipe under the layer's sha256 hex,
+ * `'|'.join(length_list) + ':' + ''.join(keys)`.
+ */
+export class SeedWriter {
+  readonly config: SeedConfig;
+  readonly #db: SeedDatabase;
+
+  private constructor(db: SeedDatabase, config: SeedConfig) {
+    this.#db = db;
     this.config = config;
   }
 
   static async open(url: string, config: SeedConfig): Promise<SeedWriter> {
-    const client = binaryClient(url);
-    await client.connect();
-    await client.flushDb();
-    return new SeedWriter(client, config);
+    return new SeedWriter(url.startsWith("cassandra://") ? await openCassandraDatabase(url) : await openRedisDatabase(url), config);
   }
 
   chunkKey(chunk: Uint8Array): string {
@@ -69,17 +106,34 @@ export class SeedWriter {
     for (const chunk of chunks) {
       const key = this.chunkKey(chunk);
       chunkKeys.push(key);
-      if (!(await this.client.exists(key))) {
-        await this.client.set(key, this.config.compressionLevel > 0 ? deflateSync(chunk, { level: this.config.compressionLevel }) : Buffer.from(chunk));
+      if ((await this.#db.get(key)) === undefined) {
+        await this.#db.put(key, this.config.compressionLevel > 0 ? deflateSync(chunk, { level: this.config.compressionLevel }) : Buffer.from(chunk));
       }
     }
     const key = createHash("sha256").update(bytes).digest("hex");
-    await this.client.set(key, recipeValue(chunks.map((c) => c.length), chunkKeys, this.config.imageTypeFlag ? imageType : undefined));
+    await this.#db.put(key, recipeValue(chunks.map((c) => c.length), chunkKeys, this.config.imageTypeFlag ? imageType : undefined));
     return { key, chunkKeys };
   }
 
+  /** Writes any value under any key: other keys the seed kept, or damage. */
+  async set(key: string, value: Buffer | string): Promise<void> {
+    await this.#db.put(key, Buffer.from(value));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#db.delete(key);
+  }
+
+  /** Moves a value to another key. */
+  async rename(from: string, to: string): Promise<void> {
+    const value = await this.#db.get(from);
+    if (value === undefined) throw new Error(`no seed value under ${from}`);
+    await this.#db.put(to, value);
+    await this.#db.delete(from);
+  }
+
   async close(): Promise<void> {
-    await this.client.close();
+    await this.#db.close();
   }
 }
 
