@@ -300,7 +300,7 @@ async function imageChunks(image: string): Promise<Missing & { blobs: string[] }
   const stored = new Uint32Array(ids.length);
   for (let from = 0; from < ids.length; from += 1024) {
     let k = from;
-    for await (const frame of holder.chunks(ids.slice(from, from + 1024))) stored[k++] = frame.stored!.length;
+    for await (const frame of holder.chunks(ids.slice(from, from + 1024))) stored[k++] = frame!.length;
   }
   const holders = new Uint32Array(ids.length);
   for (const [s, source] of SOURCES.entries()) {

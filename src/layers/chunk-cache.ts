@@ -57,6 +57,11 @@ function defaultChunkCache(): ChunkCache {
 
 const caches = new WeakMap<object, ChunkCache>();
 
+/** A store that wraps another (and reads its chunks) uses the other's cache. */
+export function shareChunkCache(wrapper: object, wrapped: object): void {
+  caches.set(wrapper, chunkCacheFor(wrapped));
+}
+
 /** One cache per open store, so that blobs sharing chunks share cache entries. */
 export function chunkCacheFor(store: object): ChunkCache {
   let cache = caches.get(store);

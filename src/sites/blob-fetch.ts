@@ -1,13 +1,14 @@
 import { DedupError } from "../errors.js";
+import type { ChunkCache } from "../layers/chunk-cache.js";
 import { decodePool } from "../layers/decode-pool.js";
 import { readBlob } from "../layers/reconstruct.js";
-import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import { decodeChunk } from "../store/codec.js";
+import type { ChunkId } from "../store/chunk-id.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import type { ChunkLocations } from "./chunk-locations.js";
 import type { LinkEstimates } from "./link-estimates.js";
 import type { PeerClient } from "./peer-client.js";
+import type { LaneRequest, LaneUser, PeerLane } from "./peer-lane.js";
 import { CHUNK_RECEIVED, CHUNK_WAITING, replan } from "./replan.js";
 import type { SchedulePolicy } from "./schedule.js";
 import { NO_SOURCE, type MissingChunks } from "./transfer.js";
@@ -15,8 +16,11 @@ import { NO_SOURCE, type MissingChunks } from "./transfer.js";
 export interface BlobFetchContext {
   /** This site's own store: chunks go in as they arrive, the recipe once the blob verified. */
   store: Store;
-  /** Site index s in a plan is peers[s]. */
+  /** Where pulls at this site find decoded chunks (chunk-cache.ts): fetched chunks go in as they verify. */
+  cache: ChunkCache;
+  /** Site index s in a plan is peers[s], whose link is lanes[s]. */
   peers: readonly PeerClient[];
+  lanes: readonly PeerLane[];
   locations: ChunkLocations;
   links: LinkEstimates;
   policy: SchedulePolicy;
@@ -25,19 +29,10 @@ export interface BlobFetchContext {
   log: (line: string) => void;
 }
 
-/** Chunks asked of a peer per request, and requests in flight per peer. */
-const CHUNKS_PER_REQUEST = 64;
-const REQUESTS_PER_PEER = 4;
+/** A `chunks` request asks for at most this many chunks, whatever its size in bytes. */
+const MAX_CHUNKS_PER_REQUEST = 256;
 /** A peer asked `has` that has not answered by then is left out of the plan. */
 const HAS_DEADLINE_MS = 2000;
-/**
- * A link's rate is measured over at least this much time with requests to the peer in flight,
- * from every fetch together: requests in flight at once share the link and end close together,
- * so one response's bytes over the time since the previous one measure nothing.
- */
-const MEASURE_WINDOW_MS = 1000;
-/** ...or over a shorter busy time once every request to the peer has ended (the end of a short transfer). */
-const MEASURE_IDLE_MIN_MS = 200;
 /** A source delivering under this fraction of its planned rate gets its queue planned again... */
 const SLOW_FRACTION = 0.5;
 /** ...at most this often. */
@@ -45,15 +40,19 @@ const REPLAN_INTERVAL_MS = 1000;
 
 /**
  * One blob fetched from peers into this site: the chunks it lacks, planned over the peers that
- * hold them (schedule.ts), asked for a batch at a time with several batches in flight per link,
- * each chunk checked against its id as it arrives and stored at once (so this site becomes a
- * source), and handed to whoever waits for it (a pull streaming the blob meanwhile). A source
- * that fails, or sends a chunk that does not match its id or that it lacks, loses those chunks
- * to the other holders; one that runs far below its estimate has its queue planned again
- * (replan.ts). Only when every chunk is stored is the blob read back, its digest verified, and
- * its recipe committed: the blob counts as held here from then on, and never before.
+ * hold them (schedule.ts) into one queue per peer, asked for by the peers' lanes (peer-lane.ts)
+ * as their links have room, each chunk checked against its id as it arrives and stored at once
+ * (so this site becomes a source), and handed to whoever waits for it (a pull streaming the
+ * blob meanwhile). With the network-aware policy, a lane whose queue ran dry takes chunks from
+ * the end of the queue that would finish last, when it can deliver them sooner (estimates are
+ * never exact, and this is what keeps every link busy to the end), and a source that runs far
+ * below its estimate has its queue planned again (replan.ts). Under any policy, a source that
+ * fails, or sends a chunk that does not match its id or that it lacks, loses those chunks to the
+ * other holders. Only when every chunk is stored is the blob
+ * read back, its digest verified, and its recipe committed: the blob counts as held here from
+ * then on, and never before.
  */
-export class BlobFetch {
+export class BlobFetch implements LaneUser {
   readonly recipe: Recipe;
   /** Settles when the blob is committed here, or when the fetch failed. */
   readonly done: Promise<void>;
@@ -69,14 +68,16 @@ export class BlobFetch {
   #unique: { ids: ChunkId[]; present: boolean[] } = { ids: [], present: [] };
   #chunks: MissingChunks = { sizes: new Uint32Array(0), holders: new Uint32Array(0) };
   #state = new Uint8Array(0);
-  /** Per peer: planned chunks not yet asked for, requests in flight, the rate planned with (0: unusable). */
+  /** Per peer: planned chunks not yet asked for (in the order to ask), their plain bytes, and the rate planned with (0: unusable). */
   #queues: number[][] = [];
-  #inFlight: number[] = [];
+  #queuedBytes: number[] = [];
   #bandwidth: number[] = [];
   #lastReplan = 0;
   #remaining = 0;
   #missingBytes = 0;
   #receivedBytes = 0;
+  /** Stored (wire) bytes received, against their plain bytes: how plain sizes turn into bytes on a link. */
+  #receivedStoredBytes = 0;
   #failed: Error | undefined;
   readonly #stores: Promise<void>[] = [];
   #finish!: { resolve(): void; reject(error: Error): void };
@@ -127,29 +128,36 @@ export class BlobFetch {
     return this.#receivedBytes;
   }
 
-  /** The stored form of a chunk this fetch brings, once verified; undefined if it brings no such chunk. */
+  /** The plain bytes of a chunk this fetch brings, once verified; undefined if it brings no such chunk. */
   arrival(id: ChunkId): Promise<Buffer> | undefined {
     const k = this.#index.get(id.toString("latin1"));
     return k === undefined ? undefined : this.#arrivals[k]?.promise;
   }
 
   async #run(wholeHolders: readonly string[]): Promise<void> {
-    const { store, peers } = this.#ctx;
+    const { store, lanes } = this.#ctx;
     if (this.#remaining > 0) {
       this.#chunks.holders.set(await this.#holders(wholeHolders));
       this.#state = new Uint8Array(this.#ids.length).fill(CHUNK_WAITING);
-      this.#queues = peers.map(() => []);
-      this.#inFlight = peers.map(() => 0);
-      this.#bandwidth = peers.map((peer) => this.#ctx.links.get(peer.name));
-      this.#plan();
-      await new Promise<void>((resolve, reject) => {
+      this.#queues = lanes.map(() => []);
+      this.#queuedBytes = lanes.map(() => 0);
+      this.#bandwidth = lanes.map((lane) => lane.rate);
+      const arrived = new Promise<void>((resolve, reject) => {
         this.#allArrived = resolve;
         this.#abort = reject;
       });
+      this.#plan();
+      try {
+        await arrived;
+      } finally {
+        for (const lane of lanes) lane.leave(this);
+      }
     }
     await Promise.all(this.#stores);
-    // Every chunk matched its id, but the recipe came from a peer: only the digest proves the blob.
-    for await (const _ of readBlob(store, this.recipe));
+    // Every chunk matched its id, but the recipe came from a peer: only the digest proves the
+    // blob. Its chunks are in the cache by now (unless it is larger than the cache), so this
+    // costs a hash, not a decompression.
+    for await (const _ of readBlob(store, this.recipe, undefined, this.#ctx.cache));
     await store.sync();
     await this.#ctx.commit(this.recipe);
     this.#finish.resolve();
@@ -187,7 +195,7 @@ export class BlobFetch {
     }
   }
 
-  /** (Re)assigns every chunk not received and not in flight from a live peer, then sends requests. */
+  /** (Re)assigns every chunk not received and not in flight from a live peer, then lets the lanes ask. */
   #plan(): void {
     this.#lastReplan = Date.now();
     const plan = replan(this.#chunks, this.#state, this.#bandwidth, { policy: this.#ctx.policy });
@@ -196,96 +204,170 @@ export class BlobFetch {
       throw new DedupError("CHUNK_MISSING", `no reachable site holds chunk ${chunk} of ${this.recipe.digest} (${plan.unreachable.length} chunks)`, { digest: this.recipe.digest, chunk });
     }
     for (const queue of this.#queues) queue.length = 0;
+    this.#queuedBytes.fill(0);
     plan.source.forEach((site, k) => {
       if (site === NO_SOURCE) return;
       this.#state[k] = CHUNK_WAITING;
       this.#queues[site]!.push(k);
+      this.#queuedBytes[site]! += this.#chunks.sizes[k]!;
     });
-    this.#pump();
+    this.#ctx.lanes.forEach((lane, s) => this.#bandwidth[s]! > 0 && lane.join(this));
   }
 
-  #pump(): void {
-    this.#queues.forEach((queue, s) => {
-      while (queue.length > 0 && this.#inFlight[s]! < REQUESTS_PER_PEER && this.#bandwidth[s]! > 0) {
-        // A queued chunk may have arrived meanwhile from a source it was planned away from (one
-        // that failed while this response was being checked): it must not be asked for, nor
-        // its state turned back from received.
-        const batch = queue.splice(0, CHUNKS_PER_REQUEST).filter((k) => this.#state[k] !== CHUNK_RECEIVED);
-        if (batch.length === 0) continue;
-        for (const k of batch) this.#state[k] = s;
-        this.#inFlight[s]!++;
-        this.#request(s, batch)
-          .catch((error: Error) => this.#sourceFailed(s, error))
-          .finally(() => {
-            this.#inFlight[s]!--;
-            if (this.#failed === undefined) this.#guard(() => this.#pump());
-          });
+  nextRequest(lane: PeerLane, maxBytes: number): LaneRequest | undefined {
+    const s = this.#ctx.lanes.indexOf(lane);
+    if (this.#failed !== undefined || s === -1 || !(this.#bandwidth[s]! > 0)) return undefined;
+    const perWireByte = this.#wireBytesPerPlainByte();
+    const batch = this.#takeQueued(s, maxBytes / perWireByte);
+    if (batch.length === 0 && this.#adapts) batch.push(...this.#steal(s, maxBytes / perWireByte, perWireByte));
+    if (batch.length === 0) return undefined;
+    let plainBytes = 0;
+    for (const k of batch) {
+      this.#state[k] = s;
+      plainBytes += this.#chunks.sizes[k]!;
+    }
+    return { bytes: plainBytes * perWireByte, send: () => this.#request(s, batch).catch((error: Error) => this.#sourceFailed(s, error)) };
+  }
+
+  /** The head of peer s's queue, up to `maxBytes` plain bytes (at least one chunk). */
+  #takeQueued(s: number, maxBytes: number): number[] {
+    const queue = this.#queues[s]!;
+    const batch: number[] = [];
+    let bytes = 0;
+    let taken = 0;
+    while (taken < queue.length && batch.length < MAX_CHUNKS_PER_REQUEST && (batch.length === 0 || bytes < maxBytes)) {
+      const k = queue[taken++]!;
+      // A queued chunk may have arrived meanwhile from a source it was planned away from (one
+      // that failed while its response was being checked): it must not be asked for again.
+      if (this.#state[k] === CHUNK_RECEIVED) continue;
+      batch.push(k);
+      bytes += this.#chunks.sizes[k]!;
+    }
+    queue.splice(0, taken);
+    this.#queuedBytes[s]! -= bytes;
+    return batch;
+  }
+
+  /**
+   * Chunks peer s holds, taken from the end of the queue that would finish last, for as long as
+   * s would deliver each of them sooner than its planned peer (by the estimated rates, counting
+   * what each link has in flight).
+   */
+  #steal(s: number, maxBytes: number, perWireByte: number): number[] {
+    // The lanes' latest estimates, not the rates planned with: this is where a wrong plan is mended.
+    const { lanes } = this.#ctx;
+    const rate = lanes[s]!.rate;
+    const mask = 1 << s;
+    const stolen: number[] = [];
+    let bytes = 0;
+    const exhausted = new Set<number>([s]);
+    while (stolen.length < MAX_CHUNKS_PER_REQUEST && bytes < maxBytes) {
+      const finish = (t: number) => (lanes[t]!.bytesInFlight + this.#queuedBytes[t]! * perWireByte) / lanes[t]!.rate;
+      let victim = -1;
+      for (let t = 0; t < lanes.length; t++) {
+        if (exhausted.has(t) || !(this.#bandwidth[t]! > 0) || this.#queues[t]!.length === 0) continue;
+        if (victim === -1 || finish(t) > finish(victim)) victim = t;
       }
-    });
+      if (victim === -1) break;
+      const queue = this.#queues[victim]!;
+      let at = queue.length - 1;
+      while (at >= 0 && ((this.#chunks.holders[queue[at]!]! & mask) === 0 || this.#state[queue[at]!] === CHUNK_RECEIVED)) at--;
+      if (at < 0) {
+        exhausted.add(victim);
+        continue;
+      }
+      const k = queue[at]!;
+      const size = this.#chunks.sizes[k]!;
+      const ownFinish = (lanes[s]!.bytesInFlight + (bytes + size) * perWireByte) / rate;
+      if (ownFinish >= finish(victim)) break;
+      queue.splice(at, 1);
+      this.#queuedBytes[victim]! -= size;
+      stolen.push(k);
+      bytes += size;
+    }
+    return stolen.reverse();
+  }
+
+  /** Stored bytes per plain byte of the chunks received so far (1 before any): plain sizes are all a plan knows. */
+  /**
+   * Whether the plan is mended as the transfer runs (stealing, planning again on a slow link):
+   * only network-aware plans are. `random` and `single-source` are the baselines it is measured
+   * against (Nitro's and the seed's), and stay what they were: one plan, kept to, except that a
+   * source that fails or lacks chunks loses them to the other holders, whatever the policy.
+   */
+  get #adapts(): boolean {
+    return this.#ctx.policy === "network-aware";
+  }
+
+  #wireBytesPerPlainByte(): number {
+    return this.#receivedBytes > 0 ? this.#receivedStoredBytes / this.#receivedBytes : 1;
   }
 
   async #request(s: number, batch: number[]): Promise<void> {
-    const peer = this.#ctx.peers[s]!;
-    const meter = linkMeter(peer);
+    const lane = this.#ctx.lanes[s]!;
+    const peer = lane.peer;
     const frames: { k: number; stored: Buffer }[] = [];
     const lacking: number[] = [];
     let next = 0;
-    meter.start(Date.now());
+    lane.meter.start(Date.now());
     try {
-      for await (const frame of peer.chunks(batch.map((k) => this.#ids[k]!))) {
+      for await (const stored of peer.chunks(batch.map((k) => this.#ids[k]!))) {
         const k = batch[next++]!;
-        if (frame.stored === undefined) lacking.push(k);
-        else frames.push({ k, stored: frame.stored });
-        meter.arrived(frame.stored?.length ?? 0);
+        if (stored === undefined) lacking.push(k);
+        else frames.push({ k, stored });
+        lane.meter.arrived(stored?.length ?? 0);
       }
     } finally {
-      meter.end(Date.now());
+      lane.meter.end(Date.now());
     }
     // The link's rate, measured before this site checks and stores the chunks (its own work).
-    const measured = meter.take();
+    const measured = lane.meter.take();
     if (this.#failed !== undefined) return;
     if (lacking.length > 0) this.#lose(lacking, s, `peer ${peer.name} lacks ${lacking.length} chunks it was thought to hold`);
     await this.#accept(s, frames);
     if (measured !== undefined) await this.#ctx.links.observe(peer.name, measured.bytes, measured.seconds);
     const now = Date.now();
     if (this.#remaining === 0) this.#allArrived();
-    else if (measured !== undefined && measured.bytes / measured.seconds < SLOW_FRACTION * this.#bandwidth[s]! && now - this.#lastReplan >= REPLAN_INTERVAL_MS) {
+    else if (this.#adapts && measured !== undefined && measured.bytes / measured.seconds < SLOW_FRACTION * this.#bandwidth[s]! && now - this.#lastReplan >= REPLAN_INTERVAL_MS) {
       this.#ctx.log(`peer ${peer.name} delivers ${formatRate(measured.bytes / measured.seconds)}, planned ${formatRate(this.#bandwidth[s]!)}: planning ${this.recipe.digest} again`);
       // Every live link's latest estimate, not only this one's: a faster link takes more of the rest.
-      this.#ctx.peers.forEach((p, t) => this.#bandwidth[t]! > 0 && (this.#bandwidth[t] = this.#ctx.links.get(p.name)));
+      this.#ctx.lanes.forEach((l, t) => this.#bandwidth[t]! > 0 && (this.#bandwidth[t] = l.rate));
       this.#guard(() => this.#plan());
     }
   }
 
-  /** Verifies a response's chunks; stores and hands out the good ones. Returns the stored bytes received. */
-  async #accept(s: number, frames: { k: number; stored: Buffer }[]): Promise<number> {
-    const decoded = await decodeAll(frames.map((f) => f.stored));
+  /** Checks a response's chunks (decoded and hashed off the main thread); stores, caches and hands out the good ones. */
+  async #accept(s: number, frames: { k: number; stored: Buffer }[]): Promise<void> {
+    const plain = await decodePool().decodeChecked(
+      frames.map((f) => f.stored),
+      frames.map((f) => this.#ids[f.k]!),
+      frames.map((f) => this.#chunks.sizes[f.k]!),
+    );
     const good: { id: ChunkId; data: Buffer }[] = [];
     const goodIndices: number[] = [];
     const corrupt: number[] = [];
-    let bytes = 0;
     frames.forEach(({ k, stored }, i) => {
-      bytes += stored.length;
-      const plain = decoded[i];
-      const id = this.#ids[k]!;
-      if (plain === undefined || plain.length !== this.#chunks.sizes[k] || !chunkIdOf(plain).equals(id)) {
+      const chunk = plain[i];
+      if (chunk === undefined) {
         corrupt.push(k);
         return;
       }
       if (this.#state[k] === CHUNK_RECEIVED) return;
+      const id = this.#ids[k]!;
       this.#state[k] = CHUNK_RECEIVED;
       this.#remaining--;
-      this.#receivedBytes += plain.length;
+      this.#receivedBytes += chunk.length;
+      this.#receivedStoredBytes += stored.length;
+      this.#ctx.cache.put(id, chunk);
       good.push({ id, data: stored });
       goodIndices.push(k);
-      this.#arrivals[k]!.resolve(stored);
+      this.#arrivals[k]!.resolve(chunk);
     });
     if (corrupt.length > 0) this.#lose(corrupt, s, `${corrupt.length} chunks from peer ${this.#ctx.peers[s]!.name} do not match their ids (first ${this.#ids[corrupt[0]!]!.toString("hex")})`);
     const stored = this.#ctx.store.putChunks(good);
     this.#stores.push(stored);
     await stored;
     for (const k of goodIndices) this.#arrivals[k] = undefined;
-    return bytes;
   }
 
   /** Peer s will not deliver these chunks: they are planned again without s. */
@@ -302,6 +384,7 @@ export class BlobFetch {
     if (this.#failed !== undefined || this.#bandwidth[s] === 0) return;
     this.#ctx.log(`peer ${this.#ctx.peers[s]!.name} failed while sending ${this.recipe.digest}: ${error.message}; its share goes to the other holders`);
     this.#bandwidth[s] = 0;
+    this.#ctx.lanes[s]!.leave(this);
     this.#guard(() => this.#plan());
   }
 
@@ -323,49 +406,6 @@ export class BlobFetch {
   }
 }
 
-/**
- * What one peer's link delivered, over all the fetches of this process: chunk bytes as they
- * arrive, and the time with at least one request to the peer in flight, handed out (`take`) once that time
- * reaches MEASURE_WINDOW_MS (or MEASURE_IDLE_MIN_MS once nothing is in flight).
- */
-class LinkMeter {
-  #inFlight = 0;
-  #busySince = 0;
-  #busyMs = 0;
-  #bytes = 0;
-
-  start(now: number): void {
-    if (this.#inFlight++ === 0) this.#busySince = now;
-  }
-
-  arrived(bytes: number): void {
-    this.#bytes += bytes;
-  }
-
-  end(now: number): void {
-    if (--this.#inFlight === 0) this.#busyMs += now - this.#busySince;
-  }
-
-  take(): { bytes: number; seconds: number } | undefined {
-    const now = Date.now();
-    const busyMs = this.#busyMs + (this.#inFlight > 0 ? now - this.#busySince : 0);
-    if (busyMs < (this.#inFlight > 0 ? MEASURE_WINDOW_MS : MEASURE_IDLE_MIN_MS) || this.#bytes === 0) return undefined;
-    const measured = { bytes: this.#bytes, seconds: busyMs / 1000 };
-    this.#bytes = 0;
-    this.#busyMs = 0;
-    this.#busySince = now;
-    return measured;
-  }
-}
-
-const linkMeters = new WeakMap<PeerClient, LinkMeter>();
-
-function linkMeter(peer: PeerClient): LinkMeter {
-  let meter = linkMeters.get(peer);
-  if (meter === undefined) linkMeters.set(peer, (meter = new LinkMeter()));
-  return meter;
-}
-
 /** The recipe's distinct chunks, in order of first use (a chunk may occur many times in a blob). */
 function uniqueChunks(recipe: Recipe): { ids: ChunkId[]; sizes: number[] } {
   const seen = new Set<string>();
@@ -379,21 +419,6 @@ function uniqueChunks(recipe: Recipe): { ids: ChunkId[]; sizes: number[] } {
     sizes.push(recipe.lengths[i]!);
   });
   return { ids, sizes };
-}
-
-/** Decoded chunks, undefined where a chunk cannot be decoded (a damaged one must not sink its batch). */
-async function decodeAll(stored: Buffer[]): Promise<(Buffer | undefined)[]> {
-  try {
-    return await decodePool().decode(stored);
-  } catch {
-    return stored.map((chunk) => {
-      try {
-        return decodeChunk(chunk);
-      } catch {
-        return undefined;
-      }
-    });
-  }
 }
 
 interface Deferred<T> {

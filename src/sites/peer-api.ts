@@ -132,7 +132,7 @@ async function sendChunks(store: Store, ids: Buffer[], res: ServerResponse): Pro
     const batch = ids.slice(from, from + READ_BATCH);
     const stored = await store.getChunks(batch);
     for (const [i, data] of stored.entries()) {
-      res.write(frameHeader(batch[i]!, data === undefined ? MISSING_CHUNK : data.length));
+      res.write(frameHeader(data === undefined ? MISSING_CHUNK : data.length));
       if (data !== undefined && !res.write(data)) await new Promise((resolve) => res.once("drain", resolve));
       if (res.destroyed) return;
     }

@@ -5,7 +5,7 @@ import type { ChunkId } from "../store/chunk-id.js";
 import { decodeRecipe, type Recipe } from "../store/recipe.js";
 import type { ChangeEntry } from "./change-log.js";
 import { authorizationHeader } from "./peer-auth.js";
-import { decodeBitmap, joinIds, MAX_IDS_PER_HAS, PEER_API_PREFIX, readFrames, type ChunkFrame } from "./peer-protocol.js";
+import { decodeBitmap, joinIds, MAX_IDS_PER_HAS, PEER_API_PREFIX, readFrames } from "./peer-protocol.js";
 import type { PeerEntry } from "./site-config.js";
 
 /** Connections kept open to each peer: enough for several `chunks` requests in flight at once. */
@@ -49,15 +49,14 @@ export class PeerClient {
     return answers;
   }
 
-  /** The chunks' frames, in the order asked, as they arrive. */
-  async *chunks(ids: readonly ChunkId[]): AsyncGenerator<ChunkFrame> {
+  /** The chunks' stored forms, in the order asked, as they arrive; undefined for a chunk the peer lacks. */
+  async *chunks(ids: readonly ChunkId[]): AsyncGenerator<Buffer | undefined> {
     const res = await this.#open("POST", "chunks", joinIds(ids));
     await expectOk(this.name, res);
     let count = 0;
-    for await (const frame of readFrames(res as AsyncIterable<Buffer>)) {
-      if (!frame.id.equals(ids[count]!)) throw new DedupError("CHUNK_CORRUPT", `peer ${this.name} sent chunk frames out of order`);
-      count++;
-      yield frame;
+    for await (const stored of readFrames(res as AsyncIterable<Buffer>)) {
+      if (++count > ids.length) throw new DedupError("CHUNK_CORRUPT", `peer ${this.name} sent more chunk frames than the ${ids.length} asked for`);
+      yield stored;
     }
     if (count !== ids.length) throw new DedupError("CHUNK_MISSING", `peer ${this.name} sent ${count} of ${ids.length} chunk frames`);
   }

@@ -2,24 +2,27 @@ import { DedupError } from "../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
 
 /**
- * The peer API, version 1: how sites talk to each other, on a listener of its own (never the
+ * The peer API, version 2: how sites talk to each other, on a listener of its own (never the
  * public registry port), every request carrying `Authorization: Bearer <shared secret>`.
  *
- *   GET  /dd-peer/v1/info                 {"site": NAME, "version": 1, "head": SEQ (its log head)}
- *   POST /dd-peer/v1/has                  body: chunk ids back to back (32 bytes each)
+ *   GET  /dd-peer/v2/info                 {"site": NAME, "version": 2, "head": SEQ (its log head)}
+ *   POST /dd-peer/v2/has                  body: chunk ids back to back (32 bytes each)
  *                                         reply: a bitmap, bit i (byte i>>3, MSB first) = holds id i
- *   POST /dd-peer/v1/chunks               body: chunk ids back to back, at most MAX_IDS_PER_REQUEST
- *                                         reply: one frame per id, in order: id (32) | length u32 BE |
+ *   POST /dd-peer/v2/chunks               body: chunk ids back to back, at most MAX_IDS_PER_REQUEST
+ *                                         reply: one frame per id, in the order asked: length u32 BE |
  *                                         the chunk's stored form (codec byte + payload, so chunks
  *                                         that compressed travel compressed); length MISSING_CHUNK
- *                                         and no bytes for a chunk the site lacks
- *   GET  /dd-peer/v1/recipes/<digest>     the blob's binary recipe (store/recipe.ts), 404 if absent
- *   GET  /dd-peer/v1/log?after=SEQ        {"entries": [ChangeEntry...], "head": SEQ}: this site's change
+ *                                         and no bytes for a chunk the site lacks. (Version 1 also
+ *                                         repeated each id: 0.8% of the bytes of a typical image's
+ *                                         chunks, and the asker checks every chunk against its id
+ *                                         anyway.)
+ *   GET  /dd-peer/v2/recipes/<digest>     the blob's binary recipe (store/recipe.ts), 404 if absent
+ *   GET  /dd-peer/v2/log?after=SEQ        {"entries": [ChangeEntry...], "head": SEQ}: this site's change
  *                                         log after SEQ (change-log.ts), a page at a time
- *   GET  /dd-peer/v1/status[?image=REPO:TAG]  SiteStatus (site-admin.ts): peers (reachable, log lag,
+ *   GET  /dd-peer/v2/status[?image=REPO:TAG]  SiteStatus (site-admin.ts): peers (reachable, log lag,
  *                                         link estimate) and how much of each tagged image every
  *                                         site holds; for `docker-dedup sites`
- *   POST /dd-peer/v1/replicate            body {"repository", "reference", "to"?, "digest"?}: bring the
+ *   POST /dd-peer/v2/replicate            body {"repository", "reference", "to"?, "digest"?}: bring the
  *                                         image (an index's children too) to site `to` (this one if
  *                                         absent; else passed on to that peer), fetching only what it
  *                                         lacks; reply: ReplicateEvent lines (plan, progress..., done or
@@ -27,10 +30,10 @@ import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
  *
  * Ids travel as raw bytes, never hex, and never one request per chunk.
  */
-export const PEER_API_PREFIX = "/dd-peer/v1/";
-export const PEER_API_VERSION = 1;
+export const PEER_API_PREFIX = "/dd-peer/v2/";
+export const PEER_API_VERSION = 2;
 export const MISSING_CHUNK = 0xffffffff;
-export const FRAME_HEADER = CHUNK_ID_BYTES + 4;
+export const FRAME_HEADER = 4;
 /** Bounds a `has` body (1 MiB of ids) and a `chunks` request (the reply is read chunk by chunk). */
 export const MAX_IDS_PER_HAS = 32768;
 export const MAX_IDS_PER_REQUEST = 1024;
@@ -59,36 +62,31 @@ export function decodeBitmap(bytes: Uint8Array, count: number): boolean[] {
   return Array.from({ length: count }, (_, i) => ((bytes[i >> 3]! >> (7 - (i & 7))) & 1) === 1);
 }
 
-export function frameHeader(id: ChunkId, length: number): Buffer {
+export function frameHeader(length: number): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER);
-  id.copy(header, 0);
-  header.writeUInt32BE(length, CHUNK_ID_BYTES);
+  header.writeUInt32BE(length, 0);
   return header;
 }
 
-/** A frame as received: the chunk's stored form, or undefined when the sender lacks it. */
-export interface ChunkFrame {
-  id: ChunkId;
-  stored: Buffer | undefined;
-}
-
-/** Cuts a `chunks` reply into frames as its bytes arrive. */
-export async function* readFrames(body: AsyncIterable<Buffer>): AsyncGenerator<ChunkFrame> {
+/**
+ * Cuts a `chunks` reply into frames as its bytes arrive: each chunk's stored form (a view of the
+ * bytes received, not a copy), or undefined where the sender lacks the chunk.
+ */
+export async function* readFrames(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer | undefined> {
   let pending: Buffer = Buffer.alloc(0);
   for await (const piece of body) {
     pending = pending.length === 0 ? piece : Buffer.concat([pending, piece]);
     let at = 0;
     for (;;) {
       if (pending.length - at < FRAME_HEADER) break;
-      const length = pending.readUInt32BE(at + CHUNK_ID_BYTES);
-      const id = Buffer.from(pending.subarray(at, at + CHUNK_ID_BYTES));
+      const length = pending.readUInt32BE(at);
       if (length === MISSING_CHUNK) {
-        yield { id, stored: undefined };
+        yield undefined;
         at += FRAME_HEADER;
         continue;
       }
       if (pending.length - at < FRAME_HEADER + length) break;
-      yield { id, stored: Buffer.from(pending.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length)) };
+      yield pending.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
       at += FRAME_HEADER + length;
     }
     pending = pending.subarray(at);

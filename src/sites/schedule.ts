@@ -9,6 +9,7 @@ import { type Links, MAX_SITES, type MissingChunks, NO_SOURCE, type TransferPlan
  * Which site each missing chunk comes from. Pure: no IO, no clock.
  *  - `network-aware`: Nitro's max-flow schedule in bytes, rounded to whole chunks
  *    (fractional-makespan.ts, round-flow.ts); finishes within one chunk's time of the optimum.
+ *    A transfer mends it as it runs (blob-fetch.ts); the two baselines are kept to.
  *  - `random`: Nitro's baseline, a random holder per chunk.
  *  - `single-source`: the seed's, the first holder in a fixed site order.
  */

@@ -312,9 +312,9 @@ export class SiteAdmin {
       if (missing.length === 0) break;
       try {
         let k = 0;
-        for await (const frame of peer.chunks(missing.map((m) => m.id))) {
+        for await (const stored of peer.chunks(missing.map((m) => m.id))) {
           const at = missing[k++]!.i;
-          if (frame.stored !== undefined) chunks[at] = frame.stored;
+          if (stored !== undefined) chunks[at] = stored;
         }
       } catch {
         // the next peer, if any

@@ -1,9 +1,11 @@
 import type { Server } from "node:http";
 import { DedupError } from "../errors.js";
+import { chunkCacheFor } from "../layers/chunk-cache.js";
 import type { Store } from "../store/types.js";
 import { LinkEstimates } from "./link-estimates.js";
 import { createPeerApiServer } from "./peer-api.js";
 import { PeerClient } from "./peer-client.js";
+import { PeerLane } from "./peer-lane.js";
 import { RemoteBlobs } from "./remote-blobs.js";
 import { ReplicatedStore } from "./replicated-store.js";
 import { SiteAdmin } from "./site-admin.js";
@@ -25,7 +27,18 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
   const changes = await SiteChanges.open(config.site, local);
   const peers = config.peers.map((peer) => new PeerClient(peer, config.secret, config.peerListen.host));
   const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
-  const remote = new RemoteBlobs({ store: local, peers, locations: changes.locations, links, policy: config.schedule, commit: (recipe) => changes.commitRecipe(recipe), log });
+  const lanes = peers.map((peer) => new PeerLane(peer, links));
+  const remote = new RemoteBlobs({
+    store: local,
+    cache: chunkCacheFor(local),
+    peers,
+    lanes,
+    locations: changes.locations,
+    links,
+    policy: config.schedule,
+    commit: (recipe) => changes.commitRecipe(recipe),
+    log,
+  });
   const admin = new SiteAdmin({ site: config.site, schedule: config.schedule, local, head: () => changes.log.head, peers, locations: changes.locations, links, remote });
   const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, secret: config.secret, logLine: log, admin });
   await new Promise<void>((resolve, reject) => {

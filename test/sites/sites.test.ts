@@ -54,13 +54,13 @@ test("an image pushed at one site pulls byte-exact at another, which then holds 
 test("peer requests without the shared secret get 401", async (t) => {
   const cluster = await siteCluster(t, ["a"]);
   await cluster.start("a");
-  const peerApi = `http://127.0.0.1:${cluster.specs.get("a")!.peerPort}/dd-peer/v1`;
+  const peerApi = `http://127.0.0.1:${cluster.specs.get("a")!.peerPort}/dd-peer/v2`;
   assert.equal((await fetch(`${peerApi}/info`)).status, 401);
   assert.equal((await fetch(`${peerApi}/log?after=0`, { headers: { Authorization: "Bearer not-the-secret-at-all" } })).status, 401);
   assert.equal((await fetch(`${peerApi}/chunks`, { method: "POST", body: new Uint8Array(32), headers: { Authorization: `Bearer ${cluster.secret}x` } })).status, 401);
   const info = await fetch(`${peerApi}/info`, { headers: { Authorization: `Bearer ${cluster.secret}` } });
   assert.equal(info.status, 200);
-  assert.deepEqual(await info.json(), { site: "a", version: 1, head: 0 });
+  assert.deepEqual(await info.json(), { site: "a", version: 2, head: 0 });
 });
 
 test("a site that was down, and one that joins later, catch up with what was pushed meanwhile", async (t) => {
