@@ -1,7 +1,7 @@
 import type cassandra from "cassandra-driver";
 import { DedupError } from "../errors.js";
 import { parseCassandraUrl } from "../store/cassandra/address.js";
-import { connectCassandra, type CassandraConnection } from "../store/cassandra/connection.js";
+import { connectCassandra, unreachableReason, type CassandraConnection } from "../store/cassandra/connection.js";
 import type { SeedCandidate, SeedSource } from "./seed-source.js";
 
 /** The keyspace docker_dedup's CassandraStore created (db/cassandrastore.py), read when the URL names none. */
@@ -30,9 +30,10 @@ export async function openCassandraSeed(url: string): Promise<SeedSource> {
   const table = `${address.keyspace}.${SEED_TABLE}`;
   let db: CassandraConnection;
   try {
-    db = await connectCassandra(address);
+    db = await connectCassandra(address, "seed");
   } catch (error) {
-    throw seedFailure("cannot reach the seed Cassandra", error, location);
+    const reason = unreachableReason(error instanceof DedupError ? error.cause : error);
+    throw new DedupError("STORE_UNAVAILABLE", `cannot reach the seed Cassandra at ${location}: ${reason}`, { location }, { cause: error });
   }
 
   /** Runs one statement; a failure ends the import, saying what it was doing. */

@@ -75,8 +75,11 @@ export class Limiter {
   }
 }
 
-/** Connects, or fails with one clear line if no contact point answers. */
-export async function connectCassandra(address: CassandraAddress): Promise<CassandraConnection> {
+/**
+ * Connects, or fails with one clear line if no contact point answers. `role` names the cluster
+ * in messages: the store, or a seed database being imported.
+ */
+export async function connectCassandra(address: CassandraAddress, role: ClusterRole = "store"): Promise<CassandraConnection> {
   const { loadBalancing, reconnection } = cassandra.policies;
   const client = new cassandra.Client({
     contactPoints: address.contactPoints,
@@ -99,9 +102,9 @@ export async function connectCassandra(address: CassandraAddress): Promise<Cassa
     await client.connect();
   } catch (error) {
     await client.shutdown().catch(() => undefined);
-    throw unavailable(address.location, error);
+    throw unavailable(address.location, error, role);
   }
-  const state = stateLogger(address.location);
+  const state = stateLogger(`${role} ${address.location}`);
   watchHosts(client, state);
   const limiter = new Limiter(MAX_IN_FLIGHT);
   const consistency = consistencies[toDriverName(address.consistency)];
@@ -117,7 +120,7 @@ export async function connectCassandra(address: CassandraAddress): Promise<Cassa
         },
         (error: unknown) => {
           if (error instanceof cassandra.errors.NoHostAvailableError) state.down("no node answers");
-          throw unavailable(address.location, error);
+          throw unavailable(address.location, error, role);
         },
       ),
     close: () => client.shutdown(),
@@ -134,19 +137,19 @@ interface StateLogger {
   up(): void;
 }
 
-/** One line when the store becomes unreachable, one when it answers again; nothing per request. */
-function stateLogger(location: string): StateLogger {
+/** One line when the cluster becomes unreachable, one when it answers again; nothing per request. */
+function stateLogger(cluster: string): StateLogger {
   let isDown = false;
   return {
     down(why) {
       if (isDown) return;
       isDown = true;
-      process.stderr.write(`docker-dedup: store ${location}: connection lost (${why}); requests fail with 503 until it is back\n`);
+      process.stderr.write(`docker-dedup: ${cluster}: connection lost (${why}); requests fail with 503 until it is back\n`);
     },
     up() {
       if (!isDown) return;
       isDown = false;
-      process.stderr.write(`docker-dedup: store ${location}: connected again\n`);
+      process.stderr.write(`docker-dedup: ${cluster}: connected again\n`);
     },
   };
 }
@@ -159,13 +162,19 @@ function watchHosts(client: cassandra.Client, state: StateLogger): void {
   client.on("hostUp", () => state.up());
 }
 
+export type ClusterRole = "store" | "seed";
+
 /** Any failure to reach Cassandra, as the error the layers above understand (HTTP 503). */
-export function unavailable(location: string, error: unknown): DedupError {
+export function unavailable(location: string, error: unknown, role: ClusterRole = "store"): DedupError {
   if (error instanceof DedupError) return error;
-  let message = error instanceof Error ? error.message || error.constructor.name : String(error);
+  return new DedupError("STORE_UNAVAILABLE", `${role} ${location} is unavailable: ${unreachableReason(error)}`, { location }, { cause: error });
+}
+
+/** What went wrong reaching Cassandra, in one line. */
+export function unreachableReason(error: unknown): string {
+  const message = error instanceof Error ? error.message || error.constructor.name : String(error);
   // NoHostAvailableError lists one inner error per node tried: the first says what happened.
   const inner = (error as { innerErrors?: Record<string, Error> }).innerErrors;
   const first = inner && Object.entries(inner)[0];
-  if (first) message = `no node answered (${first[0]}: ${first[1]?.message ?? first[1]})`;
-  return new DedupError("STORE_UNAVAILABLE", `store ${location} is unavailable: ${message.split("\n")[0]}`, { location }, { cause: error });
+  return first ? `no node answered (${first[0]}: ${(first[1]?.message ?? String(first[1])).split("\n")[0]})` : message.split("\n")[0]!;
 }
