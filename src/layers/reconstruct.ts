@@ -107,9 +107,19 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
     const chunk = ids[misses[missing]!]!.toString("hex");
     throw new DedupError("CHUNK_MISSING", `chunk ${chunk} of ${recipe.digest} is missing`, { digest: recipe.digest, chunk });
   }
-  const fresh = await decodePool().decode(stored as Uint8Array[]);
+  // A chunk may have entered the cache while it was read: a site puts each chunk it fetches from
+  // a peer there, decoded and checked, as the read waiting for it ends. It is not decoded again.
+  const undecoded = misses.filter((i, k) => {
+    const cached = cache.get(ids[i]!);
+    if (cached === undefined) return true;
+    out[i] = cached;
+    decoded[i] = false;
+    stored[k] = undefined;
+    return false;
+  });
+  const fresh = await decodePool().decode(stored.filter((data) => data !== undefined));
   fresh.forEach((chunk, k) => {
-    const i = misses[k]!;
+    const i = undecoded[k]!;
     const id = ids[i]!;
     if (chunk.length !== recipe.lengths[from + i] || (verifyChunks && !chunkIdOf(chunk).equals(id))) {
       throw new DedupError("CHUNK_CORRUPT", `chunk ${id.toString("hex")} of ${recipe.digest} is damaged`, { digest: recipe.digest, chunk: id.toString("hex") });

@@ -128,7 +128,10 @@ export class BlobFetch implements LaneUser {
     return this.#receivedBytes;
   }
 
-  /** The plain bytes of a chunk this fetch brings, once verified; undefined if it brings no such chunk. */
+  /**
+   * The stored form of a chunk this fetch brings, once it arrived and matched its id (its plain
+   * bytes are in the cache by then); undefined if the fetch brings no such chunk.
+   */
   arrival(id: ChunkId): Promise<Buffer> | undefined {
     const k = this.#index.get(id.toString("latin1"));
     return k === undefined ? undefined : this.#arrivals[k]?.promise;
@@ -361,7 +364,7 @@ export class BlobFetch implements LaneUser {
       this.#ctx.cache.put(id, chunk);
       good.push({ id, data: stored });
       goodIndices.push(k);
-      this.#arrivals[k]!.resolve(chunk);
+      this.#arrivals[k]!.resolve(stored);
     });
     if (corrupt.length > 0) this.#lose(corrupt, s, `${corrupt.length} chunks from peer ${this.#ctx.peers[s]!.name} do not match their ids (first ${this.#ids[corrupt[0]!]!.toString("hex")})`);
     const stored = this.#ctx.store.putChunks(good);

@@ -37,7 +37,7 @@ export class RemoteBlobs {
     return fetch;
   }
 
-  /** A chunk that a running fetch brings: resolves with its plain bytes once it arrived and verified. */
+  /** A chunk that a running fetch brings: resolves with its stored form once it arrived and verified. */
   arrival(id: ChunkId): Promise<Buffer> | undefined {
     for (const fetch of this.#running) {
       const arrival = fetch.arrival(id);

@@ -1,6 +1,5 @@
 import { shareChunkCache } from "../layers/chunk-cache.js";
 import type { ChunkId } from "../store/chunk-id.js";
-import { rawStoredForm } from "../store/codec.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
 import type { RemoteBlobs } from "./remote-blobs.js";
@@ -53,12 +52,8 @@ export class ReplicatedStore implements Store {
     const found = await this.#local.getChunks(ids);
     const missing = found.flatMap((data, i) => (data === undefined ? [i] : []));
     if (missing.length === 0) return found;
-    // A fetch may have stored a chunk and finished between the read above and now: read again
-    // then. A chunk that arrives comes decoded (and checked): it is handed on raw, so that the
-    // reader does not decompress it again.
-    const arrived = await Promise.all(
-      missing.map((i) => this.#remote.arrival(ids[i]!)?.then(rawStoredForm) ?? this.#local.getChunks([ids[i]!]).then(([data]) => data)),
-    );
+    // A fetch may have stored a chunk and finished between the read above and now: read again then.
+    const arrived = await Promise.all(missing.map((i) => this.#remote.arrival(ids[i]!) ?? this.#local.getChunks([ids[i]!]).then(([data]) => data)));
     missing.forEach((i, k) => (found[i] = arrived[k]));
     return found;
   }

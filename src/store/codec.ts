@@ -44,11 +44,6 @@ export function decodeChunk(stored: Uint8Array): Buffer {
   }
 }
 
-/** The stored form of plain bytes kept raw: what a chunk already decoded costs to hand on as stored. */
-export function rawStoredForm(plain: Uint8Array): Buffer {
-  return withCodec(RAW, plain);
-}
-
 /** Whether a stored chunk is kept raw, so that decoding it is a view, not work. */
 export function isRawStored(stored: Uint8Array): boolean {
   return stored[0] === RAW;
