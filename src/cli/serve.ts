@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import { buildMirrorConfig, loadServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry, type ServeConfig } from "../config/serve-config.js";
 import { startSite, type Site } from "../sites/site.js";
-import { checkPeers, checkSchedule, checkSiteName, parsePeerFlag, readSecretFile, type SiteConfig } from "../sites/site-config.js";
+import { checkPeers, checkSchedule, checkSiteName, parsePeerFlag, parseProbeIntervalFlag, readSecretFile, type SiteConfig } from "../sites/site-config.js";
 import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
 import { createSeedApiServer } from "../registry/seed-api.js";
@@ -37,6 +37,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--peer-listen <host:port>", "where this site answers its peers (not the registry's address)")
     .option("--peer-secret-file <file>", "the secret all sites share, authenticating every peer request")
     .option("--schedule <policy>", "how a pull splits missing chunks among peers: network-aware (default), random, single-source")
+    .option("--probe-interval <seconds>", "measure the links transfers leave idle this often, with a short download from each peer (0, the default: never)")
     .action(async (flags: ServeFlags) => {
       const { host, port } = parseListen(flags.listen);
       const seedApi = flags.seedApi === undefined ? undefined : parseListen(flags.seedApi);
@@ -92,7 +93,8 @@ export function serveCommand(command: Command, storeOption: Option): void {
         const peerAddress = site.peerServer.address();
         const peerWhere = typeof peerAddress === "object" && peerAddress !== null ? formatAddress(peerAddress.address, peerAddress.port) : "?";
         const peers = siteConfig.peers.map((p) => `${p.name} (${p.url})`).join(", ") || "none yet";
-        process.stderr.write(`docker-dedup: site ${siteConfig.site}: peer API on http://${peerWhere}; peers: ${peers}; schedule ${siteConfig.schedule}\n`);
+        const probes = siteConfig.probeIntervalSeconds > 0 ? `; link probes every ${siteConfig.probeIntervalSeconds} s` : "";
+        process.stderr.write(`docker-dedup: site ${siteConfig.site}: peer API on http://${peerWhere}; peers: ${peers}; schedule ${siteConfig.schedule}${probes}\n`);
       }
       for (const m of mirror?.mirrors ?? []) {
         const isDefault = m.namespace === mirror?.defaultNamespace ? ", the default namespace" : "";
@@ -137,6 +139,7 @@ interface ServeFlags {
   peerListen?: string;
   peerSecretFile?: string;
   schedule?: string;
+  probeInterval?: string;
 }
 
 /** The site settings from flags, else the config file; undefined when this registry is no site. */
@@ -145,8 +148,9 @@ async function siteSettings(file: ServeConfig | undefined, flags: ServeFlags): P
   const name = flags.site ?? fromFile?.site;
   const peerFlags = flags.peer.map(parsePeerFlag);
   if (name === undefined) {
-    if (fromFile !== undefined || peerFlags.length > 0 || flags.peerListen !== undefined || flags.peerSecretFile !== undefined || flags.schedule !== undefined) {
-      throw new DedupError("INPUT_INVALID", "--peer, --peer-listen, --peer-secret-file and --schedule need --site NAME (or \"site\" in the config file)");
+    const siteFlags = [flags.peerListen, flags.peerSecretFile, flags.schedule, flags.probeInterval];
+    if (fromFile !== undefined || peerFlags.length > 0 || siteFlags.some((flag) => flag !== undefined)) {
+      throw new DedupError("INPUT_INVALID", "--peer, --peer-listen, --peer-secret-file, --schedule and --probe-interval need --site NAME (or \"site\" in the config file)");
     }
     return undefined;
   }
@@ -160,6 +164,7 @@ async function siteSettings(file: ServeConfig | undefined, flags: ServeFlags): P
     peerListen: parseListen(peerListen, "--peer-listen"),
     secret: await readSecretFile(secretFile),
     schedule: checkSchedule(flags.schedule ?? fromFile?.schedule ?? "network-aware"),
+    probeIntervalSeconds: flags.probeInterval === undefined ? (fromFile?.probeInterval ?? 0) : parseProbeIntervalFlag(flags.probeInterval),
   };
 }
 

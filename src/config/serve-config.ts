@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { DedupError } from "../errors.js";
-import { checkPeerUrl, checkSchedule, checkSiteName, type PeerEntry } from "../sites/site-config.js";
+import { checkPeerUrl, checkProbeInterval, checkSchedule, checkSiteName, type PeerEntry } from "../sites/site-config.js";
 
 /**
  * The `docker-dedup serve --config FILE` file: JSON, validated here so that a typo is an error
@@ -18,14 +18,16 @@ import { checkPeerUrl, checkSchedule, checkSiteName, type PeerEntry } from "../s
  *     "store": "redis-cluster://10.0.0.1:7000,10.0.0.2:7000",
  *     "site": "paris", "peerListen": "10.0.0.1:5001", "peerSecretFile": "peer-secret",
  *     "peers": [{"name": "lyon", "url": "http://10.0.0.2:5001", "bandwidth": 200}],
- *     "schedule": "network-aware"
+ *     "schedule": "network-aware", "probeInterval": 60
  *   }
  *
  * `tlsCert`/`tlsKey` (both or neither) are PEM files, relative to the config file's directory.
  * `store` is a store URL or directory (relative to the config file's directory); --store and
  * $DOCKER_DEDUP_STORE take precedence over it. The site keys make this registry one site of
  * several (src/sites/): `peers[].bandwidth` is the first estimate of that peer's link in Mbit/s,
- * `peerSecretFile` is relative to the config file's directory; flags add peers and override the rest.
+ * `peerSecretFile` is relative to the config file's directory; `probeInterval` is the seconds
+ * between probes of the links transfers leave idle (0 or absent: none); flags add peers and
+ * override the rest.
  */
 
 /** One upstream registry that the mirror serves a namespace of. */
@@ -68,6 +70,8 @@ export interface SiteSettings {
   peerListen?: string;
   peerSecretFile?: string;
   schedule?: string;
+  /** Seconds, checked. */
+  probeInterval?: number;
 }
 
 export const DEFAULT_MANIFEST_TTL_SECONDS = 300;
@@ -156,7 +160,7 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
   return config;
 }
 
-const SITE_KEYS = ["site", "peers", "peerListen", "peerSecretFile", "schedule"] as const;
+const SITE_KEYS = ["site", "peers", "peerListen", "peerSecretFile", "schedule", "probeInterval"] as const;
 
 function parseSiteSettings(value: Record<string, unknown>, fail: (message: string) => never): SiteSettings | undefined {
   if (SITE_KEYS.every((key) => value[key] === undefined)) return undefined;
@@ -175,6 +179,10 @@ function parseSiteSettings(value: Record<string, unknown>, fail: (message: strin
   if (typeof value.peerListen === "string") settings.peerListen = value.peerListen;
   if (typeof value.peerSecretFile === "string") settings.peerSecretFile = value.peerSecretFile;
   if (typeof value.schedule === "string") settings.schedule = checked(() => checkSchedule(value.schedule as string, "schedule"));
+  if (value.probeInterval !== undefined) {
+    if (typeof value.probeInterval !== "number") fail("probeInterval: expected seconds, a number");
+    settings.probeInterval = checked(() => checkProbeInterval(value.probeInterval as number, `probeInterval ${value.probeInterval}`));
+  }
   if (value.peers !== undefined) {
     if (!Array.isArray(value.peers)) return fail("peers: expected an array");
     settings.peers = value.peers.map((entry: unknown, i: number): PeerEntry => {

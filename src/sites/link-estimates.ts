@@ -27,6 +27,8 @@ export class LinkEstimates {
   readonly #current = new Map<string, number>();
   readonly #configured = new Map<string, number | undefined>();
   readonly #updated = new Map<string, string>();
+  /** When a transfer last measured each link (Date.now()); not persisted: it only tells the prober a link needs no probe now. */
+  readonly #transferMeasuredAt = new Map<string, number>();
 
   private constructor(meta: MetadataStore) {
     this.#meta = meta;
@@ -56,9 +58,15 @@ export class LinkEstimates {
     return { bytesPerSecond: Math.round(this.get(peer)), configured, source, updated };
   }
 
-  /** Folds in a measurement: `bytes` arrived from `peer` in `seconds` of the link being busy. */
-  async observe(peer: string, bytes: number, seconds: number): Promise<void> {
+  /** When a transfer (not a probe) last measured the link from `peer`, as Date.now(); undefined if none since this site started. */
+  transferMeasuredAt(peer: string): number | undefined {
+    return this.#transferMeasuredAt.get(peer);
+  }
+
+  /** Folds in a measurement: `bytes` arrived from `peer` in `seconds` of the link being busy, during a transfer or a probe (link-probe.ts). */
+  async observe(peer: string, bytes: number, seconds: number, by: "transfer" | "probe" = "transfer"): Promise<void> {
     if (!(seconds > 0) || bytes <= 0) return;
+    if (by === "transfer") this.#transferMeasuredAt.set(peer, Date.now());
     const estimate = (1 - SMOOTHING) * this.get(peer) + SMOOTHING * (bytes / seconds);
     const updated = new Date().toISOString();
     this.#current.set(peer, estimate);

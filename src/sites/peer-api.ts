@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { DedupError, isDedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
@@ -11,6 +12,8 @@ import {
   frameHeader,
   MAX_IDS_PER_HAS,
   MAX_IDS_PER_REQUEST,
+  MAX_PROBE_BYTES,
+  MIN_PROBE_BYTES,
   MISSING_CHUNK,
   PEER_API_PREFIX,
   PEER_API_VERSION,
@@ -32,6 +35,8 @@ export interface PeerApiOptions {
 const LOG_PAGE = 1000;
 /** Chunks read from the store per call while a `chunks` reply streams out. */
 const READ_BATCH = 64;
+/** A `probe` reply repeats this many random bytes: no compressor's window on the way spans a repeat. */
+const PROBE_BLOCK_BYTES = 1024 * 1024;
 
 /** The peer API server (peer-protocol.ts describes the calls); the caller listens and closes. */
 export function createPeerApiServer(options: PeerApiOptions): Server {
@@ -76,6 +81,13 @@ async function handle(options: PeerApiOptions, req: IncomingMessage, res: Server
       const recipe = await options.store.getRecipe(parseDigest(call!.slice("recipes/".length)));
       return recipe === undefined ? send(res, 404, "text/plain", "no such recipe\n") : send(res, 200, "application/octet-stream", encodeRecipe(recipe));
     }
+    case "GET probe": {
+      const bytes = Number(url.searchParams.get("bytes"));
+      if (!Number.isSafeInteger(bytes) || bytes < MIN_PROBE_BYTES || bytes > MAX_PROBE_BYTES) {
+        return send(res, 400, "text/plain", `bytes: expected ${MIN_PROBE_BYTES} to ${MAX_PROBE_BYTES}\n`);
+      }
+      return sendProbe(bytes, res);
+    }
     case "GET log": {
       const after = Number(url.searchParams.get("after") ?? 0);
       if (!Number.isSafeInteger(after) || after < 0) return send(res, 400, "text/plain", "after: expected a sequence number\n");
@@ -105,7 +117,7 @@ async function replicate(admin: SiteAdmin, req: IncomingMessage, res: ServerResp
     const reply = await destination.replicate({ ...request, ...(digest === undefined ? {} : { digest }) });
     res.writeHead(reply.statusCode ?? 502, { "Content-Type": reply.headers["content-type"] ?? "text/plain" });
     try {
-      for await (const part of reply as AsyncIterable<Buffer>) if (!res.write(part)) await new Promise((resolve) => res.once("drain", resolve));
+      for await (const part of reply as AsyncIterable<Buffer>) await write(res, part);
     } catch (error) {
       res.write(`${JSON.stringify({ type: "error", message: `site ${destination.name} stopped answering: ${(error as Error).message}` })}\n`);
     }
@@ -133,11 +145,33 @@ async function sendChunks(store: Store, ids: Buffer[], res: ServerResponse): Pro
     const stored = await store.getChunks(batch);
     for (const [i, data] of stored.entries()) {
       res.write(frameHeader(data === undefined ? MISSING_CHUNK : data.length));
-      if (data !== undefined && !res.write(data)) await new Promise((resolve) => res.once("drain", resolve));
+      if (data !== undefined) await write(res, data);
       if (res.destroyed) return;
     }
   }
   res.end();
+}
+
+let probeBlock: Buffer | undefined;
+
+/** `bytes` of random data, the same block over and over: made on the first probe, so that a site nobody probes never makes it. */
+async function sendProbe(bytes: number, res: ServerResponse): Promise<void> {
+  const block = (probeBlock ??= randomBytes(PROBE_BLOCK_BYTES));
+  res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": bytes });
+  for (let left = bytes; left > 0 && !res.destroyed; left -= block.length) await write(res, block.subarray(0, Math.min(left, block.length)));
+  res.end();
+}
+
+/** Writes with backpressure: resolves once the response takes more, or is gone (a peer that hangs up must not leave the reply waiting for ever). */
+async function write(res: ServerResponse, data: Uint8Array): Promise<void> {
+  if (res.write(data) || res.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const go = () => {
+      res.off("drain", go).off("close", go);
+      resolve();
+    };
+    res.on("drain", go).on("close", go);
+  });
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

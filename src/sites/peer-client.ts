@@ -13,6 +13,12 @@ const SOCKETS_PER_PEER = 8;
 /** A peer silent this long on an open request is taken for dead. */
 const IDLE_TIMEOUT_MS = 20_000;
 
+/** What a `probe` measured: the bytes that arrived while the clock ran, and for how long it ran. */
+export interface ProbeMeasurement {
+  bytes: number;
+  seconds: number;
+}
+
 /** One peer's API (peer-protocol.ts), over kept-alive connections. */
 export class PeerClient {
   readonly name: string;
@@ -71,6 +77,34 @@ export class PeerClient {
     return decodeRecipe(digest, await readAll(this.name, res));
   }
 
+  /**
+   * Downloads `bytes` of the peer's `probe` and times the body alone, from its first piece to its
+   * last: connection set-up and the peer's time to first byte are not the link's rate. The first
+   * piece arrived before the clock started, so its bytes are not counted either.
+   */
+  async probe(bytes: number, signal?: AbortSignal): Promise<ProbeMeasurement> {
+    const res = await this.#open("GET", `probe?bytes=${bytes}`, undefined, undefined, signal);
+    await expectOk(this.name, res);
+    let received = 0;
+    let uncounted = 0;
+    let first = 0;
+    let last = 0;
+    try {
+      for await (const piece of res as AsyncIterable<Buffer>) {
+        last = performance.now();
+        if (received === 0) {
+          first = last;
+          uncounted = piece.length;
+        }
+        received += piece.length;
+      }
+    } catch (error) {
+      throw unavailable(this.name, error);
+    }
+    if (received !== bytes) throw new DedupError("STORE_UNAVAILABLE", `peer ${this.name} sent ${received} of ${bytes} probe bytes`);
+    return { bytes: received - uncounted, seconds: (last - first) / 1000 };
+  }
+
   async log(after: number): Promise<{ entries: ChangeEntry[]; head: number }> {
     return JSON.parse((await this.#call("GET", `log?after=${after}`)).toString("utf8")) as { entries: ChangeEntry[]; head: number };
   }
@@ -83,11 +117,11 @@ export class PeerClient {
     return readAll(this.name, await this.#open(method, path, body));
   }
 
-  #open(method: string, path: string, body?: Buffer, type = "application/octet-stream"): Promise<IncomingMessage> {
+  #open(method: string, path: string, body?: Buffer, type = "application/octet-stream", signal?: AbortSignal): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { Authorization: this.#authorization };
       if (body !== undefined) Object.assign(headers, { "Content-Type": type, "Content-Length": body.length });
-      const req = request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS, localAddress: this.#localAddress }, resolve);
+      const req = request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS, localAddress: this.#localAddress, signal }, resolve);
       req.on("timeout", () => req.destroy(new DedupError("STORE_UNAVAILABLE", `peer ${this.name} did not answer for ${IDLE_TIMEOUT_MS / 1000} s`)));
       req.on("error", (error) => reject(unavailable(this.name, error)));
       req.end(body);

@@ -51,6 +51,7 @@ export class PeerLane {
   readonly #users: LaneUser[] = [];
   #bytesInFlight = 0;
   #requestsInFlight = 0;
+  #requestsSent = 0;
   #turn = 0;
 
   constructor(peer: PeerClient, links: LinkEstimates) {
@@ -61,6 +62,11 @@ export class PeerLane {
   /** Estimated wire bytes asked of the peer and not yet received, over every transfer. */
   get bytesInFlight(): number {
     return this.#bytesInFlight;
+  }
+
+  /** Requests put on the link since the lane was made: the same before and after a probe (link-probe.ts) if no transfer shared the link meanwhile. */
+  get requestsSent(): number {
+    return this.#requestsSent;
   }
 
   /** The link's estimated rate, bytes per second. */
@@ -87,6 +93,7 @@ export class PeerLane {
       if (request === undefined) return;
       this.#bytesInFlight += request.bytes;
       this.#requestsInFlight++;
+      this.#requestsSent++;
       void request.send().finally(() => {
         this.#bytesInFlight -= request.bytes;
         this.#requestsInFlight--;

@@ -19,6 +19,9 @@ import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
  *   GET  /dd-peer/v2/recipes/<digest>     the blob's binary recipe (store/recipe.ts), 404 if absent
  *   GET  /dd-peer/v2/log?after=SEQ        {"entries": [ChangeEntry...], "head": SEQ}: this site's change
  *                                         log after SEQ (change-log.ts), a page at a time
+ *   GET  /dd-peer/v2/probe?bytes=N        N bytes that do not compress (MIN_PROBE_BYTES..MAX_PROBE_BYTES,
+ *                                         400 otherwise), for measuring the link from this site
+ *                                         (link-probe.ts)
  *   GET  /dd-peer/v2/status[?image=REPO:TAG]  SiteStatus (site-admin.ts): peers (reachable, log lag,
  *                                         link estimate) and how much of each tagged image every
  *                                         site holds; for `docker-dedup sites`
@@ -37,6 +40,9 @@ export const FRAME_HEADER = 4;
 /** Bounds a `has` body (1 MiB of ids) and a `chunks` request (the reply is read chunk by chunk). */
 export const MAX_IDS_PER_HAS = 32768;
 export const MAX_IDS_PER_REQUEST = 1024;
+/** Bounds a `probe` reply: enough bytes to arrive in many pieces (something to time), and few enough that one request cannot tie a link up for long. */
+export const MIN_PROBE_BYTES = 64 * 1024;
+export const MAX_PROBE_BYTES = 16 * 1024 * 1024;
 
 export function joinIds(ids: readonly ChunkId[]): Buffer {
   return Buffer.concat(ids as Buffer[], ids.length * CHUNK_ID_BYTES);

@@ -19,6 +19,8 @@ export interface SiteConfig {
   /** The shared secret every site presents to every other. */
   secret: string;
   schedule: SchedulePolicy;
+  /** Seconds between rounds of link probes (link-probe.ts); 0: no probes, the links are measured by transfers alone. */
+  probeIntervalSeconds: number;
 }
 
 export const SCHEDULE_POLICIES: readonly SchedulePolicy[] = ["network-aware", "random", "single-source"];
@@ -37,6 +39,16 @@ export function parsePeerFlag(text: string): PeerEntry {
   const eq = text.indexOf("=");
   if (eq <= 0) throw new DedupError("INPUT_INVALID", `bad --peer "${text}": expected NAME=URL, e.g. paris=http://10.0.0.2:5001`);
   return { name: checkSiteName(text.slice(0, eq), "peer name"), url: checkPeerUrl(text.slice(eq + 1), `--peer ${text.slice(0, eq)}`) };
+}
+
+/** `--probe-interval SECONDS` */
+export function parseProbeIntervalFlag(text: string): number {
+  return checkProbeInterval(text.trim() === "" ? NaN : Number(text), `--probe-interval "${text}"`);
+}
+
+export function checkProbeInterval(seconds: number, what: string): number {
+  if (!(seconds >= 0 && Number.isFinite(seconds))) throw new DedupError("INPUT_INVALID", `bad ${what}: expected the seconds between link probes, a number >= 0 (0: no probes)`);
+  return seconds;
 }
 
 export function checkPeerUrl(text: string, what: string): string {

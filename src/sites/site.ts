@@ -3,6 +3,7 @@ import { DedupError } from "../errors.js";
 import { chunkCacheFor } from "../layers/chunk-cache.js";
 import type { Store } from "../store/types.js";
 import { LinkEstimates } from "./link-estimates.js";
+import { LinkProber } from "./link-probe.js";
 import { createPeerApiServer } from "./peer-api.js";
 import { PeerClient } from "./peer-client.js";
 import { PeerLane } from "./peer-lane.js";
@@ -49,10 +50,13 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     peerServer.listen(config.peerListen.port, config.peerListen.host, () => resolve());
   });
   const replication = new Replication(peers, changes, local, log);
+  const prober = config.probeIntervalSeconds > 0 ? new LinkProber({ lanes, links, intervalSeconds: config.probeIntervalSeconds, log }) : undefined;
+  prober?.start();
   return {
     store: new ReplicatedStore(local, changes, remote),
     peerServer,
     close: async () => {
+      await prober?.stop();
       await replication.stop();
       const closed = new Promise((resolve) => peerServer.close(resolve));
       peerServer.closeAllConnections();

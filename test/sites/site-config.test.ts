@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseServeConfig } from "../../src/config/serve-config.js";
 import { decodeBitmap, encodeBitmap, frameHeader, MISSING_CHUNK, readFrames } from "../../src/sites/peer-protocol.js";
-import { checkPeers, parsePeerFlag } from "../../src/sites/site-config.js";
+import { checkPeers, parsePeerFlag, parseProbeIntervalFlag } from "../../src/sites/site-config.js";
 import { fromPieces, randomPieces, runCli } from "../helpers.js";
 
 test("--peer NAME=URL, and the site keys of the serve config file", () => {
@@ -34,10 +34,26 @@ test("--peer NAME=URL, and the site keys of the serve config file", () => {
   assert.throws(() => parseServeConfig({ site: "paris", peers: [{ name: "lyon", url: "http://h:1", bandwidth: 0 }] }), /bandwidth: expected Mbit\/s/);
 });
 
+test("--probe-interval SECONDS and the config file's probeInterval: seconds >= 0, 0 for none", () => {
+  assert.equal(parseProbeIntervalFlag("1"), 1);
+  assert.equal(parseProbeIntervalFlag("0.5"), 0.5);
+  assert.equal(parseProbeIntervalFlag("0"), 0);
+  for (const bad of ["-1", "soon", "", " ", "Infinity", "1s"]) assert.throws(() => parseProbeIntervalFlag(bad), new RegExp(`bad --probe-interval "${bad}": expected the seconds between link probes`));
+
+  assert.equal(parseServeConfig({ site: "paris", probeInterval: 60 }).sites?.probeInterval, 60);
+  assert.equal(parseServeConfig({ site: "paris", probeInterval: 0 }).sites?.probeInterval, 0);
+  assert.equal(parseServeConfig({ site: "paris" }).sites?.probeInterval, undefined);
+  assert.throws(() => parseServeConfig({ site: "paris", probeInterval: -5 }), /config: bad probeInterval -5: expected the seconds between link probes/);
+  assert.throws(() => parseServeConfig({ site: "paris", probeInterval: "60" }), /config: probeInterval: expected seconds, a number/);
+});
+
 test("serve refuses peer settings without a site, and a site without its peer listener and secret", async () => {
   const noSite = await runCli(["serve", "--peer", "lyon=http://127.0.0.1:1"]);
   assert.equal(noSite.code, 1);
   assert.match(noSite.stderr, /need --site NAME/);
+  const probesNoSite = await runCli(["serve", "--probe-interval", "10"]);
+  assert.equal(probesNoSite.code, 1);
+  assert.match(probesNoSite.stderr, /--probe-interval need --site NAME/);
   const noListen = await runCli(["serve", "--site", "paris"]);
   assert.match(noListen.stderr, /needs --peer-listen HOST:PORT and --peer-secret-file FILE/);
 });

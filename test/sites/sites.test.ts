@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import { deflateRawSync } from "node:zlib";
+import { PeerClient } from "../../src/sites/peer-client.js";
+import { MAX_PROBE_BYTES, MIN_PROBE_BYTES } from "../../src/sites/peer-protocol.js";
 import { RECORD_HEADER } from "../../src/store/packs.js";
 import { eventually, randomBytes } from "../helpers.js";
 import { makeImage, OCI_MANIFEST, pushManifest, sha256 } from "../registry/harness.js";
@@ -61,6 +64,50 @@ test("peer requests without the shared secret get 401", async (t) => {
   const info = await fetch(`${peerApi}/info`, { headers: { Authorization: `Bearer ${cluster.secret}` } });
   assert.equal(info.status, 200);
   assert.deepEqual(await info.json(), { site: "a", version: 2, head: 0 });
+});
+
+test("probe: N bytes that do not compress, N within bounds, behind the secret; the client times the body alone", async (t) => {
+  const cluster = await siteCluster(t, ["a"]);
+  await cluster.start("a");
+  const peerPort = cluster.specs.get("a")!.peerPort;
+  const peerApi = `http://127.0.0.1:${peerPort}/dd-peer/v2`;
+  const authorization = { Authorization: `Bearer ${cluster.secret}` };
+  assert.equal((await fetch(`${peerApi}/probe?bytes=${MIN_PROBE_BYTES}`)).status, 401);
+  assert.equal((await fetch(`${peerApi}/probe?bytes=${MIN_PROBE_BYTES}`, { headers: { Authorization: `Bearer ${cluster.secret}x` } })).status, 401);
+  for (const bytes of [MIN_PROBE_BYTES, 3 << 20, MAX_PROBE_BYTES]) {
+    const res = await fetch(`${peerApi}/probe?bytes=${bytes}`, { headers: authorization });
+    assert.equal(res.status, 200);
+    const body = Buffer.from(await res.arrayBuffer());
+    assert.equal(body.length, bytes);
+    if (bytes === 3 << 20) assert.ok(deflateRawSync(body).length > body.length * 0.99, "the probe's bytes do not compress");
+  }
+  for (const query of [`bytes=${MIN_PROBE_BYTES - 1}`, `bytes=${MAX_PROBE_BYTES + 1}`, "bytes=100000.5", "bytes=lots", ""]) {
+    const res = await fetch(`${peerApi}/probe?${query}`, { headers: authorization });
+    assert.equal(res.status, 400, query);
+    assert.match(await res.text(), /bytes: expected 65536 to 16777216/);
+  }
+
+  // Through a link of 2 MB/s: the client's measurement is never faster than the link (a slow machine only makes it slower).
+  const link = await slowLink(t, peerPort, 2_000_000);
+  const client = new PeerClient({ name: "a", url: link.url }, cluster.secret);
+  t.after(() => client.close());
+  const measured = await client.probe(1 << 20);
+  assert.ok(measured.bytes > 0 && measured.bytes < 1 << 20, `${measured.bytes} bytes counted: all but the first piece`);
+  assert.ok(measured.bytes / measured.seconds < 2_500_000, `measured ${measured.bytes} bytes in ${measured.seconds} s through a 2 MB/s link`);
+  await assert.rejects(client.probe(MIN_PROBE_BYTES - 1), /peer a answered 400: bytes: expected/);
+});
+
+test("--probe-interval: a peer whose probes fail is said once, and once more when they work again", async (t) => {
+  const cluster = await siteCluster(t, ["a", "b"]);
+  const b = await cluster.start("b", ["--probe-interval", "0.5"]);
+  assert.match(b.stderr(), /site b: .*; link probes every 0\.5 s/);
+  await eventually(async () => assert.match(b.stderr(), /link probe of peer a failed: .*ECONNREFUSED/), SITE_WAIT_MS);
+  // Rounds go on while a is down: give them time to fail a few more times (they must stay quiet).
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await cluster.start("a");
+  await eventually(async () => assert.match(b.stderr(), /link probe of peer a works again/), SITE_WAIT_MS);
+  assert.equal(b.stderr().match(/link probe of peer a failed/g)!.length, 1, b.stderr());
+  await stopSite(b);
 });
 
 test("a site that was down, and one that joins later, catch up with what was pushed meanwhile", async (t) => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -181,6 +181,30 @@ function defineTests(): void {
     const after = await carried();
     console.log(`c sent ${delta(before, after, `${C}>${B}`)} bytes before it was killed, a ${delta(before, after, `${A}>${B}`)}`);
     assert.ok(delta(before, after, `${C}>${B}`) < layer.length, "c did not send everything");
+  });
+
+  test("with --probe-interval, an idle link configured at 100 Mbit/s that carries 20 is probed, and its estimate falls below 40", { timeout: CLIENT_TIMEOUT }, async (t) => {
+    await setLinks(`${A}>${B}=20mbit`);
+    t.after(() => setLinks(...LINKS));
+    const cluster = await siteCluster(t, ["a", "b"], { testbed: true });
+    // b knows a from a config file, which gives the link's first estimate.
+    const config = join(await tempDir(t), "b.json");
+    const atB = cluster.specs.get("b")!;
+    await writeFile(config, JSON.stringify({ peers: atB.peers.map((peer) => ({ ...peer, bandwidth: 100 })) }));
+    atB.peers = [];
+    await cluster.start("a");
+    const before = await carried();
+    const b = await cluster.start("b", ["--config", config, "--probe-interval", "1"]);
+    const linkFromA = async () => (await status(cluster, B)).peers.find((p) => p.name === "a")!.link;
+    assert.equal((await linkFromA()).configured, 12_500_000);
+    const learned = await eventually(async () => {
+      const link = await linkFromA();
+      assert.ok(link.bytesPerSecond < 40e6 / 8, `a's link estimated at ${(link.bytesPerSecond * 8) / 1e6} Mbit/s`);
+      return link;
+    }, 150_000, 1000);
+    console.log(`a>b (20 Mbit/s) estimated at ${((learned.bytesPerSecond * 8) / 1e6).toFixed(1)} Mbit/s after ${delta(before, await carried(), `${A}>${B}`)} bytes of probes`);
+    assert.equal(learned.source, "learned");
+    assert.doesNotMatch(b.stderr(), /link probe of peer a failed/);
   });
 
   test("replicate brings an image index (both children) to c through any site, sending only what c lacks; a clear failure otherwise", { timeout: CLIENT_TIMEOUT }, async (t) => {
