@@ -3,7 +3,8 @@ import { randomBytes as cryptoRandomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { createServer, Socket, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
-import { serveCli, type ServeProcess } from "../registry/harness.js";
+import { makeImage, OCI_MANIFEST, pushManifest, serveCli, type ServeProcess } from "../registry/harness.js";
+import { linkCounters } from "./testbed.js";
 import { tempDir } from "../helpers.js";
 
 type TestContext = { after(fn: () => unknown): void };
@@ -88,6 +89,24 @@ export async function stopSite(site: ServeProcess): Promise<void> {
 
 /** How long a test waits for replication before it fails: generous, the machine is busy (not a timing assertion). */
 export const SITE_WAIT_MS = 60_000;
+
+/** Pushes a single-manifest image of these layers as name:tag. */
+export async function pushImage(url: string, name: string, tag: string, layers: Buffer[]): Promise<{ manifest: string; blobs: string[] }> {
+  const image = await makeImage(url, name, { layers });
+  const res = await pushManifest(url, name, tag, image.manifest, OCI_MANIFEST);
+  assert.equal(res.status, 201, await res.text());
+  return image;
+}
+
+/** In the testbed: bytes each shaped link carried so far, by "SRC>DST". */
+export async function carried(): Promise<Map<string, number>> {
+  return new Map((await linkCounters()).map((c) => [c.link, c.bytes]));
+}
+
+/** Bytes `link` carried between two readings of `carried`. */
+export function delta(before: Map<string, number>, after: Map<string, number>, link: string): number {
+  return (after.get(link) ?? 0) - (before.get(link) ?? 0);
+}
 
 /** Whether `url`'s repository `name` lists `tag`. */
 export async function hasTag(url: string, name: string, tag: string): Promise<boolean> {
