@@ -81,6 +81,18 @@ export async function siteCluster(t: TestContext, names: string[], options: { te
   };
 }
 
+/**
+ * Moves site `name`'s peers from flags to a config file that gives each link's first estimate
+ * (`bandwidth`, Mbit/s); the site must then be started with `--config` and the returned file.
+ */
+export async function configureLinkEstimates(t: TestContext, cluster: SiteCluster, name: string, mbitPerSecond: number): Promise<string> {
+  const config = join(await tempDir(t), `${name}.json`);
+  const spec = cluster.specs.get(name)!;
+  await writeFile(config, JSON.stringify({ peers: spec.peers.map((peer) => ({ ...peer, bandwidth: mbitPerSecond })) }));
+  spec.peers = [];
+  return config;
+}
+
 /** Stops a site as an operator would (SIGTERM) and waits for it to exit. */
 export async function stopSite(site: ServeProcess): Promise<void> {
   site.child.kill("SIGTERM");

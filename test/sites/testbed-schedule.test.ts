@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { eventually, randomBytes, tempDir } from "../helpers.js";
-import { carried, delta, getBytes, hasTag, pushImage, SITE_WAIT_MS, siteCluster, stopSite, testbedAddress } from "./site-harness.js";
+import { eventually, randomBytes } from "../helpers.js";
+import { carried, configureLinkEstimates, delta, getBytes, hasTag, pushImage, SITE_WAIT_MS, siteCluster, stopSite, testbedAddress } from "./site-harness.js";
 import { runInTestbed, testbedUnavailable } from "./testbed.js";
 
 /**
@@ -36,10 +34,7 @@ if (!inside) {
 } else {
   test("with wrong link estimates, network-aware moves chunks off the slow link; random keeps its plan", { timeout: 300_000 }, async (t) => {
     const cluster = await siteCluster(t, ["a", "b", "c"], { testbed: true });
-    const config = join(await tempDir(t), "b.json");
-    const atB = cluster.specs.get("b")!;
-    await writeFile(config, JSON.stringify({ peers: atB.peers.map((peer) => ({ ...peer, bandwidth: CONFIGURED_MBIT })) }));
-    atB.peers = [];
+    const config = await configureLinkEstimates(t, cluster, "b", CONFIGURED_MBIT);
     const a = await cluster.start("a");
     const c = await cluster.start("c");
     // Random bytes do not compress: what the links carry is what the chunks weigh.

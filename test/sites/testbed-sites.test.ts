@@ -1,13 +1,26 @@
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { SiteStatus } from "../../src/sites/site-admin.js";
 import { eventually, randomBytes, run, runCli, tempDir } from "../helpers.js";
 import { makeImage, OCI_INDEX, OCI_MANIFEST, pushManifest, sha256 } from "../registry/harness.js";
-import { getBytes, hasTag, PEER_PORT, SITE_WAIT_MS, siteCluster, stopSite, testbedAddress, type SiteCluster } from "./site-harness.js";
-import { linkCounters, runInTestbed, setLinks, testbedUnavailable } from "./testbed.js";
+import {
+  carried,
+  configureLinkEstimates,
+  delta,
+  getBytes,
+  hasTag,
+  PEER_PORT,
+  pushImage,
+  SITE_WAIT_MS,
+  siteCluster,
+  stopSite,
+  testbedAddress,
+  type SiteCluster,
+} from "./site-harness.js";
+import { runInTestbed, setLinks, testbedUnavailable } from "./testbed.js";
 
 /**
  * Sites as separate `docker-dedup serve` processes inside their own network namespace
@@ -39,13 +52,6 @@ if (!inside) {
   defineTests();
 }
 
-async function pushImage(url: string, name: string, tag: string, layers: Buffer[]) {
-  const image = await makeImage(url, name, { layers });
-  const res = await pushManifest(url, name, tag, image.manifest, OCI_MANIFEST);
-  assert.equal(res.status, 201, await res.text());
-  return image;
-}
-
 async function assertPulls(url: string, name: string, tag: string, image: { manifest: string; blobs: string[] }, layers: Buffer[]): Promise<void> {
   const manifest = await getBytes(url, `/v2/${name}/manifests/${tag}`, { Accept: OCI_MANIFEST });
   assert.equal(manifest.toString("utf8"), image.manifest);
@@ -54,15 +60,6 @@ async function assertPulls(url: string, name: string, tag: string, image: { mani
     assert.equal(sha256(blob), digest);
     if (i > 0) assert.ok(blob.equals(layers[i - 1]!), `layer ${i - 1} byte-exact`);
   }
-}
-
-/** Bytes each shaped link carried so far, by "SRC>DST". */
-async function carried(): Promise<Map<string, number>> {
-  return new Map((await linkCounters()).map((c) => [c.link, c.bytes]));
-}
-
-function delta(before: Map<string, number>, after: Map<string, number>, link: string): number {
-  return (after.get(link) ?? 0) - (before.get(link) ?? 0);
 }
 
 async function status(cluster: SiteCluster, host: string, image?: string): Promise<SiteStatus> {
@@ -188,10 +185,7 @@ function defineTests(): void {
     t.after(() => setLinks(...LINKS));
     const cluster = await siteCluster(t, ["a", "b"], { testbed: true });
     // b knows a from a config file, which gives the link's first estimate.
-    const config = join(await tempDir(t), "b.json");
-    const atB = cluster.specs.get("b")!;
-    await writeFile(config, JSON.stringify({ peers: atB.peers.map((peer) => ({ ...peer, bandwidth: 100 })) }));
-    atB.peers = [];
+    const config = await configureLinkEstimates(t, cluster, "b", 100);
     await cluster.start("a");
     const before = await carried();
     const b = await cluster.start("b", ["--config", config, "--probe-interval", "1"]);
