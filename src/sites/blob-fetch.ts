@@ -312,9 +312,11 @@ export class BlobFetch implements LaneUser {
     const frames: { k: number; stored: Buffer }[] = [];
     const lacking: number[] = [];
     let next = 0;
-    lane.meter.start(Date.now());
+    const asked = Date.now();
+    lane.meter.start(asked);
     try {
       for await (const stored of peer.chunks(batch.map((k) => this.#ids[k]!))) {
+        if (next === 0) lane.answered((Date.now() - asked) / 1000);
         const k = batch[next++]!;
         if (stored === undefined) lacking.push(k);
         else frames.push({ k, stored });

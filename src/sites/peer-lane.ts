@@ -2,13 +2,18 @@ import type { LinkEstimates } from "./link-estimates.js";
 import type { PeerClient } from "./peer-client.js";
 
 /**
- * A link's bytes in flight are kept to about this many seconds of its estimated rate: enough to
- * keep it busy while the peer reads the next request's chunks, and little enough that a chunk
- * planned onto a link that turns out slow can still be moved (stolen) before it is asked for.
+ * A link's bytes in flight are kept to what it carries in the time the peer takes to start
+ * answering (measured) plus this many seconds of its estimated rate: the first part keeps the
+ * link busy however slowly a busy peer answers; the second is the queue on the link itself, kept
+ * small because chunks asked for cannot be moved (a chunk planned onto a link that turns out
+ * slow can still be stolen before it is asked for), and because a queue much longer than TCP's
+ * least retransmission timeout (0.2 s) makes the connections joining it retransmit for nothing.
  */
-const WINDOW_SECONDS = 0.25;
+const WINDOW_SECONDS = 0.1;
+/** Weight of a request's time to first byte in the lane's answer time. */
+const ANSWER_TIME_SMOOTHING = 0.3;
 /** ...but never under this, so that a link whose estimate fell too low can show it is faster. */
-const MIN_WINDOW_BYTES = 256 * 1024;
+const MIN_WINDOW_BYTES = 128 * 1024;
 /** Requests in flight per peer (each on its own connection), and their sizes in bytes. */
 const MAX_REQUESTS = 4;
 const MIN_REQUEST_BYTES = 64 * 1024;
@@ -53,6 +58,8 @@ export class PeerLane {
   #requestsInFlight = 0;
   #requestsSent = 0;
   #turn = 0;
+  /** Seconds from asking the peer for chunks to the first of them arriving, smoothed. */
+  #answerSeconds = 0;
 
   constructor(peer: PeerClient, links: LinkEstimates) {
     this.peer = peer;
@@ -74,6 +81,11 @@ export class PeerLane {
     return this.#links.get(this.peer.name);
   }
 
+  /** Notes how long a request waited for its first byte (the peer reading its chunks, and the link's queue). */
+  answered(seconds: number): void {
+    this.#answerSeconds = (1 - ANSWER_TIME_SMOOTHING) * this.#answerSeconds + ANSWER_TIME_SMOOTHING * seconds;
+  }
+
   join(user: LaneUser): void {
     if (!this.#users.includes(user)) this.#users.push(user);
     this.pump();
@@ -86,7 +98,7 @@ export class PeerLane {
 
   /** Fills the window with requests from the transfers, in turn. Call it whenever one has new work. */
   pump(): void {
-    const window = Math.max(MIN_WINDOW_BYTES, this.rate * WINDOW_SECONDS);
+    const window = Math.max(MIN_WINDOW_BYTES, this.rate * (this.#answerSeconds + WINDOW_SECONDS));
     const requestBytes = Math.min(MAX_REQUEST_BYTES, Math.max(MIN_REQUEST_BYTES, window / 2));
     while (this.#requestsInFlight < MAX_REQUESTS && this.#bytesInFlight < window) {
       const request = this.#nextRequest(Math.min(requestBytes, Math.max(MIN_REQUEST_BYTES, window - this.#bytesInFlight)));
