@@ -100,6 +100,20 @@ for (const [name, setUp] of backends) {
         all.forEach((data, i) => assert.ok(Buffer.from(data!).equals(chunks[i]!.data)));
       });
 
+      it("batch reads of hundreds of ids, repeated and missing among them, answer in the caller's order", async (t) => {
+        const store = await openStore(await backend.fresh(t), { create: true });
+        t.after(() => store.close());
+        const chunks = Array.from({ length: 150 }, (_, i) => chunk(i + 1000, 1000));
+        await store.putChunks(chunks);
+        const missing = chunk(2000, 1000).id;
+        const asked = [...chunks.map((c) => c.id).reverse(), missing, chunks[7]!.id, chunks[7]!.id];
+        const expected = [...[...chunks].reverse(), undefined, chunks[7]!, chunks[7]!];
+        assert.deepEqual(await store.hasChunks(asked), expected.map((c) => c !== undefined));
+        const got = await store.getChunks(asked);
+        assert.equal(got.length, expected.length);
+        got.forEach((data, i) => assert.deepEqual(data === undefined ? undefined : Buffer.from(data), expected[i]?.data === undefined ? undefined : Buffer.from(expected[i]!.data)));
+      });
+
       it("a store keeps the settings it was created with", async (t) => {
         const dir = await backend.fresh(t);
         const custom = { ...DEFAULT_SETTINGS, chunker: { ...DEFAULT_SETTINGS.chunker, avgSize: 32768, maxSize: 131072 } };

@@ -35,6 +35,15 @@ import { keyspaceDiskBytes } from "./usage.js";
 const META_PAGE = 256;
 const SCAN_PAGE = 64;
 const SETTINGS_ROW = "store";
+/**
+ * Chunk ids asked in one request (`WHERE id IN ?`). One request per chunk cost a pull 1.5x the CPU
+ * of one per 64 ids, in the driver and in Cassandra's request handling alike, and a third of its
+ * throughput (BENCHMARKS.md, "Stores: Cassandra"). Cassandra still reads each partition on its
+ * own, in parallel, so the few requests per batch of the layers above keep its read threads busy.
+ */
+const IDS_PER_READ = 64;
+/** Chunk bytes one read may return, at most, given the store's largest chunk: well under the native protocol's 16 MiB frame. */
+const BYTES_PER_READ = 4 << 20;
 
 export class CassandraStore implements Store {
   readonly location: string;
@@ -77,13 +86,32 @@ export class CassandraStore implements Store {
   }
 
   async hasChunks(ids: readonly ChunkId[]): Promise<boolean[]> {
-    const rows = await Promise.all(ids.map((id) => this.#db.execute(`SELECT id FROM ${this.#ks}.chunks WHERE id = ?`, [id])));
-    return rows.map((result) => result.rowLength > 0);
+    const found = await this.#readChunks("id", ids, IDS_PER_READ);
+    return ids.map((id) => found.has(id.toString("latin1")));
   }
 
   async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
-    const rows = await Promise.all(ids.map((id) => this.#db.execute(`SELECT data FROM ${this.#ks}.chunks WHERE id = ?`, [id])));
-    return rows.map((result) => (result.first()?.["data"] as Buffer | undefined) ?? undefined);
+    const perRead = Math.max(1, Math.min(IDS_PER_READ, Math.floor(BYTES_PER_READ / this.settings.chunker.maxSize)));
+    const found = await this.#readChunks("id, data", ids, perRead);
+    return ids.map((id) => found.get(id.toString("latin1"))?.["data"] as Buffer | undefined);
+  }
+
+  /**
+   * The rows of these chunks that exist, by id (as a latin1 string), `perRead` ids a request.
+   * Rows come back in token order, not the ids' order, and once per id however often it is asked.
+   */
+  async #readChunks(columns: string, ids: readonly ChunkId[], perRead: number): Promise<Map<string, cassandra.types.Row>> {
+    const found = new Map<string, cassandra.types.Row>();
+    // Equal groups: 80 ids are two requests of 40, not 64 and 16.
+    const requests = Math.ceil(ids.length / perRead);
+    const size = Math.ceil(ids.length / requests);
+    await Promise.all(
+      Array.from({ length: requests }, async (_, i) => {
+        const result = await this.#db.execute(`SELECT ${columns} FROM ${this.#ks}.chunks WHERE id IN ?`, [ids.slice(i * size, (i + 1) * size)]);
+        for (const row of result.rows) found.set((row["id"] as Buffer).toString("latin1"), row);
+      }),
+    );
+    return found;
   }
 
   async putChunks(chunks: readonly StoredChunk[]): Promise<void> {
