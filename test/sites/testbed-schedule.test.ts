@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { eventually, randomBytes } from "../helpers.js";
 import { carried, configureLinkEstimates, delta, getBytes, hasTag, pushImage, SITE_WAIT_MS, siteCluster, stopSite, testbedAddress } from "./site-harness.js";
-import { runInTestbed, testbedUnavailable } from "./testbed.js";
+import { insideTestbed, testInTestbed } from "./testbed.js";
 
 /**
  * How a pull splits its chunks between two holders whose link estimates are wrong: a (5 Mbit/s)
@@ -21,16 +20,9 @@ const C = testbedAddress(2);
 const LINKS = [`${A}>${B}=5mbit`, `${C}>${B}=50mbit`];
 /** Mbit/s, as the config file gives link estimates: wrong for both links. */
 const CONFIGURED_MBIT = 25;
-const inside = process.env.DOCKER_DEDUP_TESTBED === "1";
 
-if (!inside) {
-  const unavailable = await testbedUnavailable();
-  test("the scheduling tests, inside their own network namespace", { skip: unavailable ?? false, timeout: 600_000 }, async () => {
-    const self = fileURLToPath(import.meta.url);
-    const result = await runInTestbed(LINKS, [process.execPath, "--test", "--test-reporter=spec", self]);
-    console.log(result.stdout);
-    assert.equal(result.code, 0, `tests inside the testbed failed:\n${result.stdout}\n${result.stderr}`);
-  });
+if (!insideTestbed) {
+  await testInTestbed("the scheduling tests, inside their own network namespace", import.meta.url, LINKS, 600_000);
 } else {
   test("with wrong link estimates, network-aware moves chunks off the slow link; random keeps its plan", { timeout: 300_000 }, async (t) => {
     const cluster = await siteCluster(t, ["a", "b", "c"], { testbed: true });

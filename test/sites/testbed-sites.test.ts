@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { SiteStatus } from "../../src/sites/site-admin.js";
 import { eventually, randomBytes, run, runCli, tempDir } from "../helpers.js";
 import { makeImage, OCI_INDEX, OCI_MANIFEST, pushManifest, sha256 } from "../registry/harness.js";
@@ -20,7 +19,7 @@ import {
   testbedAddress,
   type SiteCluster,
 } from "./site-harness.js";
-import { runInTestbed, setLinks, testbedUnavailable } from "./testbed.js";
+import { insideTestbed, setLinks, testInTestbed } from "./testbed.js";
 
 /**
  * Sites as separate `docker-dedup serve` processes inside their own network namespace
@@ -37,17 +36,10 @@ const B = testbedAddress(1);
 const C = testbedAddress(2);
 /** Every directed link between the three sites, 50 to 200 Mbit/s. */
 const LINKS = [`${A}>${B}=100mbit`, `${C}>${B}=50mbit`, `${A}>${C}=200mbit`, `${B}>${C}=100mbit`, `${B}>${A}=100mbit`, `${C}>${A}=100mbit`];
-const inside = process.env.DOCKER_DEDUP_TESTBED === "1";
 const CLIENT_TIMEOUT = 180_000;
 
-if (!inside) {
-  const unavailable = await testbedUnavailable();
-  test("the sites end-to-end tests, inside their own network namespace", { skip: unavailable ?? false, timeout: 900_000 }, async () => {
-    const self = fileURLToPath(import.meta.url);
-    const result = await runInTestbed(LINKS, [process.execPath, "--test", "--test-reporter=spec", self]);
-    console.log(result.stdout);
-    assert.equal(result.code, 0, `tests inside the testbed failed:\n${result.stdout}\n${result.stderr}`);
-  });
+if (!insideTestbed) {
+  await testInTestbed("the sites end-to-end tests, inside their own network namespace", import.meta.url, LINKS, 900_000);
 } else {
   defineTests();
 }

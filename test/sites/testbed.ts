@@ -1,5 +1,8 @@
+import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { REPO_ROOT } from "../helpers.js";
 
@@ -68,4 +71,21 @@ export async function linkCounters(): Promise<LinkCounter[]> {
       const [link, rate, bytes, packets] = line.split(" ");
       return { link: link!, bitsPerSecond: rate === "-" ? null : Number(rate), bytes: Number(bytes), packets: Number(packets) };
     });
+}
+
+/** True in a test file that testInTestbed runs inside the testbed. */
+export const insideTestbed = process.env.DOCKER_DEDUP_TESTBED === "1";
+
+/**
+ * For a test file whose tests must run in the testbed: outside it, one test that runs the whole
+ * file (`fileUrl`, its import.meta.url) inside the testbed with these links and passes when every
+ * test inside does, printing their report; skipped where the testbed cannot run.
+ */
+export async function testInTestbed(name: string, fileUrl: string, links: readonly string[], timeoutMs: number): Promise<void> {
+  const unavailable = await testbedUnavailable();
+  test(name, { skip: unavailable ?? false, timeout: timeoutMs }, async () => {
+    const result = await runInTestbed(links, [process.execPath, "--test", "--test-reporter=spec", fileURLToPath(fileUrl)]);
+    console.log(result.stdout);
+    assert.equal(result.code, 0, `tests inside the testbed failed:\n${result.stdout}\n${result.stderr}`);
+  });
 }
