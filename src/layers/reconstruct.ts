@@ -85,8 +85,20 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
     if (actual !== recipe.digest) {
       throw new DedupError("CHUNK_CORRUPT", `rebuilt ${recipe.digest} but got ${actual}: the store is damaged`, { digest: recipe.digest, actual });
     }
+    rebuiltWhole.add(recipe);
   }
   for (const [id, chunk] of staged) cache.put(id, chunk);
+}
+
+/** Recipes this process rebuilt whole and found to match their digests. */
+const rebuiltWhole = new WeakSet<Recipe>();
+
+/**
+ * Whether this very recipe (the object) was rebuilt whole and matched its digest in this process:
+ * then its chunks make up the blob, and whoever holds the recipe need not hash the blob again.
+ */
+export function wasRebuiltWhole(recipe: Recipe): boolean {
+  return rebuiltWhole.has(recipe);
 }
 
 /** A batch's chunks in order; `decoded[i]` when chunk i was read and decoded, not found in the cache. */

@@ -1,7 +1,7 @@
 import { DedupError } from "../errors.js";
 import type { ChunkCache } from "../layers/chunk-cache.js";
 import { decodePool } from "../layers/decode-pool.js";
-import { readBlob } from "../layers/reconstruct.js";
+import { readBlob, wasRebuiltWhole } from "../layers/reconstruct.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
@@ -158,9 +158,10 @@ export class BlobFetch implements LaneUser {
     }
     await Promise.all(this.#stores);
     // Every chunk matched its id, but the recipe came from a peer: only the digest proves the
-    // blob. Its chunks are in the cache by now (unless it is larger than the cache), so this
-    // costs a hash, not a decompression.
-    for await (const _ of readBlob(store, this.recipe, undefined, this.#ctx.cache));
+    // blob. A pull that streamed the whole blob meanwhile (it reads this recipe object) checked
+    // it already; otherwise it is read back, from the cache by now (unless the blob is larger
+    // than the cache), which costs a hash, not a decompression.
+    if (!wasRebuiltWhole(this.recipe)) for await (const _ of readBlob(store, this.recipe, undefined, this.#ctx.cache));
     await store.sync();
     await this.#ctx.commit(this.recipe);
     this.#finish.resolve();
