@@ -33,7 +33,7 @@ import { fileURLToPath } from "node:url";
 import { planTransfer, type SchedulePolicy } from "../src/sites/schedule.js";
 import { PeerClient } from "../src/sites/peer-client.js";
 import type { ChunkId } from "../src/store/chunk-id.js";
-import { encodeRecipe } from "../src/store/recipe.js";
+import { distinctChunks, encodeRecipe, type Recipe } from "../src/store/recipe.js";
 import { linkCounters, setLinks, TESTBED_SCRIPT } from "../test/sites/testbed.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -281,22 +281,14 @@ async function imageChunks(image: string): Promise<Missing & { blobs: string[] }
   const parsed = JSON.parse(manifest.toString()) as { config: { digest: string }; layers: { digest: string }[] };
   const blobs = [sha256(manifest), parsed.config.digest, ...parsed.layers.map((l) => l.digest)];
   const holder = peerOf(HOLDER!.address, HOLDER!.name);
-  const seen = new Set<string>();
-  const ids: ChunkId[] = [];
-  const plain: number[] = [];
-  let recipeBytes = 0;
+  const recipes: Recipe[] = [];
   for (const digest of blobs) {
     const recipe = await holder.recipe(digest);
-    recipeBytes += encodeRecipe(recipe!).length;
     if (recipe === undefined) throw new Error(`${HOLDER!.name} lacks ${digest}`);
-    recipe.ids.forEach((id, i) => {
-      const key = id.toString("latin1");
-      if (seen.has(key)) return;
-      seen.add(key);
-      ids.push(id);
-      plain.push(recipe.lengths[i]!);
-    });
+    recipes.push(recipe);
   }
+  const recipeBytes = sum(recipes.map((recipe) => encodeRecipe(recipe).length));
+  const { ids, lengths: plain } = distinctChunks(recipes);
   const stored = new Uint32Array(ids.length);
   for (let from = 0; from < ids.length; from += 1024) {
     let k = from;

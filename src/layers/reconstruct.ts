@@ -121,15 +121,19 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
   }
   // A chunk may have entered the cache while it was read: a site puts each chunk it fetches from
   // a peer there, decoded and checked, as the read waiting for it ends. It is not decoded again.
-  const undecoded = misses.filter((i, k) => {
+  const undecoded: number[] = [];
+  const toDecode: Uint8Array[] = [];
+  misses.forEach((i, k) => {
     const cached = cache.get(ids[i]!);
-    if (cached === undefined) return true;
-    out[i] = cached;
-    decoded[i] = false;
-    stored[k] = undefined;
-    return false;
+    if (cached !== undefined) {
+      out[i] = cached;
+      decoded[i] = false;
+    } else {
+      undecoded.push(i);
+      toDecode.push(stored[k]!);
+    }
   });
-  const fresh = await decodePool().decode(stored.filter((data) => data !== undefined));
+  const fresh = await decodePool().decode(toDecode);
   fresh.forEach((chunk, k) => {
     const i = undecoded[k]!;
     const id = ids[i]!;

@@ -3,7 +3,7 @@ import type { ChunkCache } from "../layers/chunk-cache.js";
 import { decodePool } from "../layers/decode-pool.js";
 import { readBlob, wasRebuiltWhole } from "../layers/reconstruct.js";
 import type { ChunkId } from "../store/chunk-id.js";
-import type { Recipe } from "../store/recipe.js";
+import { distinctChunks, type Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import type { ChunkLocations } from "./chunk-locations.js";
 import type { LinkEstimates } from "./link-estimates.js";
@@ -18,8 +18,7 @@ export interface BlobFetchContext {
   store: Store;
   /** Where pulls at this site find decoded chunks (chunk-cache.ts): fetched chunks go in as they verify. */
   cache: ChunkCache;
-  /** Site index s in a plan is peers[s], whose link is lanes[s]. */
-  peers: readonly PeerClient[];
+  /** Site index s in a plan is the peer of lanes[s]. */
   lanes: readonly PeerLane[];
   locations: ChunkLocations;
   links: LinkEstimates;
@@ -97,7 +96,7 @@ export class BlobFetch implements LaneUser {
    * recipe is handed to a reader: from then on `arrival` knows every chunk the fetch brings.
    */
   async prepare(): Promise<void> {
-    const unique = uniqueChunks(this.recipe);
+    const unique = distinctChunks([this.recipe]);
     const present = await this.#ctx.store.hasChunks(unique.ids);
     const sizes: number[] = [];
     unique.ids.forEach((id, u) => {
@@ -105,11 +104,11 @@ export class BlobFetch implements LaneUser {
       this.#index.set(id.toString("latin1"), this.#ids.length);
       this.#ids.push(id);
       this.#arrivals.push(deferred());
-      sizes.push(unique.sizes[u]!);
+      sizes.push(unique.lengths[u]!);
     });
     this.#remaining = this.#ids.length;
     this.#missingBytes = sizes.reduce((sum, size) => sum + size, 0);
-    this.#unique = { ...unique, present };
+    this.#unique = { ids: unique.ids, present };
     this.#chunks = { sizes: Uint32Array.from(sizes), holders: new Uint32Array(sizes.length) };
   }
 
@@ -169,11 +168,11 @@ export class BlobFetch implements LaneUser {
 
   /** Site masks of the missing chunks: peers holding the whole blob hold all; others are asked (or their last answer used). */
   async #holders(wholeHolders: readonly string[]): Promise<Uint32Array> {
-    const { peers, locations } = this.#ctx;
+    const { lanes, locations } = this.#ctx;
     const { ids: uniqueIds, present } = this.#unique;
     const holders = new Uint32Array(this.#ids.length);
     await Promise.all(
-      peers.map(async (peer, s) => {
+      lanes.map(async ({ peer }, s) => {
         let held: boolean[] | undefined;
         if (wholeHolders.includes(peer.name)) held = uniqueIds.map(() => true);
         else held = (await locations.recordedHas(peer.name, this.recipe.digest, uniqueIds.length)) ?? (await this.#askHas(peer, uniqueIds));
@@ -369,7 +368,7 @@ export class BlobFetch implements LaneUser {
       goodIndices.push(k);
       this.#arrivals[k]!.resolve(stored);
     });
-    if (corrupt.length > 0) this.#lose(corrupt, s, `${corrupt.length} chunks from peer ${this.#ctx.peers[s]!.name} do not match their ids (first ${this.#ids[corrupt[0]!]!.toString("hex")})`);
+    if (corrupt.length > 0) this.#lose(corrupt, s, `${corrupt.length} chunks from peer ${this.#ctx.lanes[s]!.peer.name} do not match their ids (first ${this.#ids[corrupt[0]!]!.toString("hex")})`);
     const stored = this.#ctx.store.putChunks(good);
     this.#stores.push(stored);
     await stored;
@@ -388,7 +387,7 @@ export class BlobFetch implements LaneUser {
 
   #sourceFailed(s: number, error: Error): void {
     if (this.#failed !== undefined || this.#bandwidth[s] === 0) return;
-    this.#ctx.log(`peer ${this.#ctx.peers[s]!.name} failed while sending ${this.recipe.digest}: ${error.message}; its share goes to the other holders`);
+    this.#ctx.log(`peer ${this.#ctx.lanes[s]!.peer.name} failed while sending ${this.recipe.digest}: ${error.message}; its share goes to the other holders`);
     this.#bandwidth[s] = 0;
     this.#ctx.lanes[s]!.leave(this);
     this.#guard(() => this.#plan());
@@ -410,21 +409,6 @@ export class BlobFetch implements LaneUser {
     this.#abort(error);
     this.#finish.reject(error);
   }
-}
-
-/** The recipe's distinct chunks, in order of first use (a chunk may occur many times in a blob). */
-function uniqueChunks(recipe: Recipe): { ids: ChunkId[]; sizes: number[] } {
-  const seen = new Set<string>();
-  const ids: ChunkId[] = [];
-  const sizes: number[] = [];
-  recipe.ids.forEach((id, i) => {
-    const key = id.toString("latin1");
-    if (seen.has(key)) return;
-    seen.add(key);
-    ids.push(id);
-    sizes.push(recipe.lengths[i]!);
-  });
-  return { ids, sizes };
 }
 
 interface Deferred<T> {

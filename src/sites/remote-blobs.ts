@@ -52,7 +52,8 @@ export class RemoteBlobs {
   }
 
   async #start(digest: string): Promise<BlobFetch | undefined> {
-    const { peers, locations } = this.#ctx;
+    const { lanes, locations } = this.#ctx;
+    const peers = lanes.map((lane) => lane.peer);
     const names = peers.map((peer) => peer.name);
     const holders = await locations.holdersOf(digest, names);
     // Known holders first; then the others, in case their announcement has not arrived yet.

@@ -32,7 +32,6 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
   const remote = new RemoteBlobs({
     store: local,
     cache: chunkCacheFor(local),
-    peers,
     lanes,
     locations: changes.locations,
     links,

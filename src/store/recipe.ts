@@ -58,3 +58,20 @@ export function decodeRecipe(digest: string, bytes: Uint8Array): Recipe {
   }
   return { digest, size, ids, lengths };
 }
+
+/** The distinct chunks of some recipes, in order of first use (a chunk may occur many times), with their plain lengths. */
+export function distinctChunks(recipes: readonly Recipe[]): { ids: ChunkId[]; lengths: number[] } {
+  const seen = new Set<string>();
+  const ids: ChunkId[] = [];
+  const lengths: number[] = [];
+  for (const recipe of recipes) {
+    recipe.ids.forEach((id, i) => {
+      const key = id.toString("latin1");
+      if (seen.has(key)) return;
+      seen.add(key);
+      ids.push(id);
+      lengths.push(recipe.lengths[i]!);
+    });
+  }
+  return { ids, lengths };
+}

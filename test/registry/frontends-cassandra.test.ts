@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { randomBytes, runCli, tempDir } from "../helpers.js";
 import { startCassandra, type CassandraCluster } from "../cassandra/servers.js";
-import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends, pushAfterOutage } from "./harness.js";
+import { assertStoreDown, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends, pushAfterOutage } from "./harness.js";
 
 /**
  * Several `docker-dedup serve` processes on one Cassandra behave as one registry, and an outage
@@ -71,12 +71,7 @@ describe("frontends on one Cassandra node", () => {
     const node = server.nodes[0]!;
     await node.kill();
 
-    const blob = await fetch(`${frontend.url}/v2/team/outage/blobs/${image.blobs[1]}`);
-    assert.equal(blob.status, 503);
-    assert.equal((await errorOf(blob)).code, "UNAVAILABLE");
-    const push = await fetch(`${frontend.url}/v2/team/outage/blobs/uploads/?digest=${sha256("new")}`, { method: "POST", body: "new" });
-    assert.equal(push.status, 503);
-    assert.match(frontend.stderr(), /connection lost/);
+    await assertStoreDown(frontend, image.blobs[1]!);
 
     await node.restart();
     await pushAfterOutage(frontend.url, 60000, 250);

@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes, runCli, tempDir } from "../helpers.js";
 import { startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
-import { errorOf, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends, pushAfterOutage } from "./harness.js";
+import { assertStoreDown, makeImage, OCI_MANIFEST, pullBlob, pushManifest, serveCli, sha256, startFrontends, pushAfterOutage } from "./harness.js";
 
 /**
  * Several `docker-dedup serve` processes on one Redis Cluster behave as one registry, and a
@@ -99,12 +99,7 @@ describe("a frontend whose Redis goes away", () => {
     const image = await makeImage(frontend.url, "team/outage", { layers: [layer] });
     await redis.nodes[0]!.kill();
 
-    const blob = await fetch(`${frontend.url}/v2/team/outage/blobs/${image.blobs[1]}`);
-    assert.equal(blob.status, 503);
-    assert.equal((await errorOf(blob)).code, "UNAVAILABLE");
-    const push = await fetch(`${frontend.url}/v2/team/outage/blobs/uploads/?digest=${sha256("new")}`, { method: "POST", body: "new" });
-    assert.equal(push.status, 503);
-    assert.match(frontend.stderr(), /connection lost/);
+    await assertStoreDown(frontend, image.blobs[1]!);
 
     await redis.nodes[0]!.restart();
     await pushAfterOutage(frontend.url, 10000, 100);

@@ -179,6 +179,16 @@ export async function startFrontends(t: { after(fn: () => unknown): void }, stor
   return Promise.all(Array.from({ length: count }, () => serveCli(t, ["--store", store])));
 }
 
+/** While the frontend's store is down: a blob GET and a push both answer 503 UNAVAILABLE, and the frontend said it lost the store. */
+export async function assertStoreDown(frontend: { url: string; stderr(): string }, blobDigest: string): Promise<void> {
+  const blob = await fetch(`${frontend.url}/v2/team/outage/blobs/${blobDigest}`);
+  assert.equal(blob.status, 503);
+  assert.equal((await errorOf(blob)).code, "UNAVAILABLE");
+  const push = await fetch(`${frontend.url}/v2/team/outage/blobs/uploads/?digest=${sha256("new")}`, { method: "POST", body: "new" });
+  assert.equal(push.status, 503);
+  assert.match(frontend.stderr(), /connection lost/);
+}
+
 /** Retries a small push until the frontend accepts it again (201), as its store comes back. */
 export async function pushAfterOutage(url: string, timeoutMs: number, intervalMs: number): Promise<void> {
   await eventually(async () => {
