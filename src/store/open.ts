@@ -3,7 +3,6 @@ import { DEFAULT_CHUNKER } from "../chunking/spec.js";
 import { DedupError } from "../errors.js";
 import { DEFAULT_COMPRESSION } from "./codec.js";
 import { EmbeddedStore } from "./embedded.js";
-import { RedisStore } from "./redis/redis-store.js";
 import type { Store, StoreSettings } from "./types.js";
 
 export const DEFAULT_SETTINGS: StoreSettings = Object.freeze({
@@ -30,7 +29,8 @@ export async function openStore(location: string, options: { create?: boolean; s
     return EmbeddedStore.open(resolve(location.replace(/^file:\/\//i, "")), options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
   }
   if (scheme === "redis" || scheme === "redis-cluster") {
-    return RedisStore.open(location, options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
+    // Loaded on demand, as the Cassandra store is: the embedded store (and every ingest worker) needs no Redis client.
+    return (await import("./redis/redis-store.js")).RedisStore.open(location, options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
   }
   if (scheme === "cassandra") return (await import("./cassandra/cassandra-store.js")).CassandraStore.open(location, options.settings ?? DEFAULT_SETTINGS, options.create ?? false);
   throw new DedupError("INPUT_INVALID", `no store backend for "${scheme}://" (this build knows directories, file://, redis://, redis-cluster:// and cassandra://)`, { location });
