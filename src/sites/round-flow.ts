@@ -11,7 +11,7 @@ import { forEachSite, type HolderGroups } from "./holder-groups.js";
  *     group's and every site's total, so cycles are cancelled until the edges carrying flow
  *     form a forest.
  *  2. In that forest every site, bar one per tree, has exactly one parent group. Each group lays
- *     its chunks end to end over its child sites, then its parent site, each taking its flow's
+ *     its chunks end to end (in a spread order, below) over its child sites, then its parent site, each taking its flow's
  *     worth; a chunk that straddles two sites' shares goes to the first, which is a child. So a
  *     site receives at most one straddling chunk, from its parent group, and the parent site of
  *     a group never exceeds its share.
@@ -41,13 +41,38 @@ export function roundToChunks(
     let site = 0;
     let boundary = flow[g * siteCount + order[0]!]!;
     let position = 0;
-    for (let m = start[g]!, end = start[g + 1]!; m < end; m++) {
-      const chunk = members[m]!;
+    const first = start[g]!;
+    forEachSpread(start[g + 1]! - first, (m) => {
+      const chunk = members[first + m]!;
       while (position >= boundary && site < order.length - 1) boundary += flow[g * siteCount + order[++site]!]!;
       source[chunk] = order[site]!;
       position += sizes[chunk]!;
-    }
+    });
   }
+}
+
+/**
+ * Calls `visit` with 0 .. count-1 in bit-reversed (van der Corput) order, in which every run of
+ * consecutive calls is spread evenly over the range. Laid end to end in this order, a group's
+ * chunks give each site a share spread over the whole blob rather than one stretch of it, so
+ * every source delivers its share in blob order at its own pace and the blob's bytes arrive
+ * front to back: a client's pull streams them as they come instead of waiting, at the end,
+ * for the stretches behind the slowest source's. Any order keeps the rounding's bound.
+ */
+function forEachSpread(count: number, visit: (index: number) => void): void {
+  const bits = count <= 1 ? 0 : 32 - Math.clz32(count - 1);
+  for (let i = 0; i < 1 << bits; i++) {
+    const spread = bits === 0 ? 0 : reverseBits(i) >>> (32 - bits);
+    if (spread < count) visit(spread);
+  }
+}
+
+function reverseBits(x: number): number {
+  x = ((x >>> 1) & 0x55555555) | ((x & 0x55555555) << 1);
+  x = ((x >>> 2) & 0x33333333) | ((x & 0x33333333) << 2);
+  x = ((x >>> 4) & 0x0f0f0f0f) | ((x & 0x0f0f0f0f) << 4);
+  x = ((x >>> 8) & 0x00ff00ff) | ((x & 0x00ff00ff) << 8);
+  return ((x >>> 16) | (x << 16)) >>> 0;
 }
 
 function fastestHolder(mask: number, bandwidth: ArrayLike<number>): number {

@@ -147,6 +147,22 @@ test("network-aware splits shared chunks in proportion to bandwidth and leaves d
   assert.ok(Math.abs(plan.lowerBound - (count * 16384) / 4e6) < 1e-9);
 });
 
+test("network-aware spreads each site's share over the whole blob, so the blob arrives front to back", () => {
+  // Four sites at 1, 2, 3 and 4 units; sent in blob order at those rates, every site must be
+  // as far through the blob as the others at any moment: each stretch of 400 chunks holds
+  // about its share of each site's chunks, not one site's stretch of the blob.
+  const count = 10_000;
+  const random = seededRandom(5);
+  const chunks = { sizes: Uint32Array.from({ length: count }, () => 8192 + Math.floor(random() * 16384)), holders: new Uint32Array(count).fill(mask(0, 1, 2, 3)) };
+  const plan = planTransfer(chunks, { bandwidth: [1, 2, 3, 4] }, { policy: "network-aware" });
+  assertWithinOneChunk(chunks, plan, [1, 2, 3, 4]);
+  for (let from = 0; from < count; from += 400) {
+    const perSite = [0, 0, 0, 0];
+    for (let i = from; i < from + 400; i++) perSite[plan.source[i]!]!++;
+    perSite.forEach((n, s) => assert.ok(Math.abs(n - 40 * (s + 1)) <= 20, `chunks ${from}..${from + 399}: site ${s} has ${n}, its share is about ${40 * (s + 1)} (${perSite})`));
+  }
+});
+
 test("network-aware uses a slow link only for what it alone holds, when that is faster", () => {
   // Site 0 alone holds 1 MB; sites 0 and 1 both hold 9 MB more. Site 1 is 9x faster.
   const sizes = new Uint32Array(10).fill(1e6);
