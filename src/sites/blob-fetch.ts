@@ -32,6 +32,8 @@ export interface BlobFetchContext {
 const MAX_CHUNKS_PER_REQUEST = 256;
 /** A peer asked `has` that has not answered by then is left out of the plan. */
 const HAS_DEADLINE_MS = 2000;
+/** Bytes received from peers and not yet checked and stored, beyond which the links wait for this site (memory stays bounded). */
+const MAX_UNCHECKED_BYTES = 16 * 1024 * 1024;
 /** A source delivering under this fraction of its planned rate gets its queue planned again... */
 const SLOW_FRACTION = 0.5;
 /** ...at most this often. */
@@ -77,6 +79,8 @@ export class BlobFetch implements LaneUser {
   #receivedBytes = 0;
   /** Stored (wire) bytes received, against their plain bytes: how plain sizes turn into bytes on a link. */
   #receivedStoredBytes = 0;
+  /** Stored bytes of the responses received and still being checked and stored. */
+  #uncheckedBytes = 0;
   #failed: Error | undefined;
   readonly #stores: Promise<void>[] = [];
   #finish!: { resolve(): void; reject(error: Error): void };
@@ -329,11 +333,21 @@ export class BlobFetch implements LaneUser {
     const measured = lane.meter.take();
     if (this.#failed !== undefined) return;
     if (lacking.length > 0) this.#lose(lacking, s, `peer ${peer.name} lacks ${lacking.length} chunks it was thought to hold`);
-    await this.#accept(s, frames);
+    // The link takes the next request while these chunks are checked and stored (worker threads,
+    // then an fdatasync): holding it until then would leave it idle for that long after every
+    // response. Only a site this far behind its links makes them wait.
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.stored.length;
+    this.#uncheckedBytes += bytes;
+    const accepted = this.#accept(s, frames).then(
+      () => this.#remaining === 0 && this.#failed === undefined && this.#allArrived(),
+      (error: Error) => this.#fail(error),
+    );
+    void accepted.finally(() => (this.#uncheckedBytes -= bytes));
     if (measured !== undefined) await this.#ctx.links.observe(peer.name, measured.bytes, measured.seconds);
     const now = Date.now();
-    if (this.#remaining === 0) this.#allArrived();
-    else if (this.#adapts && measured !== undefined && measured.bytes / measured.seconds < SLOW_FRACTION * this.#bandwidth[s]! && now - this.#lastReplan >= REPLAN_INTERVAL_MS) {
+    if (this.#uncheckedBytes > MAX_UNCHECKED_BYTES) await accepted;
+    if (this.#remaining > 0 && this.#adapts && measured !== undefined && measured.bytes / measured.seconds < SLOW_FRACTION * this.#bandwidth[s]! && now - this.#lastReplan >= REPLAN_INTERVAL_MS) {
       this.#ctx.log(`peer ${peer.name} delivers ${formatRate(measured.bytes / measured.seconds)}, planned ${formatRate(this.#bandwidth[s]!)}: planning ${this.recipe.digest} again`);
       // Every live link's latest estimate, not only this one's: a faster link takes more of the rest.
       this.#ctx.lanes.forEach((l, t) => this.#bandwidth[t]! > 0 && (this.#bandwidth[t] = l.rate));
