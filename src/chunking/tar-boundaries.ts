@@ -27,12 +27,17 @@ export class TarBoundaries {
     const pieceEnd = offset + piece.length;
     while (this.#active && this.#nextHeader < pieceEnd) {
       const at = this.#nextHeader + this.#headerFill - offset;
+      if (this.#headerFill === 0 && at + TAR_BLOCK <= piece.length) {
+        // The whole header is in this piece (nearly always): read it in place, no copy.
+        this.#parseHeader(piece, at);
+        continue;
+      }
       const take = Math.min(TAR_BLOCK - this.#headerFill, piece.length - at);
       this.#header.set(piece.subarray(at, at + take), this.#headerFill);
       this.#headerFill += take;
       if (this.#headerFill < TAR_BLOCK) return;
       this.#headerFill = 0;
-      this.#parseHeader();
+      this.#parseHeader(this.#header, 0);
     }
   }
 
@@ -49,20 +54,20 @@ export class TarBoundaries {
     }
   }
 
-  #parseHeader(): void {
-    const h = this.#header;
-    if (isZeroBlock(h) || !headerChecksumOk(h)) {
+  /** Parses the header at `bytes[at, at + 512)`. */
+  #parseHeader(bytes: Uint8Array, at: number): void {
+    if (isZeroBlock(bytes, at) || !headerChecksumOk(bytes, at)) {
       // End-of-archive marker, or not a tar stream at all: no more boundaries.
       this.#active = false;
       return;
     }
-    const size = headerSize(h);
+    const size = headerSize(bytes, at);
     if (size < 0) {
       this.#active = false;
       return;
     }
     const dataStart = this.#nextHeader + TAR_BLOCK;
-    if (isRegularFile(h[156]) && size >= this.#minFileSize) {
+    if (isRegularFile(bytes[at + 156]) && size >= this.#minFileSize) {
       this.#pending.push(dataStart, dataStart + size);
     }
     this.#nextHeader = dataStart + Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;

@@ -42,7 +42,8 @@ export class IngestPool {
   ingest(source: BlobSource, onBytes?: (bytes: number) => void): Promise<IngestResult> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ source, job: { resolve, reject, onBytes } });
-      this.#dispatch();
+      // Deferred, so that blobs handed over together are ordered before any is started.
+      queueMicrotask(() => this.#dispatch());
     });
   }
 
@@ -51,6 +52,9 @@ export class IngestPool {
   }
 
   #dispatch(): void {
+    // Largest blob first: the last blobs to finish are then the small ones, and the workers
+    // finish close together instead of one core idling while the other ingests a big layer.
+    this.#queue.sort((a, b) => b.source.size - a.source.size);
     while (this.#idle.length > 0 && this.#queue.length > 0) {
       const worker = this.#idle.pop()!;
       const { source, job } = this.#queue.shift()!;

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 
 /**
  * A chunk is named by the SHA-256 of its plain bytes: a cryptographic hash, so that a crafted
@@ -10,6 +10,9 @@ export type ChunkId = Buffer;
 
 export const CHUNK_ID_BYTES = 32;
 
+/** One-shot `crypto.hash` (Node 20.12+) skips a Hash object per chunk; older Nodes fall back. */
+const oneShot: typeof crypto.hash | undefined = crypto.hash;
+
 export function chunkIdOf(bytes: Uint8Array): ChunkId {
-  return createHash("sha256").update(bytes).digest();
+  return oneShot !== undefined ? oneShot("sha256", bytes, "buffer") : crypto.createHash("sha256").update(bytes).digest();
 }
