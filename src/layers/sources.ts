@@ -78,7 +78,9 @@ async function blobsOfLayout(dir: string): Promise<BlobSource[]> {
 async function dockerSaveBlobs(file: string): Promise<BlobSource[] | undefined> {
   let entries: TarEntry[] | undefined;
   try {
-    entries = await indexTar(file);
+    // A docker save tarball holds nothing deeper than blobs/sha256/<hex>: a deeper file (a layer's
+    // root file system has them within its first entries) ends the search early.
+    entries = await indexTar(file, (path) => path.split("/", 4).length > 3);
   } catch {
     return undefined;
   }

@@ -13,9 +13,11 @@ const HEADER_WINDOW = 256 * 1024;
 /**
  * Lists the regular files of a tar archive by reading only its headers (positional reads that
  * skip file data), or returns undefined if the file is not a tar archive. Handles PAX `path`
- * records and GNU long names, which `docker save` and OCI tools may write.
+ * records and GNU long names, which `docker save` and OCI tools may write. With `giveUp`, also
+ * returns undefined at the first regular file whose path it rejects (the caller knows then that
+ * the archive is not what it looks for, without reading every header).
  */
-export async function indexTar(file: string): Promise<TarEntry[] | undefined> {
+export async function indexTar(file: string, giveUp?: (path: string) => boolean): Promise<TarEntry[] | undefined> {
   const handle = await open(file, "r");
   try {
     const { size: fileSize } = await handle.stat();
@@ -47,7 +49,9 @@ export async function indexTar(file: string): Promise<TarEntry[] | undefined> {
         longName = type === "L" ? cString(data) : paxPath(data) ?? longName;
       } else {
         if (isRegularFile(header[156])) {
-          entries.push({ path: normalise(longName ?? ustarName(header)), offset: dataStart, size });
+          const path = normalise(longName ?? ustarName(header));
+          if (giveUp?.(path)) return undefined;
+          entries.push({ path, offset: dataStart, size });
         }
         longName = undefined;
       }
