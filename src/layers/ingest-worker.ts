@@ -47,7 +47,9 @@ async function* reporting(job: number, source: AsyncIterable<Buffer>): AsyncGene
 
 async function ingest(job: number, source: BlobSource): Promise<void> {
   try {
-    const result = await ingestBlob(store, reporting(job, openSource(source)), { expectedDigest: source.expectedDigest, claims: remoteClaims });
+    // ingestBlob keeps no view into a piece beyond its chunker's largest chunk: the reader reuses its buffers.
+    const pieces = openSource(source, store.settings.chunker.maxSize);
+    const result = await ingestBlob(store, reporting(job, pieces), { expectedDigest: source.expectedDigest, claims: remoteClaims });
     send({ type: "done", job, result });
   } catch (error) {
     const e = error as Error;

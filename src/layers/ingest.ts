@@ -4,7 +4,8 @@ import { createCutFinder } from "../chunking/spec.js";
 import { TarBoundaries } from "../chunking/tar-boundaries.js";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import { encodeChunk, type Compression } from "../store/codec.js";
+import { encodedBound, encodeChunkInto, type Compression } from "../store/codec.js";
+import { BufferPool } from "../store/packs.js";
 import type { Store, StoredChunk } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import { claimsFor, type ChunkClaimer } from "./claims.js";
@@ -38,11 +39,22 @@ export interface IngestOptions {
 const BATCH_BYTES = 4 << 20;
 /** Batches being compressed and written at once; bounds memory to about 4 x BATCH_BYTES. */
 const MAX_BATCHES_IN_FLIGHT = 4;
+/**
+ * A batch's new chunks are copied into one buffer (so the input's pieces are not kept alive, and
+ * a source may reuse them), and compressed into another; both are reused across batches.
+ */
+const BATCH_BUFFER_BYTES = BATCH_BYTES + (1 << 20);
+const rawBuffers = new BufferPool(BATCH_BUFFER_BYTES, 2 * MAX_BATCHES_IN_FLIGHT);
+const storedBuffers = new BufferPool(BATCH_BUFFER_BYTES + (64 << 10), 2 * MAX_BATCHES_IN_FLIGHT);
 
 /**
  * Ingests one blob from a stream. The write order is what makes a crash harmless: chunks are
  * committed first, then the recipe that names them, then the store is synced, and only then does
  * this resolve. A crash before the recipe leaves orphan chunks, never a recipe with a hole.
+ *
+ * Nothing here keeps a view into a piece once the chunks cut from it are taken, except the
+ * chunker's unfinished chunk (less than the chunker's maxSize bytes): a source may reuse a
+ * piece's buffer once it has yielded more than maxSize bytes after it (see `openSource`).
  */
 export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
   const expected = options.expectedDigest === undefined ? undefined : parseDigest(options.expectedDigest);
@@ -81,6 +93,9 @@ class ChunkWriter {
   readonly #seen = new Set<string>();
   #batch: { id: ChunkId; bytes: Uint8Array }[] = [];
   #batchBytes = 0;
+  /** Where the current batch's chunks are copied to, and how much of it they fill. */
+  #raw: Buffer | undefined;
+  #rawUsed = 0;
   readonly #inFlight = new Set<Promise<void>>();
   /** Chunks of this blob that other ingests were writing when this one needed them. */
   readonly #othersWriting: ChunkId[] = [];
@@ -109,7 +124,7 @@ class ChunkWriter {
     this.#seen.add(key);
     // A copy: the chunk may be a view into a large input piece that must not stay alive with it.
     this.#cache?.put(id, Buffer.from(bytes));
-    this.#batch.push({ id, bytes });
+    this.#batch.push({ id, bytes: this.#copy(bytes) });
     this.#batchBytes += bytes.length;
     if (this.#batchBytes >= BATCH_BYTES) await this.#flush();
   }
@@ -127,12 +142,27 @@ class ChunkWriter {
     }
   }
 
+  /** The chunk's bytes copied into the batch's buffer (or, if they do not fit, a copy of their own). */
+  #copy(bytes: Uint8Array): Uint8Array {
+    if (this.#raw === undefined) {
+      this.#raw = rawBuffers.take();
+      this.#rawUsed = 0;
+    }
+    const at = this.#rawUsed;
+    if (at + bytes.length > this.#raw.length) return Buffer.from(bytes);
+    this.#raw.set(bytes, at);
+    this.#rawUsed = at + bytes.length;
+    return this.#raw.subarray(at, at + bytes.length);
+  }
+
   async #flush(): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
+    const raw = this.#raw;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#raw = undefined;
     const task = this.#write(batch).then(
       () => void this.#inFlight.delete(task),
       (error: unknown) => {
@@ -140,6 +170,8 @@ class ChunkWriter {
         this.#inFlight.delete(task);
       },
     );
+    // The batch's views into `raw` are dropped once it is written, or failed.
+    if (raw !== undefined) void task.then(() => rawBuffers.give(raw));
     this.#inFlight.add(task);
     while (this.#inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(this.#inFlight);
   }
@@ -158,8 +190,19 @@ class ChunkWriter {
 
   async #writeClaimed(chunks: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
     try {
-      const stored: StoredChunk[] = chunks.map((c) => ({ id: c.id, data: encodeChunk(c.bytes, this.#compression) }));
+      let bound = 0;
+      for (const c of chunks) bound += encodedBound(c.bytes.length);
+      const out = storedBuffers.take(bound);
+      let at = 0;
+      const stored: StoredChunk[] = chunks.map((c) => {
+        const length = encodeChunkInto(c.bytes, this.#compression, out, at);
+        const data = out.subarray(at, at + length);
+        at += length;
+        return { id: c.id, data };
+      });
       await this.#store.putChunks(stored);
+      // Only once stored: a store that failed may still have writes in flight reading `out`.
+      storedBuffers.give(out);
       this.newChunks += chunks.length;
       for (let i = 0; i < chunks.length; i++) {
         this.newBytes += chunks[i]!.bytes.length;

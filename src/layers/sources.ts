@@ -1,5 +1,4 @@
-import { createReadStream } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { open, readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DedupError } from "../errors.js";
 import { indexTar, type TarEntry } from "./tar-index.js";
@@ -18,9 +17,35 @@ export interface BlobSource {
 
 const READ_SIZE = 1 << 20;
 
-export function openSource(source: BlobSource): AsyncIterable<Buffer> {
-  if (source.size === 0) return (async function* () {})();
-  return createReadStream(source.file, { start: source.offset, end: source.offset + source.size - 1, highWaterMark: READ_SIZE });
+/**
+ * The blob's bytes in pieces of READ_SIZE (the last one shorter). With `reuseAfter`, the pieces
+ * are read into a ring of buffers: a piece's buffer is read into again once more than
+ * `reuseAfter` bytes were yielded after it, so the consumer must not keep views into a piece
+ * longer than that (ingestBlob keeps less than its chunker's maxSize). Without, every piece is
+ * a buffer of its own.
+ */
+export async function* openSource(source: BlobSource, reuseAfter?: number): AsyncGenerator<Buffer> {
+  if (source.size === 0) return;
+  const ring: Buffer[] = [];
+  const ringSize = reuseAfter === undefined ? 0 : Math.ceil(reuseAfter / READ_SIZE) + 2;
+  const handle = await open(source.file, "r");
+  try {
+    for (let done = 0, piece = 0; done < source.size; piece++) {
+      const length = Math.min(READ_SIZE, source.size - done);
+      let buffer: Buffer;
+      if (ringSize === 0) buffer = Buffer.allocUnsafeSlow(length);
+      else buffer = ring[piece % ringSize] ??= Buffer.allocUnsafeSlow(READ_SIZE);
+      for (let filled = 0; filled < length; ) {
+        const { bytesRead } = await handle.read(buffer, filled, length - filled, source.offset + done + filled);
+        if (bytesRead === 0) throw new DedupError("INPUT_INVALID", `${source.label}: file ended ${source.size - done - filled} bytes early`, { path: source.file });
+        filled += bytesRead;
+      }
+      done += length;
+      yield length === buffer.length ? buffer : buffer.subarray(0, length);
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

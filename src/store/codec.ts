@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { Compressor, Decompressor } from "zstd-napi";
 import { DedupError } from "../errors.js";
 
@@ -31,6 +32,28 @@ export function encodeChunk(raw: Uint8Array, compression: Compression): Buffer {
   return withCodec(RAW, raw);
 }
 
+/** The most bytes `encodeChunkInto` may write for a chunk of `length` bytes. */
+export function encodedBound(length: number): number {
+  return 1 + Math.max(length, zstdBinding.compressBound(length));
+}
+
+/**
+ * `encodeChunk` into `out` at `at` (room for `encodedBound(raw.length)` bytes), without
+ * allocating: compressed straight into place. Returns the stored form's length.
+ */
+export function encodeChunkInto(raw: Uint8Array, compression: Compression, out: Uint8Array, at: number): number {
+  if (compression.codec === "zstd" && raw.length >= 64) {
+    const packed = contextFor(compression.level).compress2(out.subarray(at + 1, at + encodedBound(raw.length)), raw);
+    if (packed + 1 <= raw.length * (1 - MIN_SAVING)) {
+      out[at] = ZSTD;
+      return packed + 1;
+    }
+  }
+  out[at] = RAW;
+  out.set(raw, at + 1);
+  return raw.length + 1;
+}
+
 export function decodeChunk(stored: Uint8Array): Buffer {
   const payload = Buffer.from(stored.buffer, stored.byteOffset + 1, stored.byteLength - 1);
   switch (stored[0]) {
@@ -57,6 +80,21 @@ function compressorFor(level: number): Compressor {
     compressors.set(level, compressor);
   }
   return compressor;
+}
+
+type ZstdBinding = typeof import("zstd-napi/binding.js");
+/** zstd-napi's native binding: its contexts compress into a buffer the caller gives. */
+const zstdBinding = createRequire(import.meta.url)("zstd-napi/binding.js") as ZstdBinding;
+const contexts = new Map<number, InstanceType<ZstdBinding["CCtx"]>>();
+
+function contextFor(level: number): InstanceType<ZstdBinding["CCtx"]> {
+  let context = contexts.get(level);
+  if (context === undefined) {
+    context = new zstdBinding.CCtx();
+    context.setParameter(zstdBinding.CParameter.compressionLevel, level);
+    contexts.set(level, context);
+  }
+  return context;
 }
 
 function withCodec(codec: number, payload: Uint8Array): Buffer {

@@ -27,6 +27,36 @@ export const RECORD_HEADER = CHUNK_ID_BYTES + 4;
 const MAX_PACK_BYTES = 256 * 1024 * 1024;
 const MAX_OPEN_PACKS = 128;
 
+/**
+ * Free buffers of one size, kept for reuse by this thread: an ingest's batches would otherwise
+ * allocate hundreds of MB of short-lived buffers outside the JS heap, and V8 answers such
+ * external allocation with a full garbage collection every few dozen MB.
+ */
+export class BufferPool {
+  readonly #size: number;
+  readonly #keep: number;
+  readonly #free: Buffer[] = [];
+
+  constructor(size: number, keep: number) {
+    this.#size = size;
+    this.#keep = keep;
+  }
+
+  /** A buffer of at least `min` bytes (the pool's size unless more is asked), contents undefined. */
+  take(min = 0): Buffer {
+    if (min > this.#size) return Buffer.allocUnsafeSlow(min);
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size);
+  }
+
+  /** Hands a buffer back: the caller and everyone it lent views to are done with it. */
+  give(buffer: Buffer): void {
+    if (buffer.length === this.#size && this.#free.length < this.#keep) this.#free.push(buffer);
+  }
+}
+
+/** Record buffers of PackWriter.append: a batch of compressed chunks fits, with room to spare. */
+const APPEND_BUFFERS = new BufferPool(8 << 20, 8);
+
 export function packPath(dir: string, pack: number): string {
   return join(dir, `${pack.toString(16).padStart(8, "0")}.pack`);
 }
@@ -58,7 +88,7 @@ export class PackWriter {
     let total = 0;
     for (const chunk of chunks) total += RECORD_HEADER + chunk.data.length;
     const { pack, start } = await this.#reserve(total);
-    const buffer = Buffer.allocUnsafe(total);
+    const buffer = APPEND_BUFFERS.take(total);
     const locations: PackLocation[] = [];
     let at = 0;
     for (const { id, data } of chunks) {
@@ -76,6 +106,8 @@ export class PackWriter {
     } finally {
       pack.writes.delete(write);
     }
+    // Only after a write that succeeded: a failed one may still be reading the buffer.
+    APPEND_BUFFERS.give(buffer);
     this.#written++;
     return locations;
   }
