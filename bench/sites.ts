@@ -272,7 +272,7 @@ interface Missing {
   recipeBytes: number;
 }
 
-const peerOf = (address: string, name: string) => new PeerClient({ name, url: `http://${address}:${PEER_PORT}` }, secret);
+const peerOf = (address: string, name: string) => new PeerClient({ name, url: `http://${address}:${PEER_PORT}` }, { secret });
 
 /** The image's blobs (manifest, config, layers): their distinct chunks, stored sizes (from a holder), and which sources hold each. */
 async function imageChunks(image: string): Promise<Missing & { blobs: string[] }> {

@@ -3,7 +3,7 @@ import { DedupError } from "../errors.js";
 import { isSha256Digest } from "../layers/digest.js";
 import { callSite, lines } from "../sites/admin-client.js";
 import type { ReplicateEvent } from "../sites/site-admin.js";
-import { readSecretFile } from "../sites/site-config.js";
+import { addPeerTlsOptions, peerAccessFromFlags, type PeerTlsFlags } from "./peer-tls-flags.js";
 import { formatBytes, Progress } from "./progress.js";
 
 /**
@@ -19,11 +19,12 @@ export function replicateCommand(command: Command): void {
     .requiredOption("--to <site>", "the site to bring the image to")
     .requiredOption("--site-url <url>", "a site's peer API, e.g. http://10.0.0.1:5001 (its --peer-listen): SITE's own, or any site that knows SITE")
     .requiredOption("--peer-secret-file <file>", "the secret the sites share")
-    .option("--json", "print the result as JSON")
-    .action(async (image: string, flags: { to: string; siteUrl: string; peerSecretFile: string; json?: boolean }) => {
+    .option("--json", "print the result as JSON");
+  addPeerTlsOptions(command)
+    .action(async (image: string, flags: PeerTlsFlags & { to: string; siteUrl: string; peerSecretFile: string; json?: boolean }) => {
       const { repository, reference } = parseImage(image);
-      const secret = await readSecretFile(flags.peerSecretFile);
-      const res = await callSite(flags.siteUrl, secret, "POST", "replicate", { repository, reference, to: flags.to });
+      const access = await peerAccessFromFlags(flags);
+      const res = await callSite(flags.siteUrl, access, "POST", "replicate", { repository, reference, to: flags.to });
       let progress: Progress | undefined;
       let shown = 0;
       try {

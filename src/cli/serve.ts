@@ -1,9 +1,9 @@
 import type { Command, Option } from "commander";
-import { readFile } from "node:fs/promises";
-import { createSecureContext } from "node:tls";
 import { buildMirrorConfig, loadServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry, type ServeConfig } from "../config/serve-config.js";
 import { startSite, type Site } from "../sites/site.js";
-import { checkPeers, checkSchedule, checkSiteName, parsePeerFlag, parseProbeIntervalFlag, readSecretFile, type SiteConfig } from "../sites/site-config.js";
+import { readTlsFiles } from "../config/tls-files.js";
+import { checkPeers, checkPeerScheme, checkSchedule, checkSiteName, parsePeerFlag, parseProbeIntervalFlag, readPeerTls, readSecretFile, type SiteConfig } from "../sites/site-config.js";
+import { addPeerTlsOptions, PEER_TLS_FLAG_NAMES, peerTlsFiles, type PeerTlsFlags } from "./peer-tls-flags.js";
 import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
 import { createSeedApiServer } from "../registry/seed-api.js";
@@ -37,7 +37,8 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--peer-listen <host:port>", "where this site answers its peers (not the registry's address)")
     .option("--peer-secret-file <file>", "the secret all sites share, authenticating every peer request")
     .option("--schedule <policy>", "how a pull splits missing chunks among peers: network-aware (default), random, single-source")
-    .option("--probe-interval <seconds>", "measure the links transfers leave idle this often, with a short download from each peer (0, the default: never)")
+    .option("--probe-interval <seconds>", "measure the links transfers leave idle this often, with a short download from each peer (0, the default: never)");
+  addPeerTlsOptions(command)
     .action(async (flags: ServeFlags) => {
       const { host, port } = parseListen(flags.listen);
       const seedApi = flags.seedApi === undefined ? undefined : parseListen(flags.seedApi);
@@ -53,7 +54,8 @@ export function serveCommand(command: Command, storeOption: Option): void {
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new DedupError("INPUT_INVALID", "--tls-cert and --tls-key go together: give both or neither");
       const file = flags.config === undefined ? undefined : await loadServeConfig(flags.config);
       const mirror = mirrorSettings(file, flags.upstream);
-      const tls = await tlsSettings(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : file?.tls);
+      const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : file?.tls;
+      const tls = tlsFiles === undefined ? undefined : await readTlsFiles(tlsFiles);
       const siteConfig = await siteSettings(file, flags);
       const local = await openStore(storeLocation(flags.store, file?.store), { create: true });
       const log = (line: string) => process.stderr.write(`docker-dedup: ${line}\n`);
@@ -94,7 +96,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
         const peerWhere = typeof peerAddress === "object" && peerAddress !== null ? formatAddress(peerAddress.address, peerAddress.port) : "?";
         const peers = siteConfig.peers.map((p) => `${p.name} (${p.url})`).join(", ") || "none yet";
         const probes = siteConfig.probeIntervalSeconds > 0 ? `; link probes every ${siteConfig.probeIntervalSeconds} s` : "";
-        process.stderr.write(`docker-dedup: site ${siteConfig.site}: peer API on http://${peerWhere}; peers: ${peers}; schedule ${siteConfig.schedule}${probes}\n`);
+        process.stderr.write(`docker-dedup: site ${siteConfig.site}: peer API on ${siteConfig.access.tls === undefined ? "http" : "https"}://${peerWhere}${siteConfig.access.tls === undefined ? "" : " (mutual TLS)"}; peers: ${peers}; schedule ${siteConfig.schedule}${probes}\n`);
       }
       for (const m of mirror?.mirrors ?? []) {
         const isDefault = m.namespace === mirror?.defaultNamespace ? ", the default namespace" : "";
@@ -121,7 +123,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
     });
 }
 
-interface ServeFlags {
+interface ServeFlags extends PeerTlsFlags {
   store?: string;
   listen: string;
   accessLog?: boolean;
@@ -148,9 +150,9 @@ async function siteSettings(file: ServeConfig | undefined, flags: ServeFlags): P
   const name = flags.site ?? fromFile?.site;
   const peerFlags = flags.peer.map(parsePeerFlag);
   if (name === undefined) {
-    const siteFlags = [flags.peerListen, flags.peerSecretFile, flags.schedule, flags.probeInterval];
+    const siteFlags = [flags.peerListen, flags.peerSecretFile, flags.schedule, flags.probeInterval, ...Object.values(peerTlsFiles(flags))];
     if (fromFile !== undefined || peerFlags.length > 0 || siteFlags.some((flag) => flag !== undefined)) {
-      throw new DedupError("INPUT_INVALID", "--peer, --peer-listen, --peer-secret-file, --schedule and --probe-interval need --site NAME (or \"site\" in the config file)");
+      throw new DedupError("INPUT_INVALID", "--peer, --peer-listen, --peer-secret-file, --peer-tls-*, --schedule and --probe-interval need --site NAME (or \"site\" in the config file)");
     }
     return undefined;
   }
@@ -158,11 +160,17 @@ async function siteSettings(file: ServeConfig | undefined, flags: ServeFlags): P
   const peerListen = flags.peerListen ?? fromFile?.peerListen;
   const secretFile = flags.peerSecretFile ?? fromFile?.peerSecretFile;
   if (peerListen === undefined || secretFile === undefined) throw new DedupError("INPUT_INVALID", "a site needs --peer-listen HOST:PORT and --peer-secret-file FILE");
+  const tlsFlags = peerTlsFiles(flags);
+  const tls = Object.values(tlsFlags).some((file) => file !== undefined)
+    ? await readPeerTls(tlsFlags, PEER_TLS_FLAG_NAMES)
+    : await readPeerTls(fromFile?.peerTls ?? {}, ["peerTlsCert", "peerTlsKey", "peerTlsCa"]);
+  const peers = checkPeers(site, [...(fromFile?.peers ?? []), ...peerFlags]);
+  for (const peer of peers) checkPeerScheme(peer.url, tls !== undefined, `peer ${peer.name}`);
   return {
     site,
-    peers: checkPeers(site, [...(fromFile?.peers ?? []), ...peerFlags]),
+    peers,
     peerListen: parseListen(peerListen, "--peer-listen"),
-    secret: await readSecretFile(secretFile),
+    access: { secret: await readSecretFile(secretFile), ...(tls === undefined ? {} : { tls }) },
     schedule: checkSchedule(flags.schedule ?? fromFile?.schedule ?? "network-aware"),
     probeIntervalSeconds: flags.probeInterval === undefined ? (fromFile?.probeInterval ?? 0) : parseProbeIntervalFlag(flags.probeInterval),
   };
@@ -178,25 +186,6 @@ function mirrorSettings(file: ServeConfig | undefined, upstreams: string[]): Mir
     defaultNamespace: file?.defaultNamespaceGiven ? fromFile?.defaultNamespace : undefined,
     manifestTtlSeconds: fromFile?.manifestTtlSeconds,
   });
-}
-
-/** Reads and checks the PEM certificate and key (flags, else the config file's); undefined: plain HTTP. */
-async function tlsSettings(files: { cert: string; key: string } | undefined): Promise<{ cert: Buffer; key: Buffer } | undefined> {
-  if (files === undefined) return undefined;
-  const read = async (path: string, what: string) => {
-    try {
-      return await readFile(path);
-    } catch (error) {
-      throw new DedupError("INPUT_INVALID", `cannot read TLS ${what} ${path}: ${(error as Error).message}`);
-    }
-  };
-  const tls = { cert: await read(files.cert, "certificate"), key: await read(files.key, "key") };
-  try {
-    createSecureContext(tls);
-  } catch (error) {
-    throw new DedupError("INPUT_INVALID", `bad TLS certificate or key (${files.cert}, ${files.key}): ${(error as Error).message}`);
-  }
-  return tls;
 }
 
 /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { callSite, readText } from "../sites/admin-client.js";
 import type { LinkEstimate } from "../sites/link-estimates.js";
 import type { SiteStatus } from "../sites/site-admin.js";
-import { readSecretFile } from "../sites/site-config.js";
+import { addPeerTlsOptions, peerAccessFromFlags, type PeerTlsFlags } from "./peer-tls-flags.js";
 import { formatBytes } from "./progress.js";
 
 /**
@@ -14,14 +14,15 @@ import { formatBytes } from "./progress.js";
 export function sitesCommand(command: Command): void {
   command
     .description("a site's peers (reachable, log lag), link estimates, and how much of each image every site holds")
-    .requiredOption("--site-url <url>", "the site's peer API, e.g. http://10.0.0.1:5001 (its --peer-listen)")
+    .requiredOption("--site-url <url>", "the site's peer API, e.g. http://10.0.0.1:5001 (its --peer-listen; https:// with mutual TLS)")
     .requiredOption("--peer-secret-file <file>", "the secret the sites share")
     .option("--image <repo:tag>", "only this image")
-    .option("--json", "machine-readable output")
-    .action(async (flags: { siteUrl: string; peerSecretFile: string; image?: string; json?: boolean }) => {
-      const secret = await readSecretFile(flags.peerSecretFile);
+    .option("--json", "machine-readable output");
+  addPeerTlsOptions(command)
+    .action(async (flags: PeerTlsFlags & { siteUrl: string; peerSecretFile: string; image?: string; json?: boolean }) => {
+      const access = await peerAccessFromFlags(flags);
       const query = flags.image === undefined ? "" : `?image=${encodeURIComponent(flags.image)}`;
-      const text = await readText(await callSite(flags.siteUrl, secret, "GET", `status${query}`));
+      const text = await readText(await callSite(flags.siteUrl, access, "GET", `status${query}`));
       if (flags.json) {
         process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
         return;

@@ -18,14 +18,16 @@ import { checkPeerUrl, checkProbeInterval, checkSchedule, checkSiteName, type Pe
  *     "store": "redis-cluster://10.0.0.1:7000,10.0.0.2:7000",
  *     "site": "paris", "peerListen": "10.0.0.1:5001", "peerSecretFile": "peer-secret",
  *     "peers": [{"name": "lyon", "url": "http://10.0.0.2:5001", "bandwidth": 200}],
- *     "schedule": "network-aware", "probeInterval": 60
+ *     "schedule": "network-aware", "probeInterval": 60,
+ *     "peerTlsCert": "site.pem", "peerTlsKey": "site-key.pem", "peerTlsCa": "sites-ca.pem"
  *   }
  *
  * `tlsCert`/`tlsKey` (both or neither) are PEM files, relative to the config file's directory.
  * `store` is a store URL or directory (relative to the config file's directory); --store and
  * $DOCKER_DEDUP_STORE take precedence over it. The site keys make this registry one site of
  * several (src/sites/): `peers[].bandwidth` is the first estimate of that peer's link in Mbit/s,
- * `peerSecretFile` is relative to the config file's directory; `probeInterval` is the seconds
+ * `peerSecretFile` and the `peerTls*` files (mutual TLS between sites: all three or none) are
+ * relative to the config file's directory; `probeInterval` is the seconds
  * between probes of the links transfers leave idle (0 or absent: none); flags add peers and
  * override the rest.
  */
@@ -69,6 +71,8 @@ export interface SiteSettings {
   peers?: PeerEntry[];
   peerListen?: string;
   peerSecretFile?: string;
+  /** Mutual TLS between sites: file names, all three or none (checked when read). */
+  peerTls?: { cert?: string; key?: string; ca?: string };
   schedule?: string;
   /** Seconds, checked. */
   probeInterval?: number;
@@ -96,6 +100,8 @@ export async function loadServeConfig(file: string): Promise<ServeConfig> {
   if (config.tls !== undefined) config.tls = { cert: resolve(dirname(file), config.tls.cert), key: resolve(dirname(file), config.tls.key) };
   if (config.store !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(config.store)) config.store = resolve(dirname(file), config.store);
   if (config.sites?.peerSecretFile !== undefined) config.sites.peerSecretFile = resolve(dirname(file), config.sites.peerSecretFile);
+  const peerTls = config.sites?.peerTls;
+  if (peerTls !== undefined) for (const key of ["cert", "key", "ca"] as const) if (peerTls[key] !== undefined) peerTls[key] = resolve(dirname(file), peerTls[key]);
   return config;
 }
 
@@ -160,7 +166,7 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
   return config;
 }
 
-const SITE_KEYS = ["site", "peers", "peerListen", "peerSecretFile", "schedule", "probeInterval"] as const;
+const SITE_KEYS = ["site", "peers", "peerListen", "peerSecretFile", "peerTlsCert", "peerTlsKey", "peerTlsCa", "schedule", "probeInterval"] as const;
 
 function parseSiteSettings(value: Record<string, unknown>, fail: (message: string) => never): SiteSettings | undefined {
   if (SITE_KEYS.every((key) => value[key] === undefined)) return undefined;
@@ -172,12 +178,14 @@ function parseSiteSettings(value: Record<string, unknown>, fail: (message: strin
       return fail((error as Error).message);
     }
   };
-  for (const key of ["site", "peerListen", "peerSecretFile", "schedule"] as const) {
+  for (const key of ["site", "peerListen", "peerSecretFile", "peerTlsCert", "peerTlsKey", "peerTlsCa", "schedule"] as const) {
     if (value[key] !== undefined && (typeof value[key] !== "string" || value[key] === "")) fail(`${key}: expected a string`);
   }
   if (typeof value.site === "string") settings.site = checked(() => checkSiteName(value.site as string, "site"));
   if (typeof value.peerListen === "string") settings.peerListen = value.peerListen;
   if (typeof value.peerSecretFile === "string") settings.peerSecretFile = value.peerSecretFile;
+  const tlsFiles = { cert: value.peerTlsCert, key: value.peerTlsKey, ca: value.peerTlsCa } as { cert?: string; key?: string; ca?: string };
+  if (Object.values(tlsFiles).some((file) => file !== undefined)) settings.peerTls = tlsFiles;
   if (typeof value.schedule === "string") settings.schedule = checked(() => checkSchedule(value.schedule as string, "schedule"));
   if (value.probeInterval !== undefined) {
     if (typeof value.probeInterval !== "number") fail("probeInterval: expected seconds, a number");

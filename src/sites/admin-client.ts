@@ -1,24 +1,26 @@
-import { request, type IncomingMessage } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { DedupError } from "../errors.js";
-import { authorizationHeader } from "./peer-auth.js";
+import { authorizationHeader, peerTransport, type PeerAccess } from "./peer-auth.js";
 import { PEER_API_PREFIX } from "./peer-protocol.js";
-import { checkPeerUrl } from "./site-config.js";
+import { checkPeerScheme, checkPeerUrl } from "./site-config.js";
 
 /** A site silent this long is taken for gone (a replicate sends a progress line every 250 ms). */
 const IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * One call of a running site's peer API by an operator's command (`sites`, `replicate`), with
- * the shared secret. Resolves with the reply once its status is 200; otherwise throws one clear
+ * the shared secret (and over mutual TLS when the sites use it). Resolves with the reply once its status is 200; otherwise throws one clear
  * error naming the site and what it answered.
  */
-export async function callSite(siteUrl: string, secret: string, method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+export async function callSite(siteUrl: string, access: PeerAccess, method: string, path: string, body?: unknown): Promise<IncomingMessage> {
   const base = checkPeerUrl(siteUrl, "--site-url");
+  checkPeerScheme(base, access.tls !== undefined, "--site-url");
+  const transport = peerTransport(access.tls);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const headers: Record<string, string | number> = { Authorization: authorizationHeader(secret) };
+    const headers: Record<string, string | number> = { Authorization: authorizationHeader(access.secret) };
     if (payload !== undefined) Object.assign(headers, { "Content-Type": "application/json", "Content-Length": payload.length });
-    const req = request(`${base}${PEER_API_PREFIX}${path}`, { method, headers, timeout: IDLE_TIMEOUT_MS }, resolve);
+    const req = transport.request(`${base}${PEER_API_PREFIX}${path}`, { method, headers, timeout: IDLE_TIMEOUT_MS, ...transport.tlsOptions }, resolve);
     req.on("timeout", () => req.destroy(new Error(`no answer for ${IDLE_TIMEOUT_MS / 1000} s`)));
     req.on("error", (error) => reject(new DedupError("STORE_UNAVAILABLE", `cannot reach the site at ${base}: ${error.message}`)));
     req.end(payload);

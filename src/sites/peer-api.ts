@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { DedupError, isDedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
 import { encodeRecipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import type { ChangeLog } from "./change-log.js";
 import type { ReplicateEvent, ReplicateRequest, SiteAdmin } from "./site-admin.js";
-import { secretChecker } from "./peer-auth.js";
+import { createPeerServer, secretChecker, type PeerAccess } from "./peer-auth.js";
 import {
   encodeBitmap,
   frameHeader,
@@ -25,7 +25,7 @@ export interface PeerApiOptions {
   /** The site's own store, not the replicated one: a peer must get only what this site holds, never what it would fetch. */
   store: Store;
   log: ChangeLog;
-  secret: string;
+  access: PeerAccess;
   logLine: (line: string) => void;
   /** Answers `status` and `replicate`; without it those calls are 404. */
   admin?: SiteAdmin;
@@ -40,8 +40,8 @@ const PROBE_BLOCK_BYTES = 1024 * 1024;
 
 /** The peer API server (peer-protocol.ts describes the calls); the caller listens and closes. */
 export function createPeerApiServer(options: PeerApiOptions): Server {
-  const authorized = secretChecker(options.secret);
-  const server = createServer((req, res) => {
+  const authorized = secretChecker(options.access.secret);
+  const server = createPeerServer(options.access.tls, (req, res) => {
     if (!authorized(req.headers.authorization)) {
       req.resume();
       send(res, 401, "text/plain", "peer secret required\n");

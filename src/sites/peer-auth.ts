@@ -1,4 +1,23 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import * as http from "node:http";
+import * as https from "node:https";
+
+/**
+ * What a site, or an operator's command, presents to a site's peer API: the shared secret, and
+ * with mutual TLS its own certificate and the CA that every site's certificate chains to. The
+ * peer API then takes only connections whose client certificate that CA signed, and peers are
+ * reached over https:// only, their certificates checked against the same CA and their URLs.
+ */
+export interface PeerAccess {
+  secret: string;
+  tls?: PeerTls;
+}
+
+export interface PeerTls {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+}
 
 /**
  * The shared secret, checked in constant time: both sides are hashed first, so neither the
@@ -11,4 +30,23 @@ export function secretChecker(secret: string): (authorization: string | undefine
 
 export function authorizationHeader(secret: string): string {
   return `Bearer ${secret}`;
+}
+
+/** The peer API's server: plain HTTP, or HTTPS that requires a client certificate signed by the sites' CA. */
+export function createPeerServer(tls: PeerTls | undefined, handler: http.RequestListener): http.Server {
+  if (tls === undefined) return http.createServer(handler);
+  return https.createServer({ ...tls, requestCert: true, rejectUnauthorized: true }, handler);
+}
+
+/** How requests reach peers: the request function, and options (agent or certificates) to give it. */
+export interface PeerTransport {
+  request: typeof http.request;
+  agent(options: { keepAlive: boolean; maxSockets: number }): http.Agent;
+  /** Options for a request made without an agent of this transport's. */
+  readonly tlsOptions: https.RequestOptions;
+}
+
+export function peerTransport(tls: PeerTls | undefined): PeerTransport {
+  if (tls === undefined) return { request: http.request, agent: (options) => new http.Agent(options), tlsOptions: {} };
+  return { request: https.request, agent: (options) => new https.Agent({ ...options, ...tls }), tlsOptions: { ...tls } };
 }

@@ -1,10 +1,10 @@
-import { Agent, request, type IncomingMessage } from "node:http";
+import type { Agent, IncomingMessage } from "node:http";
 import { isIP } from "node:net";
 import { DedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import { decodeRecipe, type Recipe } from "../store/recipe.js";
 import type { ChangeEntry } from "./change-log.js";
-import { authorizationHeader } from "./peer-auth.js";
+import { authorizationHeader, peerTransport, type PeerAccess, type PeerTransport } from "./peer-auth.js";
 import { decodeBitmap, joinIds, MAX_IDS_PER_HAS, PEER_API_PREFIX, readFrames } from "./peer-protocol.js";
 import type { PeerEntry } from "./site-config.js";
 
@@ -23,16 +23,19 @@ export interface ProbeMeasurement {
 export class PeerClient {
   readonly name: string;
   readonly url: string;
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: SOCKETS_PER_PEER });
+  readonly #transport: PeerTransport;
+  readonly #agent: Agent;
   readonly #authorization: string;
   /** The address requests leave from: the site's own, so the peer (and a shaped link) sees which site asks. */
   readonly #localAddress: string | undefined;
 
   /** `listenHost`: the host this site's peer API listens on; an IP address other than a wildcard is also where requests leave from. */
-  constructor(peer: PeerEntry, secret: string, listenHost?: string) {
+  constructor(peer: PeerEntry, access: PeerAccess, listenHost?: string) {
     this.name = peer.name;
     this.url = peer.url;
-    this.#authorization = authorizationHeader(secret);
+    this.#transport = peerTransport(access.tls);
+    this.#agent = this.#transport.agent({ keepAlive: true, maxSockets: SOCKETS_PER_PEER });
+    this.#authorization = authorizationHeader(access.secret);
     this.#localAddress = sourceAddress(listenHost, new URL(peer.url).hostname.replace(/^\[|\]$/g, ""));
   }
 
@@ -121,7 +124,7 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = { Authorization: this.#authorization };
       if (body !== undefined) Object.assign(headers, { "Content-Type": type, "Content-Length": body.length });
-      const req = request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS, localAddress: this.#localAddress, signal }, resolve);
+      const req = this.#transport.request(`${this.url}${PEER_API_PREFIX}${path}`, { method, agent: this.#agent, headers, timeout: IDLE_TIMEOUT_MS, localAddress: this.#localAddress, signal }, resolve);
       req.on("timeout", () => req.destroy(new DedupError("STORE_UNAVAILABLE", `peer ${this.name} did not answer for ${IDLE_TIMEOUT_MS / 1000} s`)));
       req.on("error", (error) => reject(unavailable(this.name, error)));
       req.end(body);

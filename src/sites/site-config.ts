@@ -1,5 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { DedupError } from "../errors.js";
+import { readTlsFiles } from "../config/tls-files.js";
+import type { PeerAccess, PeerTls } from "./peer-auth.js";
 import type { SchedulePolicy } from "./schedule.js";
 import { MAX_SITES } from "./transfer.js";
 
@@ -16,8 +18,8 @@ export interface SiteConfig {
   site: string;
   peers: PeerEntry[];
   peerListen: { host: string | undefined; port: number };
-  /** The shared secret every site presents to every other. */
-  secret: string;
+  /** What every site presents to every other: the shared secret, and with mutual TLS its certificate. */
+  access: PeerAccess;
   schedule: SchedulePolicy;
   /** Seconds between rounds of link probes (link-probe.ts); 0: no probes, the links are measured by transfers alone. */
   probeIntervalSeconds: number;
@@ -58,9 +60,19 @@ export function checkPeerUrl(text: string, what: string): string {
   } catch {
     throw new DedupError("INPUT_INVALID", `${what}: not a URL: ${JSON.stringify(text)}`);
   }
-  if (url.protocol !== "http:") throw new DedupError("INPUT_INVALID", `${what}: expected an http:// URL (the peer API's address)`);
-  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") throw new DedupError("INPUT_INVALID", `${what}: expected http://HOST:PORT only`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new DedupError("INPUT_INVALID", `${what}: expected an http:// or https:// URL (the peer API's address)`);
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") throw new DedupError("INPUT_INVALID", `${what}: expected http(s)://HOST:PORT only`);
   return url.origin;
+}
+
+/**
+ * With mutual TLS a site reaches its peers over https:// only (an http:// one would be sent the
+ * secret in the clear); without it, it has no certificate to show an https:// one.
+ */
+export function checkPeerScheme(url: string, tls: boolean, what: string): void {
+  const secure = url.startsWith("https:");
+  if (tls && !secure) throw new DedupError("INPUT_INVALID", `${what} is ${url}: with mutual TLS (--peer-tls-cert, --peer-tls-key, --peer-tls-ca) peers are reached over https:// only`);
+  if (!tls && secure) throw new DedupError("INPUT_INVALID", `${what} is ${url}: an https:// peer API needs this site's certificate (--peer-tls-cert, --peer-tls-key, --peer-tls-ca)`);
 }
 
 export function checkSchedule(text: string, what = "--schedule"): SchedulePolicy {
@@ -78,6 +90,18 @@ export function checkPeers(site: string, peers: PeerEntry[]): PeerEntry[] {
   }
   if (peers.length > MAX_SITES) throw new DedupError("INPUT_INVALID", `at most ${MAX_SITES} peers`);
   return peers;
+}
+
+/**
+ * The mutual-TLS files (certificate, key, the sites' CA): all three or none, read and checked;
+ * undefined: none. `names` are what the three are called where they were given.
+ */
+export async function readPeerTls(files: { cert?: string; key?: string; ca?: string }, names: [string, string, string]): Promise<PeerTls | undefined> {
+  const given = [files.cert, files.key, files.ca].filter((file) => file !== undefined).length;
+  if (given === 0) return undefined;
+  if (given < 3) throw new DedupError("INPUT_INVALID", `${names.join(", ")} go together: give all three or none`);
+  const { cert, key, ca } = await readTlsFiles({ cert: files.cert!, key: files.key!, ca: files.ca! });
+  return { cert, key, ca: ca! };
 }
 
 export async function readSecretFile(file: string): Promise<string> {

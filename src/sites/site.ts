@@ -26,7 +26,7 @@ export interface Site {
 /** Makes the store a site: follows the peers' changes, answers them, fetches what it lacks from them. */
 export async function startSite(local: Store, config: SiteConfig, log: (line: string) => void): Promise<Site> {
   const changes = await SiteChanges.open(config.site, local);
-  const peers = config.peers.map((peer) => new PeerClient(peer, config.secret, config.peerListen.host));
+  const peers = config.peers.map((peer) => new PeerClient(peer, config.access, config.peerListen.host));
   const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
   const lanes = peers.map((peer) => new PeerLane(peer, links));
   const remote = new RemoteBlobs({
@@ -40,7 +40,7 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     log,
   });
   const admin = new SiteAdmin({ site: config.site, schedule: config.schedule, local, head: () => changes.log.head, peers, locations: changes.locations, links, remote });
-  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, secret: config.secret, logLine: log, admin });
+  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, access: config.access, logLine: log, admin });
   await new Promise<void>((resolve, reject) => {
     peerServer.once("error", (error: NodeJS.ErrnoException) => {
       const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;

@@ -6,6 +6,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { run, runCli, tempDir } from "../helpers.js";
+import { selfSignedCertificate } from "../tls-certificates.js";
 import { serveCli, type ServeProcess } from "./harness.js";
 
 /**
@@ -19,12 +20,7 @@ const sha = (data: Uint8Array) => `sha256:${createHash("sha256").update(data).di
 
 /** A self-signed certificate for IP 127.0.0.1, its key, and a skopeo cert dir trusting it. */
 async function makeCertificate(dir: string): Promise<{ cert: string; key: string; certDir: string; ca: Buffer }> {
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
-  await run("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-  ]);
+  const { cert, key } = await selfSignedCertificate(dir);
   const ca = await readFile(cert);
   const certDir = join(dir, "certs.d");
   await mkdir(certDir);

@@ -9,7 +9,8 @@ test("--peer NAME=URL, and the site keys of the serve config file", () => {
   assert.deepEqual(parsePeerFlag("lyon=http://10.0.0.2:5001/"), { name: "lyon", url: "http://10.0.0.2:5001" });
   assert.throws(() => parsePeerFlag("http://10.0.0.2:5001"), /NAME=URL/);
   assert.throws(() => parsePeerFlag("Lyon=http://h:1"), /bad peer name/);
-  assert.throws(() => parsePeerFlag("lyon=https://h:1"), /http:\/\//);
+  assert.deepEqual(parsePeerFlag("lyon=https://h:1"), { name: "lyon", url: "https://h:1" }); // mutual TLS between sites
+  assert.throws(() => parsePeerFlag("lyon=ftp://h:1"), /http:\/\/ or https:\/\//);
   assert.throws(() => parsePeerFlag("lyon=http://h:1/v2"), /HOST:PORT only/);
   assert.throws(() => checkPeers("paris", [parsePeerFlag("paris=http://h:1")]), /own name/);
   assert.throws(() => checkPeers("paris", [parsePeerFlag("lyon=http://h:1"), parsePeerFlag("lyon=http://h:2")]), /twice/);
@@ -32,6 +33,17 @@ test("--peer NAME=URL, and the site keys of the serve config file", () => {
   assert.throws(() => parseServeConfig({ site: "paris", schedule: "fastest" }), /config: bad schedule "fastest"/);
   assert.throws(() => parseServeConfig({ site: "paris", peers: [{ name: "lyon", url: "http://h:1", speed: 1 }] }), /unknown setting peers\[0\]\.speed/);
   assert.throws(() => parseServeConfig({ site: "paris", peers: [{ name: "lyon", url: "http://h:1", bandwidth: 0 }] }), /bandwidth: expected Mbit\/s/);
+  assert.deepEqual(parseServeConfig({ site: "paris", peerTlsCert: "paris.pem", peerTlsKey: "paris-key.pem", peerTlsCa: "ca.pem" }).sites?.peerTls, { cert: "paris.pem", key: "paris-key.pem", ca: "ca.pem" });
+  assert.throws(() => parseServeConfig({ site: "paris", peerTlsCa: 3 }), /peerTlsCa: expected a string/);
+});
+
+test("mutual TLS settings: all three files or none, each read and checked, in one line", async () => {
+  const lone = await runCli(["serve", "--site", "paris", "--peer-listen", "127.0.0.1:0", "--peer-secret-file", "/nonexistent", "--peer-tls-ca", "/nonexistent"]);
+  assert.equal(lone.code, 1);
+  assert.match(lone.stderr, /^docker-dedup: --peer-tls-cert, --peer-tls-key, --peer-tls-ca go together: give all three or none\n$/);
+  const missing = await runCli(["sites", "--site-url", "https://127.0.0.1:1", "--peer-secret-file", "/nonexistent", "--peer-tls-cert", "/no/cert.pem", "--peer-tls-key", "/no/key.pem", "--peer-tls-ca", "/no/ca.pem"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^docker-dedup: cannot read TLS certificate \/no\/cert\.pem: ENOENT/);
 });
 
 test("--probe-interval SECONDS and the config file's probeInterval: seconds >= 0, 0 for none", () => {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { makeImage, OCI_MANIFEST, pushManifest, serveCli, type ServeProcess } from "../registry/harness.js";
 import { linkCounters } from "./testbed.js";
 import { tempDir } from "../helpers.js";
+import { certificateAuthority, type CertificateFiles } from "../tls-certificates.js";
 
 type TestContext = { after(fn: () => unknown): void };
 
@@ -23,6 +24,8 @@ export interface SiteSpec {
 export interface SiteCluster {
   secretFile: string;
   secret: string;
+  /** With `tls`: the sites' CA, and each site's certificate. */
+  tls?: { ca: string; sites: Map<string, CertificateFiles>; issue(subject: string): Promise<CertificateFiles> };
   specs: Map<string, SiteSpec>;
   start(name: string, extraArgs?: string[]): Promise<ServeProcess>;
 }
@@ -46,8 +49,9 @@ export const PEER_PORT = 5001;
  * all sharing one secret. None is started; a test may reroute a link (a spec's peer URL) first.
  * `testbed`: site k on its own address testbedAddress(k) with fixed ports, as inside
  * scripts/sites/testbed.sh, where the link between two sites is shaped by their addresses.
+ * `tls`: mutual TLS between the sites (one CA signs every site's certificate), https:// peer URLs.
  */
-export async function siteCluster(t: TestContext, names: string[], options: { testbed?: boolean } = {}): Promise<SiteCluster> {
+export async function siteCluster(t: TestContext, names: string[], options: { testbed?: boolean; tls?: boolean } = {}): Promise<SiteCluster> {
   const dir = await tempDir(t);
   const secret = cryptoRandomBytes(24).toString("hex");
   const secretFile = join(dir, "peer-secret");
@@ -59,12 +63,20 @@ export async function siteCluster(t: TestContext, names: string[], options: { te
   for (const name of names) {
     const peers = names
       .filter((other) => other !== name)
-      .map((other) => ({ name: other, url: `http://${hosts.get(other)}:${ports.get(other)}` }));
+      .map((other) => ({ name: other, url: `${options.tls ? "https" : "http"}://${hosts.get(other)}:${ports.get(other)}` }));
     specs.set(name, { name, store: join(dir, name), peerPort: ports.get(name)!, host: hosts.get(name)!, peers });
+  }
+  let tls: SiteCluster["tls"];
+  if (options.tls) {
+    const ca = await certificateAuthority(dir, "sites-ca");
+    const sites = new Map<string, CertificateFiles>();
+    for (const name of names) sites.set(name, await ca.issue(`site-${name}`));
+    tls = { ca: ca.cert, sites, issue: ca.issue };
   }
   return {
     secretFile,
     secret,
+    ...(tls === undefined ? {} : { tls }),
     specs,
     start: (name, extraArgs = []) => {
       const spec = specs.get(name)!;
@@ -74,6 +86,7 @@ export async function siteCluster(t: TestContext, names: string[], options: { te
         "--peer-listen", `${spec.host}:${spec.peerPort}`,
         "--peer-secret-file", secretFile,
         ...spec.peers.flatMap((peer) => ["--peer", `${peer.name}=${peer.url}`]),
+        ...(tls === undefined ? [] : ["--peer-tls-cert", tls.sites.get(name)!.cert, "--peer-tls-key", tls.sites.get(name)!.key, "--peer-tls-ca", tls.ca]),
         ...extraArgs,
       ];
       return serveCli(t, args, { listen: options.testbed ? `${spec.host}:${REGISTRY_PORT}` : undefined, until: /site \S+: peer API on/ });
@@ -103,7 +116,7 @@ export async function stopSite(site: ServeProcess): Promise<void> {
 export const SITE_WAIT_MS = 60_000;
 
 /** Pushes a single-manifest image of these layers as name:tag. */
-export async function pushImage(url: string, name: string, tag: string, layers: Buffer[]): Promise<{ manifest: string; blobs: string[] }> {
+export async function pushImage(url: string, name: string, tag: string, layers: Buffer[]): Promise<Awaited<ReturnType<typeof makeImage>>> {
   const image = await makeImage(url, name, { layers });
   const res = await pushManifest(url, name, tag, image.manifest, OCI_MANIFEST);
   assert.equal(res.status, 201, await res.text());

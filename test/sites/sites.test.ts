@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { request as httpsRequest, type RequestOptions } from "node:https";
 import { join } from "node:path";
 import { test } from "node:test";
 import { deflateRawSync } from "node:zlib";
 import { PeerClient } from "../../src/sites/peer-client.js";
 import { MAX_PROBE_BYTES, MIN_PROBE_BYTES } from "../../src/sites/peer-protocol.js";
 import { RECORD_HEADER } from "../../src/store/packs.js";
-import { eventually, randomBytes } from "../helpers.js";
-import { makeImage, OCI_MANIFEST, pushManifest, sha256 } from "../registry/harness.js";
-import { SITE_WAIT_MS, getBytes, hasTag, siteCluster, slowLink, stopSite, type SiteCluster, type SlowLink } from "./site-harness.js";
+import { eventually, randomBytes, runCli, tempDir } from "../helpers.js";
+import { certificateAuthority } from "../tls-certificates.js";
+import { OCI_MANIFEST, sha256 } from "../registry/harness.js";
+import { SITE_WAIT_MS, getBytes, hasTag, pushImage, siteCluster, slowLink, stopSite, type SiteCluster, type SlowLink } from "./site-harness.js";
 
 /**
  * Sites as separate `docker-dedup serve` processes on loopback, each with its own store and
@@ -19,13 +21,6 @@ import { SITE_WAIT_MS, getBytes, hasTag, siteCluster, slowLink, stopSite, type S
 function layers(seed: number, size: number): Buffer[] {
   const shared = randomBytes(size / 2, seed);
   return [Buffer.concat([shared, randomBytes(size / 2, seed + 1)]), Buffer.concat([shared, randomBytes(size / 4, seed + 2)])];
-}
-
-async function pushImage(url: string, name: string, tag: string, layerData: Buffer[]) {
-  const image = await makeImage(url, name, { layers: layerData });
-  const res = await pushManifest(url, name, tag, image.manifest, OCI_MANIFEST);
-  assert.equal(res.status, 201, await res.text());
-  return image;
 }
 
 async function assertPulls(url: string, name: string, tag: string, image: { manifest: string; digest: string; blobs: string[] }, layerData: Buffer[]): Promise<void> {
@@ -66,6 +61,59 @@ test("peer requests without the shared secret get 401", async (t) => {
   assert.deepEqual(await info.json(), { site: "a", version: 2, head: 0 });
 });
 
+test("mutual TLS between sites: an image pushed at one pulls at the other; the peer API takes only certificates the sites' CA signed", async (t) => {
+  const cluster = await siteCluster(t, ["a", "b"], { tls: true });
+  const a = await cluster.start("a");
+  const b = await cluster.start("b");
+  assert.match(a.stderr(), /peer API on https:\/\/127\.0\.0\.1:\d+ \(mutual TLS\)/);
+  const data = layers(21, 2 << 20);
+  const image = await pushImage(a.url, "team/tls", "v1", data);
+  await eventually(async () => assert.ok(await hasTag(b.url, "team/tls", "v1"), "b lists the tag pushed at a"), SITE_WAIT_MS);
+  await assertPulls(b.url, "team/tls", "v1", image, data);
+
+  const tls = cluster.tls!;
+  const info = `https://127.0.0.1:${cluster.specs.get("a")!.peerPort}/dd-peer/v2/info`;
+  const ca = await readFile(tls.ca);
+  const ask = (client: { cert?: Buffer; key?: Buffer }) => httpsGet(info, { ca, ...client, headers: { Authorization: `Bearer ${cluster.secret}` } });
+  const site = tls.sites.get("b")!;
+  assert.equal((await ask({ cert: await readFile(site.cert), key: await readFile(site.key) })).status, 200);
+  // With the secret but no certificate, or one another CA signed: refused in the handshake.
+  await assert.rejects(ask({}), /certificate|socket hang up|ECONNRESET/);
+  const stranger = await certificateAuthority(await tempDir(t), "other-ca");
+  const foreign = await stranger.issue("intruder");
+  await assert.rejects(ask({ cert: await readFile(foreign.cert), key: await readFile(foreign.key) }), /certificate|unknown ca|socket hang up|ECONNRESET/);
+
+  // The operator's command presents a certificate of its own.
+  const operator = await tls.issue("operator");
+  const siteUrl = `https://127.0.0.1:${cluster.specs.get("b")!.peerPort}`;
+  const tlsFlags = ["--peer-tls-cert", operator.cert, "--peer-tls-key", operator.key, "--peer-tls-ca", tls.ca];
+  const status = await runCli(["sites", "--site-url", siteUrl, "--peer-secret-file", cluster.secretFile, "--json", ...tlsFlags]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal((JSON.parse(status.stdout) as { peers: { name: string; reachable: boolean }[] }).peers.find((peer) => peer.name === "a")?.reachable, true);
+  const plain = await runCli(["sites", "--site-url", siteUrl, "--peer-secret-file", cluster.secretFile]);
+  assert.notEqual(plain.code, 0);
+  assert.match(plain.stderr, /^docker-dedup: --site-url is https:\/\/.*needs this site's certificate/m);
+
+  // A site with mutual TLS does not send its secret to an http:// peer.
+  const refused = await runCli(["serve", "--store", join(await tempDir(t), "c"), "--site", "c", "--peer-listen", "127.0.0.1:0", "--peer-secret-file", cluster.secretFile, "--peer", "a=http://127.0.0.1:1", ...tlsFlags]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /peer a is http:\/\/127\.0\.0\.1:1: with mutual TLS .* https:\/\/ only/);
+  assert.doesNotMatch(refused.stderr, /\n\s+at /);
+});
+
+/** A GET over node:https with these TLS options; the status once the body is read. */
+function httpsGet(url: string, options: RequestOptions): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, options, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 test("probe: N bytes that do not compress, N within bounds, behind the secret; the client times the body alone", async (t) => {
   const cluster = await siteCluster(t, ["a"]);
   await cluster.start("a");
@@ -89,7 +137,7 @@ test("probe: N bytes that do not compress, N within bounds, behind the secret; t
 
   // Through a link of 2 MB/s: the client's measurement is never faster than the link (a slow machine only makes it slower).
   const link = await slowLink(t, peerPort, 2_000_000);
-  const client = new PeerClient({ name: "a", url: link.url }, cluster.secret);
+  const client = new PeerClient({ name: "a", url: link.url }, { secret: cluster.secret });
   t.after(() => client.close());
   const measured = await client.probe(1 << 20);
   assert.ok(measured.bytes > 0 && measured.bytes < 1 << 20, `${measured.bytes} bytes counted: all but the first piece`);
