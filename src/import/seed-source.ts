@@ -1,5 +1,4 @@
 import { DedupError } from "../errors.js";
-import { openRedisSeed } from "./seed-redis.js";
 
 /** A key that may name a layer, with the end of its value (see `scanLayerCandidates`). */
 export interface SeedCandidate {
@@ -42,8 +41,9 @@ export const SEED_URLS = { redis: "redis://HOST:PORT[/DB]", cassandra: "cassandr
  */
 export async function openSeedSource(url: string): Promise<SeedSource> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === "redis" || scheme === "rediss") return openRedisSeed(url);
-  // Loaded on demand, as the Cassandra store is (store/open.ts): a Redis import needs no driver.
+  // Each loaded on demand, as the stores are (store/open.ts): a Redis import needs no Cassandra
+  // driver, and no other command (add among them) loads either client.
+  if (scheme === "redis" || scheme === "rediss") return (await import("./seed-redis.js")).openRedisSeed(url);
   if (scheme === "cassandra") return (await import("./seed-cassandra.js")).openCassandraSeed(url);
   throw new DedupError("INPUT_INVALID", `--from takes the seed's Redis as ${SEED_URLS.redis} or its Cassandra as ${SEED_URLS.cassandra}, not "${url}"`);
 }
