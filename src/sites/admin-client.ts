@@ -9,8 +9,8 @@ const IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * One call of a running site's peer API by an operator's command (`sites`, `replicate`), with
- * the shared secret (and over mutual TLS when the sites use it). Resolves with the reply once its status is 200; otherwise throws one clear
- * error naming the site and what it answered.
+ * the shared secret, over mutual TLS when the sites use it. Resolves with the reply once its
+ * status is 200; otherwise throws one clear error naming the site and what it answered.
  */
 export async function callSite(siteUrl: string, access: PeerAccess, method: string, path: string, body?: unknown): Promise<IncomingMessage> {
   const base = checkPeerUrl(siteUrl, "--site-url");
