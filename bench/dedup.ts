@@ -4,14 +4,14 @@
  * the same run; then reconstruction throughput, cold and warm.
  *
  *   npm run bench                      # builds, then: node dist/bench/dedup.js
- *   node dist/bench/dedup.js [--dataset DIR] [--quick]
+ *   node dist/bench/dedup.js [--dataset DIR] [--quick]   # --quick: fastcdc/16k tar-aware zstd:1 and zstd:3 (the default), casync 16K
  *
  * Needs the dataset (bench/dataset/build.sh) and casync (bench/dataset/deps.sh).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Compressor } from "zstd-napi";
@@ -26,6 +26,8 @@ const CLI = join(ROOT, "dist/src/cli/main.js");
 const args = process.argv.slice(2);
 const DATASET = args.includes("--dataset") ? args[args.indexOf("--dataset") + 1]! : "/var/tmp/docker-dedup-bench";
 const QUICK = args.includes("--quick");
+/** GNU time, for the CPU seconds of each `add` (all its threads). */
+const TIME = "/usr/bin/time";
 const MiB = 1024 * 1024;
 
 interface Dataset {
@@ -76,6 +78,10 @@ function calibrate(): string[] {
 interface StoreRow {
   label: string;
   seconds: number;
+  /** CPU seconds of the add process and its threads (user + system), when /usr/bin/time can tell. */
+  cpuSeconds: number | undefined;
+  /** One-minute load average when the add started. */
+  load: number;
   chunks: number;
   uniqueBytes: number;
   storedBytes: number;
@@ -86,12 +92,17 @@ interface StoreRow {
 function ingest(label: string, flags: string[]): StoreRow {
   const dir = join(scratch, label.replace(/[^a-z0-9]+/gi, "-"));
   execFileSync("sync");
+  const load = loadavg()[0]!;
+  const command = [process.execPath, CLI, "add", "--store", dir, ...flags, layerDir];
+  const timed = existsSync(TIME) ? [TIME, "-f", "cpu %U %S", ...command] : command;
   const t = performance.now();
-  const add = spawnSync(process.execPath, [CLI, "add", "--store", dir, ...flags, layerDir], { encoding: "utf8" });
+  const add = spawnSync(timed[0]!, timed.slice(1), { encoding: "utf8" });
   const seconds = (performance.now() - t) / 1000;
   if (add.status !== 0) throw new Error(`add ${label} failed: ${add.stderr}`);
+  const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(add.stderr);
+  const cpuSeconds = cpu === null ? undefined : Number(cpu[1]) + Number(cpu[2]);
   const stats = JSON.parse(execFileSync(process.execPath, [CLI, "stats", "--store", dir, "--json"], { encoding: "utf8" }));
-  return { label, seconds, chunks: stats.chunks, uniqueBytes: stats.uniqueBytes, storedBytes: stats.storedBytes, diskBytes: stats.backendBytes, dir };
+  return { label, seconds, cpuSeconds, load, chunks: stats.chunks, uniqueBytes: stats.uniqueBytes, storedBytes: stats.storedBytes, diskBytes: stats.backendBytes, dir };
 }
 
 interface CasyncRow {
@@ -155,7 +166,10 @@ print("|---|---|");
 for (const row of calibrate()) print(row);
 
 const configs: [string, string[]][] = QUICK
-  ? [["fastcdc/16k tar zstd:1", ["--chunker", "fastcdc/16k", "--compression", "zstd:1"]]]
+  ? [
+      ["fastcdc/16k tar zstd:1", ["--chunker", "fastcdc/16k", "--compression", "zstd:1"]],
+      ["fastcdc/16k tar zstd:3 (default)", ["--chunker", "fastcdc/16k", "--compression", "zstd:3"]],
+    ]
   : [
       ["fastcdc/16k tar zstd:1", ["--chunker", "fastcdc/16k", "--compression", "zstd:1"]],
       ["fastcdc/16k tar zstd:3", ["--chunker", "fastcdc/16k", "--compression", "zstd:3"]],
@@ -169,23 +183,24 @@ const configs: [string, string[]][] = QUICK
       ["rabin/4096:8192:65536 (seed) zstd:1", ["--chunker", "rabin/4096:8192:65536", "--no-tar-aware", "--compression", "zstd:1"]],
     ];
 print();
-print("Ingest (`docker-dedup add` of all layers into a fresh store, durable, wall time):");
-print("| store | MB/s | chunks | distinct chunk MiB | stored MiB | on disk MiB |");
-print("|---|---|---|---|---|---|");
+print("Ingest (`docker-dedup add` of all layers into a fresh store, durable, wall time; CPU ms per input MB of the add process, all threads; load average at its start):");
+print("| store | MB/s | CPU ms/MB | load | chunks | distinct chunk MiB | stored MiB | on disk MiB |");
+print("|---|---|---|---|---|---|---|---|");
 const rows: StoreRow[] = [];
 for (const [label, flags] of configs) {
   const row = ingest(label, flags);
   rows.push(row);
-  print(`| docker-dedup ${label} | ${mbps(inputBytes, row.seconds)} | ${row.chunks} | ${mib(row.uniqueBytes)} | ${mib(row.storedBytes)} | ${mib(row.diskBytes)} |`);
+  const cpu = row.cpuSeconds === undefined ? "" : ((row.cpuSeconds * 1000) / (inputBytes / 1e6)).toFixed(1);
+  print(`| docker-dedup ${label} | ${mbps(inputBytes, row.seconds)} | ${cpu} | ${row.load.toFixed(1)} | ${row.chunks} | ${mib(row.uniqueBytes)} | ${mib(row.storedBytes)} | ${mib(row.diskBytes)} |`);
 }
 for (const avg of QUICK ? ["16K"] : ["16K", "32K", "64K"]) {
   const row = casync(avg);
-  print(`| casync make, avg ${avg} | ${row.mbps} | | ${mib(row.uniqueBytes)} | ${mib(row.storedBytes)} | ${mib(row.diskBytes)} |`);
+  print(`| casync make, avg ${avg} | ${row.mbps} | | ${loadavg()[0]!.toFixed(1)} | | ${mib(row.uniqueBytes)} | ${mib(row.storedBytes)} | ${mib(row.diskBytes)} |`);
 }
 const baselines = JSON.parse(execFileSync(process.execPath, [join(ROOT, "bench/peers/baselines.mjs"), DATASET, "--json"], { encoding: "utf8", maxBuffer: 1 << 26 }));
-print(`| plain registry, uncompressed layers (distinct blobs) | | | ${mib(baselines.layerLevel.bytes)} | ${mib(baselines.layerLevel.bytes)} | |`);
-print(`| plain registry, gzip -6 layers | | | | ${mib(baselines.layerLevel.gzipBytes)} | |`);
-print(`| file-level dedup (distinct files in the tars, DupHunter-style) | | | ${mib(baselines.fileLevel.distinctFileBytes)} | | |`);
+print(`| plain registry, uncompressed layers (distinct blobs) | | | | | ${mib(baselines.layerLevel.bytes)} | ${mib(baselines.layerLevel.bytes)} | |`);
+print(`| plain registry, gzip -6 layers | | | | | | ${mib(baselines.layerLevel.gzipBytes)} | |`);
+print(`| file-level dedup (distinct files in the tars, DupHunter-style) | | | | | ${mib(baselines.fileLevel.distinctFileBytes)} | | |`);
 
 const reference = rows[0]!;
 print();
