@@ -5,10 +5,13 @@ import { siteKeys } from "./site-keys.js";
 export const DEFAULT_BYTES_PER_SECOND = 12_500_000;
 /** Weight of a new measurement against the estimate: recent transfers count most, one odd sample does not. */
 const SMOOTHING = 0.3;
+/** ...unless it is off by this factor or more: then the link changed (a route, a congested path), and it replaces the estimate. */
+const CHANGED_FACTOR = 2;
 
 /**
  * Bandwidth of each peer's link to this site, in bytes per second: the configured figure (or
- * the default) at first, then learned from what transfers achieve, exponentially smoothed, and
+ * the default) at first, then learned from what transfers achieve, exponentially smoothed (a
+ * measurement off by 2x or more replaces the estimate), and
  * persisted (`sites/link/<peer>`) so a restart starts from what was learned.
  */
 export interface LinkEstimate {
@@ -67,7 +70,11 @@ export class LinkEstimates {
   async observe(peer: string, bytes: number, seconds: number, by: "transfer" | "probe" = "transfer"): Promise<void> {
     if (!(seconds > 0) || bytes <= 0) return;
     if (by === "transfer") this.#transferMeasuredAt.set(peer, Date.now());
-    const estimate = (1 - SMOOTHING) * this.get(peer) + SMOOTHING * (bytes / seconds);
+    const measured = bytes / seconds;
+    const current = this.get(peer);
+    // Smoothing a change away would keep planning on a rate the link no longer has for seconds.
+    const changed = measured * CHANGED_FACTOR < current || measured > current * CHANGED_FACTOR;
+    const estimate = changed ? measured : (1 - SMOOTHING) * current + SMOOTHING * measured;
     const updated = new Date().toISOString();
     this.#current.set(peer, estimate);
     this.#updated.set(peer, updated);

@@ -143,3 +143,13 @@ test("stop cuts the probes under way, and nothing is learned or said after it", 
   assert.deepEqual(lines, []);
   assert.equal(links.describe("a").source, "configured");
 });
+
+test("link estimates: measurements are smoothed, but one off by 2x or more replaces the estimate (the link changed)", async () => {
+  const links = await linksFor({ steady: 10_000_000 });
+  await links.observe("steady", 12_000_000, 1);
+  assert.equal(links.get("steady"), 0.7 * 10_000_000 + 0.3 * 12_000_000);
+  await links.observe("steady", 2_000_000, 1); // a 5x slower link: planned on at once
+  assert.equal(links.get("steady"), 2_000_000);
+  await links.observe("steady", 9_000_000, 1.5); // 6 MB/s: faster again
+  assert.equal(links.get("steady"), 6_000_000);
+});
