@@ -12,11 +12,14 @@ interface Job {
   resolve(result: IngestResult): void;
   reject(error: Error): void;
   onBytes?: (bytes: number) => void;
+  /** The worker took its next blob already (this one's input is all read). */
+  released?: boolean;
 }
 
 /**
- * Ingests file-backed blobs in worker threads, one blob per worker at a time, so chunking,
- * hashing and compression use every core. The workers write chunks to the store themselves;
+ * Ingests file-backed blobs in worker threads, one blob per worker at a time (a worker takes the
+ * next as soon as it has read the last byte of the current one, whose last batches and recipe are
+ * still being written), so chunking, hashing and compression use every core. The workers write chunks to the store themselves;
  * which chunks each one writes is decided here, through the claims of this process, so blobs
  * that share content store it once and no recipe names a chunk before it is committed.
  */
@@ -70,12 +73,14 @@ export class IngestPool {
       case "progress":
         this.#jobs.get(message.job)?.onBytes?.(message.bytes);
         return;
+      case "inputDone":
+        this.#release(worker, this.#jobs.get(message.job));
+        return;
       case "done":
       case "failed": {
         const job = this.#jobs.get(message.job)!;
         this.#jobs.delete(message.job);
-        this.#idle.push(worker);
-        this.#dispatch();
+        this.#release(worker, job);
         if (message.type === "done") job.resolve(message.result);
         else job.reject(new DedupError(message.error.code as ErrorCode, message.error.message, message.error.detail));
         return;
@@ -95,6 +100,14 @@ export class IngestPool {
         return;
       }
     }
+  }
+
+  /** The worker may take another blob: the one it has (`job`) needs it no more. */
+  #release(worker: Worker, job: Job | undefined): void {
+    if (job === undefined || job.released) return;
+    job.released = true;
+    this.#idle.push(worker);
+    this.#dispatch();
   }
 
   #failAll(error: Error): void {

@@ -11,6 +11,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: "progress"; job: number; bytes: number }
+  | { type: "inputDone"; job: number }
   | { type: "done"; job: number; result: IngestResult }
   | { type: "failed"; job: number; error: { code: string; message: string; detail: Record<string, unknown> } }
   | { type: "claim" | "awaitIdle"; call: number; ids: Uint8Array }

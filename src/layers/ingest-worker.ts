@@ -49,7 +49,11 @@ async function ingest(job: number, source: BlobSource): Promise<void> {
   try {
     // ingestBlob keeps no view into a piece beyond its chunker's largest chunk: the reader reuses its buffers.
     const pieces = openSource(source, store.settings.chunker.maxSize);
-    const result = await ingestBlob(store, reporting(job, pieces), { expectedDigest: source.expectedDigest, claims: remoteClaims });
+    const result = await ingestBlob(store, reporting(job, pieces), {
+      expectedDigest: source.expectedDigest,
+      claims: remoteClaims,
+      onInputDone: () => send({ type: "inputDone", job }),
+    });
     send({ type: "done", job, result });
   } catch (error) {
     const e = error as Error;

@@ -33,6 +33,11 @@ export interface IngestOptions {
    * their ids were just computed from them.
    */
   cache?: ChunkCache;
+  /**
+   * Called once the whole source is read and cut, before the last batches are written and the
+   * recipe committed: a caller with more blobs can start the next one on the time this one has left.
+   */
+  onInputDone?: () => void;
 }
 
 /** Chunks are checked against the store and written in batches of about this many bytes. */
@@ -71,6 +76,7 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
     for (const chunk of splitter.push(piece)) await writer.add(chunk);
   }
   for (const chunk of splitter.end()) await writer.add(chunk);
+  options.onInputDone?.();
   const digest = `sha256:${digester.digest("hex")}`;
   await writer.finish();
   if (expected !== undefined && expected !== digest) {
