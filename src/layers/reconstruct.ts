@@ -65,7 +65,9 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
   while (ahead.length > 0) {
     const { chunks, decoded } = await ahead.shift()!;
     fill();
-    for (const [i, chunk] of chunks.entries()) {
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
       // Chunks that came from the cache are there already (and were moved to its young end).
       if (decoded[i] && stagedBytes + chunk.length <= cache.capacity) {
         staged.push([recipe.ids[index]!, chunk]);
@@ -75,7 +77,9 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
       const from = Math.max(0, start - offset);
       const to = Math.min(chunk.length, end + 1 - offset);
       offset += chunk.length;
-      const piece = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
+      pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
+    }
+    for (const piece of joinAdjacent(pieces)) {
       digester?.update(piece);
       yield piece;
     }
@@ -88,6 +92,23 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
     rebuiltWhole.add(recipe);
   }
   for (const [id, chunk] of staged) cache.put(id, chunk);
+}
+
+/**
+ * Pieces that follow each other in one buffer (chunks decoded in one batch lie back to back)
+ * joined into one view, without a copy: a hash call and a yield per run instead of per chunk.
+ */
+function joinAdjacent(pieces: Buffer[]): Buffer[] {
+  const joined: Buffer[] = [];
+  for (const piece of pieces) {
+    const last = joined.at(-1);
+    if (last !== undefined && last.buffer === piece.buffer && last.byteOffset + last.length === piece.byteOffset) {
+      joined[joined.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + piece.length);
+    } else {
+      joined.push(piece);
+    }
+  }
+  return joined;
 }
 
 /** Recipes this process rebuilt whole and found to match their digests. */
