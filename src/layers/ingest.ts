@@ -5,7 +5,7 @@ import { TarBoundaries } from "../chunking/tar-boundaries.js";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
 import { encodedBound, encodeChunkInto, type Compression } from "../store/codec.js";
-import { BufferPool } from "../store/packs.js";
+import { BufferPool } from "../store/buffer-pool.js";
 import type { Store, StoredChunk } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import { claimsFor, type ChunkClaimer } from "./claims.js";

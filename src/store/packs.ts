@@ -4,6 +4,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { CHUNK_ID_BYTES } from "./chunk-id.js";
 import type { StoredChunk } from "./types.js";
+import { BufferPool } from "./buffer-pool.js";
 
 /**
  * Append-only pack files hold the chunk bytes of the embedded store (restic's design): a chunk
@@ -26,33 +27,6 @@ export interface PackLocation {
 export const RECORD_HEADER = CHUNK_ID_BYTES + 4;
 const MAX_PACK_BYTES = 256 * 1024 * 1024;
 const MAX_OPEN_PACKS = 128;
-
-/**
- * Free buffers of one size, kept for reuse by this thread: an ingest's batches would otherwise
- * allocate hundreds of MB of short-lived buffers outside the JS heap, and V8 answers such
- * external allocation with a full garbage collection every few dozen MB.
- */
-export class BufferPool {
-  readonly #size: number;
-  readonly #keep: number;
-  readonly #free: Buffer[] = [];
-
-  constructor(size: number, keep: number) {
-    this.#size = size;
-    this.#keep = keep;
-  }
-
-  /** A buffer of at least `min` bytes (the pool's size unless more is asked), contents undefined. */
-  take(min = 0): Buffer {
-    if (min > this.#size) return Buffer.allocUnsafeSlow(min);
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size);
-  }
-
-  /** Hands a buffer back: the caller and everyone it lent views to are done with it. */
-  give(buffer: Buffer): void {
-    if (buffer.length === this.#size && this.#free.length < this.#keep) this.#free.push(buffer);
-  }
-}
 
 /** Record buffers of PackWriter.append: a batch of compressed chunks fits, with room to spare. */
 const APPEND_BUFFERS = new BufferPool(8 << 20, 8);
