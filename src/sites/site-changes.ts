@@ -33,8 +33,8 @@ export class SiteChanges {
     this.locations = new ChunkLocations(store);
   }
 
-  static async open(site: string, store: Store): Promise<SiteChanges> {
-    return new SiteChanges(site, store, await ChangeLog.open(store));
+  static async open(site: string, store: Store, log?: (line: string) => void): Promise<SiteChanges> {
+    return new SiteChanges(site, store, await ChangeLog.open(store, log));
   }
 
   /** A write (value) or delete (null) made at this site. Its time is after the stamp it overwrites, whatever the clocks say. */

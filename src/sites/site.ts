@@ -25,7 +25,7 @@ export interface Site {
 
 /** Makes the store a site: follows the peers' changes, answers them, fetches what it lacks from them. */
 export async function startSite(local: Store, config: SiteConfig, log: (line: string) => void): Promise<Site> {
-  const changes = await SiteChanges.open(config.site, local);
+  const changes = await SiteChanges.open(config.site, local, log);
   const peers = config.peers.map((peer) => new PeerClient(peer, config.access, config.peerListen.host));
   const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
   const lanes = peers.map((peer) => new PeerLane(peer, links));
@@ -61,6 +61,7 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
       peerServer.closeAllConnections();
       await closed;
       await remote.settled();
+      await changes.log.compacted();
       for (const peer of peers) peer.close();
     },
   };
