@@ -75,27 +75,53 @@ export function frameHeader(length: number): Buffer {
 }
 
 /**
- * Cuts a `chunks` reply into frames as its bytes arrive: each chunk's stored form (a view of the
- * bytes received, not a copy), or undefined where the sender lacks the chunk.
+ * Cuts a `chunks` reply into frames as its bytes arrive: each chunk's stored form, a view of the
+ * bytes received when the frame lies within one piece of them, or undefined where the sender
+ * lacks the chunk. Only a frame that straddles pieces is copied, into a buffer of its own size
+ * (joining every piece to the rest of the last one would copy every byte, and allocate as much
+ * outside the JS heap, which V8 pays for in full garbage collections).
  */
 export async function* readFrames(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer | undefined> {
-  let pending: Buffer = Buffer.alloc(0);
+  const header = Buffer.alloc(FRAME_HEADER);
+  let headerBytes = 0;
+  /** A frame being filled from several pieces, and how much of it has come. */
+  let frame: Buffer | undefined;
+  let frameBytes = 0;
   for await (const piece of body) {
-    pending = pending.length === 0 ? piece : Buffer.concat([pending, piece]);
     let at = 0;
-    for (;;) {
-      if (pending.length - at < FRAME_HEADER) break;
-      const length = pending.readUInt32BE(at);
-      if (length === MISSING_CHUNK) {
-        yield undefined;
-        at += FRAME_HEADER;
+    while (at < piece.length) {
+      if (frame !== undefined) {
+        const taken = piece.copy(frame, frameBytes, at, Math.min(piece.length, at + frame.length - frameBytes));
+        frameBytes += taken;
+        at += taken;
+        if (frameBytes < frame.length) break;
+        yield frame;
+        frame = undefined;
         continue;
       }
-      if (pending.length - at < FRAME_HEADER + length) break;
-      yield pending.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length);
-      at += FRAME_HEADER + length;
+      let length: number;
+      if (headerBytes === 0 && piece.length - at >= FRAME_HEADER) {
+        length = piece.readUInt32BE(at);
+        at += FRAME_HEADER;
+      } else {
+        const taken = piece.copy(header, headerBytes, at, Math.min(piece.length, at + FRAME_HEADER - headerBytes));
+        headerBytes += taken;
+        at += taken;
+        if (headerBytes < FRAME_HEADER) break;
+        length = header.readUInt32BE(0);
+        headerBytes = 0;
+      }
+      if (length === MISSING_CHUNK) {
+        yield undefined;
+      } else if (piece.length - at >= length) {
+        yield piece.subarray(at, at + length);
+        at += length;
+      } else {
+        frame = Buffer.allocUnsafe(length);
+        frameBytes = 0;
+      }
     }
-    pending = pending.subarray(at);
   }
-  if (pending.length > 0) throw new DedupError("CHUNK_MISSING", `a chunks reply ended inside a frame (${pending.length} bytes left over)`);
+  const left = frame !== undefined ? FRAME_HEADER + frameBytes : headerBytes;
+  if (left > 0) throw new DedupError("CHUNK_MISSING", `a chunks reply ended inside a frame (${left} bytes left over)`);
 }

@@ -81,6 +81,13 @@ test("peer protocol: bitmaps, and chunk frames cut however the bytes arrive", as
   const frames = [];
   for await (const frame of readFrames(fromPieces(randomPieces(reply, 5000)) as AsyncIterable<Buffer>)) frames.push(frame);
   assert.deepEqual(frames, chunks);
+  const byteByByte = [];
+  for await (const frame of readFrames(fromPieces(Array.from(reply, (byte) => Buffer.of(byte))) as AsyncIterable<Buffer>)) byteByByte.push(frame);
+  assert.deepEqual(byteByByte, chunks);
+  const whole = [];
+  for await (const frame of readFrames(fromPieces([reply]) as AsyncIterable<Buffer>)) whole.push(frame);
+  assert.deepEqual(whole, chunks);
+  assert.equal(whole[0]!.buffer, reply.buffer, "a frame within one piece is a view of it, not a copy");
   await assert.rejects(async () => {
     for await (const _ of readFrames(fromPieces([reply.subarray(0, reply.length - 1)]) as AsyncIterable<Buffer>));
   }, /ended inside a frame/);
