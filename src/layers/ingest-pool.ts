@@ -19,9 +19,10 @@ interface Job {
 /**
  * Ingests file-backed blobs in worker threads, one blob per worker at a time (a worker takes the
  * next as soon as it has read the last byte of the current one, whose last batches and recipe are
- * still being written), so chunking, hashing and compression use every core. The workers write chunks to the store themselves;
- * which chunks each one writes is decided here, through the claims of this process, so blobs
- * that share content store it once and no recipe names a chunk before it is committed.
+ * still being written), so chunking, hashing and compression use every core. The workers write
+ * chunks to the store themselves; which chunks each one writes is decided here, through the
+ * claims of this process, so blobs that share content store it once and no recipe names a chunk
+ * before it is committed.
  */
 export class IngestPool {
   readonly #store: Store;

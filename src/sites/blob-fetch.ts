@@ -246,12 +246,12 @@ export class BlobFetch implements LaneUser {
       const k = queue[taken++]!;
       // A queued chunk may have arrived meanwhile from a source it was planned away from (one
       // that failed while its response was being checked): it must not be asked for again.
+      this.#queuedBytes[s]! -= this.#chunks.sizes[k]!;
       if (this.#state[k] === CHUNK_RECEIVED) continue;
       batch.push(k);
       bytes += this.#chunks.sizes[k]!;
     }
     queue.splice(0, taken);
-    this.#queuedBytes[s]! -= bytes;
     return batch;
   }
 
@@ -295,7 +295,6 @@ export class BlobFetch implements LaneUser {
     return stolen.reverse();
   }
 
-  /** Stored bytes per plain byte of the chunks received so far (1 before any): plain sizes are all a plan knows. */
   /**
    * Whether the plan is mended as the transfer runs (stealing, planning again on a slow link):
    * only network-aware plans are. `random` and `single-source` are the baselines it is measured
@@ -306,6 +305,7 @@ export class BlobFetch implements LaneUser {
     return this.#ctx.policy === "network-aware";
   }
 
+  /** Stored bytes per plain byte of the chunks received so far (1 before any): plain sizes are all a plan knows. */
   #wireBytesPerPlainByte(): number {
     return this.#receivedBytes > 0 ? this.#receivedStoredBytes / this.#receivedBytes : 1;
   }
@@ -345,9 +345,8 @@ export class BlobFetch implements LaneUser {
     );
     void accepted.finally(() => (this.#uncheckedBytes -= bytes));
     if (measured !== undefined) await this.#ctx.links.observe(peer.name, measured.bytes, measured.seconds);
-    const now = Date.now();
     if (this.#uncheckedBytes > MAX_UNCHECKED_BYTES) await accepted;
-    if (this.#remaining > 0 && this.#adapts && measured !== undefined && measured.bytes / measured.seconds < SLOW_FRACTION * this.#bandwidth[s]! && now - this.#lastReplan >= REPLAN_INTERVAL_MS) {
+    if (this.#remaining > 0 && this.#adapts && measured !== undefined && measured.bytes / measured.seconds < SLOW_FRACTION * this.#bandwidth[s]! && Date.now() - this.#lastReplan >= REPLAN_INTERVAL_MS) {
       this.#ctx.log(`peer ${peer.name} delivers ${formatRate(measured.bytes / measured.seconds)}, planned ${formatRate(this.#bandwidth[s]!)}: planning ${this.recipe.digest} again`);
       // Every live link's latest estimate, not only this one's: a faster link takes more of the rest.
       this.#ctx.lanes.forEach((l, t) => this.#bandwidth[t]! > 0 && (this.#bandwidth[t] = l.rate));

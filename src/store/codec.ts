@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { Compressor, Decompressor } from "zstd-napi";
+import { Decompressor } from "zstd-napi";
 import { DedupError } from "../errors.js";
 
 /**
@@ -21,15 +21,12 @@ const ZSTD = 1;
 /** A chunk is stored compressed only if that saves at least this fraction of it. */
 const MIN_SAVING = 1 / 32;
 
-const compressors = new Map<number, Compressor>();
 let decompressor: Decompressor | undefined;
 
+/** A chunk's stored form, in a buffer of its own. */
 export function encodeChunk(raw: Uint8Array, compression: Compression): Buffer {
-  if (compression.codec === "zstd" && raw.length >= 64) {
-    const packed = compressorFor(compression.level).compress(raw);
-    if (packed.length + 1 <= raw.length * (1 - MIN_SAVING)) return withCodec(ZSTD, packed);
-  }
-  return withCodec(RAW, raw);
+  const out = Buffer.allocUnsafe(encodedBound(raw.length));
+  return Buffer.from(out.subarray(0, encodeChunkInto(raw, compression, out, 0)));
 }
 
 /** The most bytes `encodeChunkInto` may write for a chunk of `length` bytes. */
@@ -38,8 +35,8 @@ export function encodedBound(length: number): number {
 }
 
 /**
- * `encodeChunk` into `out` at `at` (room for `encodedBound(raw.length)` bytes), without
- * allocating: compressed straight into place. Returns the stored form's length.
+ * A chunk's stored form written into `out` at `at` (room for `encodedBound(raw.length)` bytes),
+ * without allocating: compressed straight into place. Returns the stored form's length.
  */
 export function encodeChunkInto(raw: Uint8Array, compression: Compression, out: Uint8Array, at: number): number {
   if (compression.codec === "zstd" && raw.length >= 64) {
@@ -72,16 +69,6 @@ export function isRawStored(stored: Uint8Array): boolean {
   return stored[0] === RAW;
 }
 
-function compressorFor(level: number): Compressor {
-  let compressor = compressors.get(level);
-  if (compressor === undefined) {
-    compressor = new Compressor();
-    compressor.setParameters({ compressionLevel: level });
-    compressors.set(level, compressor);
-  }
-  return compressor;
-}
-
 type ZstdBinding = typeof import("zstd-napi/binding.js");
 /** zstd-napi's native binding: its contexts compress into a buffer the caller gives. */
 const zstdBinding = createRequire(import.meta.url)("zstd-napi/binding.js") as ZstdBinding;
@@ -95,11 +82,4 @@ function contextFor(level: number): InstanceType<ZstdBinding["CCtx"]> {
     contexts.set(level, context);
   }
   return context;
-}
-
-function withCodec(codec: number, payload: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(payload.length + 1);
-  out[0] = codec;
-  out.set(payload, 1);
-  return out;
 }
