@@ -8,6 +8,7 @@ import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
 import { createSeedApiServer } from "../registry/seed-api.js";
 import { DEFAULT_UPLOAD_LIMITS } from "../registry/upload-session.js";
+import { DEFAULT_REQUEST_LIMITS } from "../registry/limits.js";
 import { openStore, storeLocation } from "../store/open.js";
 
 export const DEFAULT_LISTEN = "127.0.0.1:5000";
@@ -22,6 +23,10 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--access-log", "log every request on stderr")
     .option("--upload-timeout <seconds>", "cancel an upload idle this long", String(DEFAULT_UPLOAD_LIMITS.idleTimeoutMs / 1000))
     .option("--max-uploads <n>", "uploads in progress at once, counted in the store (all frontends on it together)", String(DEFAULT_UPLOAD_LIMITS.maxSessions))
+    .option("--max-uploads-per-client <n>", "uploads in progress at once from one client address", String(DEFAULT_UPLOAD_LIMITS.maxSessionsPerClient))
+    .option("--max-connections-per-client <n>", "connections one client address may hold open", String(DEFAULT_REQUEST_LIMITS.maxConnectionsPerClient))
+    .option("--max-blob-size <bytes>", "the largest blob a push may create", String(DEFAULT_REQUEST_LIMITS.maxBlobBytes))
+    .option("--min-body-rate <bytes/s>", `cut a request body slower than this, judged over ${DEFAULT_REQUEST_LIMITS.bodyWindowMs / 1000} s`, String(DEFAULT_REQUEST_LIMITS.minBodyBytesPerSecond))
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
     .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
     .option("--seed-api-dir <dir>", "the only directory /checkout may write into (required with --seed-api)")
@@ -46,6 +51,12 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const uploads = {
         idleTimeoutMs: positiveNumber(flags.uploadTimeout, "--upload-timeout") * 1000,
         maxSessions: positiveNumber(flags.maxUploads, "--max-uploads"),
+        maxSessionsPerClient: positiveNumber(flags.maxUploadsPerClient, "--max-uploads-per-client"),
+      };
+      const limits = {
+        maxConnectionsPerClient: positiveNumber(flags.maxConnectionsPerClient, "--max-connections-per-client"),
+        maxBlobBytes: positiveNumber(flags.maxBlobSize, "--max-blob-size"),
+        minBodyBytesPerSecond: positiveNumber(flags.minBodyRate, "--min-body-rate"),
       };
       const maxConcurrentReads = Number(flags.maxConcurrentReads);
       if (!Number.isSafeInteger(maxConcurrentReads) || maxConcurrentReads < 0) {
@@ -59,6 +70,9 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const siteConfig = await siteSettings(file, flags);
       const local = await openStore(storeLocation(flags.store, file?.store), { create: true });
       const log = (line: string) => process.stderr.write(`docker-dedup: ${line}\n`);
+      // A promise nobody awaited failed: a bug (the fuzz suite looks for this line), not a reason
+      // to take down every client's requests with the process.
+      process.on("unhandledRejection", (reason) => log(`bug: unhandled promise rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
       let site: Site | undefined;
       try {
         site = siteConfig === undefined ? undefined : await startSite(local, siteConfig, log);
@@ -67,7 +81,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
         throw error;
       }
       const store = site?.store ?? local;
-      const registry = createRegistryServer({ store, log, uploads, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
+      const registry = createRegistryServer({ store, log, uploads, limits, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
       try {
         await new Promise<void>((resolve, reject) => {
           registry.server.once("error", reject);
@@ -129,6 +143,10 @@ interface ServeFlags extends PeerTlsFlags {
   accessLog?: boolean;
   uploadTimeout: string;
   maxUploads: string;
+  maxUploadsPerClient: string;
+  maxConnectionsPerClient: string;
+  maxBlobSize: string;
+  minBodyRate: string;
   maxConcurrentReads: string;
   config?: string;
   upstream: string[];

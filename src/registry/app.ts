@@ -12,7 +12,8 @@ import { RegistryMetadata } from "./metadata.js";
 import { handleMirrored, Mirror } from "./mirror.js";
 import { isValidRepositoryName } from "./names.js";
 import { ReadGate } from "./read-gate.js";
-import { RegistryError, sendError, toRegistryError } from "./oci-errors.js";
+import { errorBody, RegistryError, sendError, toRegistryError } from "./oci-errors.js";
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from "./limits.js";
 import { ALLOWED_METHODS, matchRoute, type Route } from "./routes.js";
 import { DEFAULT_UPLOAD_LIMITS, UploadSessions, type UploadLimits } from "./upload-session.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
@@ -20,6 +21,7 @@ import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } fr
 export interface RegistryOptions {
   store: Store;
   uploads?: Partial<UploadLimits>;
+  limits?: Partial<RequestLimits>;
   /** Blobs rebuilt at once; 0 (the default) means no limit, 1 serves one layer at a time. */
   maxConcurrentReads?: number;
   /** Server-side messages; default: stderr. */
@@ -47,23 +49,42 @@ export interface RegistryServer {
  */
 export function createRegistryServer(options: RegistryOptions): RegistryServer {
   const log = options.log ?? ((line: string) => process.stderr.write(`docker-dedup: ${line}\n`));
+  const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
   const meta = new RegistryMetadata(options.store);
-  const mirror = options.mirror === undefined || options.mirror.mirrors.length === 0 ? undefined : new Mirror(options.mirror, { store: options.store, meta, log });
+  const mirror =
+    options.mirror === undefined || options.mirror.mirrors.length === 0 ? undefined : new Mirror(options.mirror, { store: options.store, meta, log, maxManifestBytes: limits.maxManifestBytes });
   const registry: Registry = {
     store: options.store,
     meta,
     uploads: new UploadSessions(options.store, { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads }, log),
+    limits,
     reads: new ReadGate(options.maxConcurrentReads ?? 0),
     log,
     ...(mirror === undefined ? {} : { mirror }),
   };
-  const listener = (req: IncomingMessage, res: ServerResponse) => void handle(registry, req, res, options.accessLog ?? false);
+  // Every request's work is awaited here, and anything it throws past its own error handling is
+  // a bug: logged, its connection cut, and the server goes on serving the others.
+  const refused = new WeakSet<Socket>();
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    // A connection over the client's limit was answered already; a request on it is not served.
+    if (refused.has(req.socket)) return void res.destroy();
+    void handle(registry, req, res, options.accessLog ?? false).catch((error: unknown) => {
+      log(`bug: ${req.method} ${req.url?.slice(0, 200)} failed outside its error handling: ${describe(error)}`);
+      res.destroy();
+    });
+  };
   const secure = options.tls !== undefined;
   const server = options.tls === undefined ? createServer(listener) : createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener);
-  // Uploads of large layers can take long; only the request headers have a deadline.
+  // Uploads of large layers can take long, so a request as a whole has no deadline; its headers
+  // do, its body must keep a minimum rate (limits.ts), and a silent connection is closed.
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.setTimeout(limits.idleTimeoutMs);
   server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => answerUnparsable(error, socket, secure));
+  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) =>
+    sendError(res, new RegistryError("UNSUPPORTED", "the Expect header names an expectation this registry does not support", { status: 417 })),
+  );
+  limitConnectionsPerClient(server, limits.maxConnectionsPerClient, secure, refused);
   // Over TLS, a failed handshake (a plain-HTTP client, an untrusting one) only drops that connection.
   if (secure) server.on("tlsClientError", (_error: Error, socket: Socket) => socket.destroy());
 
@@ -91,8 +112,9 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
   try {
     await dispatch(ex, url.pathname);
   } catch (thrown) {
-    if (res.writableEnded || res.destroyed || req.socket.destroyed || isClientGone(thrown)) {
-      // Nobody is left to answer. A response cut by the server's own failure is still worth a line.
+    if (res.headersSent || res.destroyed || !res.socket || res.socket.destroyed || isClientGone(thrown)) {
+      // Nobody is left to answer, or the status line is gone: cutting the connection is all
+      // that is left. A response cut by the server's own failure is still worth a line.
       if (!isClientGone(thrown) && res.headersSent) registry.log(`${method} ${url.pathname}: response cut: ${describe(thrown)}`);
       res.destroy();
       return;
@@ -156,19 +178,73 @@ const ROUTE_HANDLERS: { [K in Route["kind"]]: Handler<K> } = {
  * Bytes node cannot parse as HTTP. dockerd tries TLS first on any registry not marked
  * insecure: its ClientHello lands here. Answering with a plain HTTP 400 makes Go's TLS client
  * report "server gave HTTP response to HTTPS client", after which dockerd retries over HTTP.
+ * Every answer carries the spec's JSON error body, like every other error of this registry.
  */
 function answerUnparsable(error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket, secure: boolean): void {
-  if (error.code === "ECONNRESET" || !socket.writable) {
+  // The client closed or reset its side (mid-request, or between requests): nobody to answer.
+  if (error.code === "ECONNRESET" || error.code === "HPE_INVALID_EOF_STATE" || !socket.writable) {
     socket.destroy();
     return;
   }
-  const tls = !secure && error.rawPacket?.[0] === 0x16;
-  if (error.code === "HPE_HEADER_OVERFLOW") {
-    socket.end("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  // (`_httpMessage` is node's own link from a socket to the response in progress on it.)
+  const inProgress = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inProgress !== undefined && inProgress !== null && !inProgress.writableFinished && !inProgress.destroyed) {
+    if (!inProgress.req.complete) {
+      // The request being answered has a body whose framing broke: it is refused (nothing of it
+      // is kept, unlike a body cut by a lost connection), and as no answer can follow a body
+      // that never ended, the connection is closed.
+      inProgress.req.destroy(new RegistryError("UNSUPPORTED", `malformed request body: ${error.code ?? error.message}`));
+      socket.destroy();
+      return;
+    }
+    // Bytes after a request that is still being answered (a pipelined one): that answer goes
+    // out first, so that the client reads its answers in order.
+    inProgress.once("close", () => answerUnparsable(error, socket, secure));
     return;
   }
-  const body = tls ? "this registry speaks plain HTTP, not TLS\n" : "malformed HTTP request\n";
-  socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    socket.end(rawAnswer(408, "Request Timeout", new RegistryError("UNSUPPORTED", "the request's headers did not arrive in time", { status: 408 })));
+    return;
+  }
+  if (error.code === "HPE_HEADER_OVERFLOW") {
+    socket.end(rawAnswer(431, "Request Header Fields Too Large", new RegistryError("UNSUPPORTED", "the request's headers are too large", { status: 431 })));
+    return;
+  }
+  const tls = !secure && error.rawPacket?.[0] === 0x16;
+  const message = tls ? "this registry speaks plain HTTP, not TLS" : "malformed HTTP request";
+  socket.end(rawAnswer(400, "Bad Request", new RegistryError("UNSUPPORTED", message, { status: 400 })));
+}
+
+/** A whole HTTP/1.1 response that closes the connection, for sockets no ServerResponse has. */
+function rawAnswer(status: number, reason: string, error: RegistryError): string {
+  const body = errorBody(error).toString();
+  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/**
+ * Caps the connections each client address holds open at once: one more is answered 429 and
+ * closed, so that one client cannot take every socket the others need.
+ */
+function limitConnectionsPerClient(server: Server | HttpsServer, max: number, secure: boolean, refused: WeakSet<Socket>): void {
+  const open = new Map<string, number>();
+  server.on("connection", (socket: Socket) => {
+    const client = socket.remoteAddress ?? "unknown";
+    const count = (open.get(client) ?? 0) + 1;
+    if (count > max) {
+      refused.add(socket);
+      const busy = new RegistryError("TOOMANYREQUESTS", `this client has ${max} connections open, the most one client may`, { status: 429 });
+      // Over TLS nothing can be said before the handshake: the connection is only dropped.
+      if (secure) socket.destroy();
+      else socket.end(rawAnswer(429, "Too Many Requests", busy));
+      return;
+    }
+    open.set(client, count);
+    socket.once("close", () => {
+      const left = (open.get(client) ?? 1) - 1;
+      if (left === 0) open.delete(client);
+      else open.set(client, left);
+    });
+  });
 }
 
 /**

@@ -25,7 +25,8 @@ export async function getBlob(ex: Exchange, rawName: string, rawDigest: string):
   };
   const wanted = parseRangeHeader(ex.req.headers.range, recipe.size);
   if (wanted.kind === "unsatisfiable") {
-    throw new RegistryError("RANGE_INVALID", `range ${ex.req.headers.range} is outside the ${recipe.size}-byte blob`, {
+    throw new RegistryError("SIZE_INVALID", `range ${ex.req.headers.range} is outside the ${recipe.size}-byte blob`, {
+      status: 416,
       headers: { "Content-Range": `bytes */${recipe.size}` },
       detail: { size: recipe.size },
     });

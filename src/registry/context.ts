@@ -3,6 +3,7 @@ import type { Store } from "../store/types.js";
 import type { RegistryMetadata } from "./metadata.js";
 import type { Mirror } from "./mirror.js";
 import type { ReadGate } from "./read-gate.js";
+import type { RequestLimits } from "./limits.js";
 import type { UploadSessions } from "./upload-session.js";
 
 /** What every handler works with: the store and the registry state built on it. */
@@ -10,6 +11,7 @@ export interface Registry {
   readonly store: Store;
   readonly meta: RegistryMetadata;
   readonly uploads: UploadSessions;
+  readonly limits: RequestLimits;
   /** Admits blob rebuilds (GET of a blob body), in arrival order, up to the configured limit. */
   readonly reads: ReadGate;
   /** Server-side messages (failures, notices); one line each. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { RegistryError, type OciErrorCode } from "./oci-errors.js";
+import { RegistryError } from "./oci-errors.js";
 
 /** Sends a JSON body with an exact Content-Length (also right for HEAD, which drops the body). */
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
@@ -23,38 +23,6 @@ export function contentLength(req: IncomingMessage): number | undefined {
     throw new RegistryError("SIZE_INVALID", `invalid Content-Length ${JSON.stringify(header)}`);
   }
   return length;
-}
-
-/**
- * Reads a small body whole (manifests), refusing it as soon as it passes `limit` so that an
- * oversized upload costs at most `limit` bytes of memory.
- */
-export async function readBodyLimited(req: IncomingMessage, limit: number, tooLarge: { code: OciErrorCode; what: string }): Promise<Buffer> {
-  const refuse = () =>
-    new RegistryError(tooLarge.code, `${tooLarge.what} is larger than the ${limit}-byte limit`, { status: 413, detail: { limit } });
-  const declared = contentLength(req);
-  if (declared !== undefined && declared > limit) throw refuse();
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const part of req as AsyncIterable<Buffer>) {
-    total += part.length;
-    if (total > limit) throw refuse();
-    parts.push(part);
-  }
-  return Buffer.concat(parts, total);
-}
-
-/** Yields a stream's bytes and fails as soon as it carries more than `max`. */
-export async function* atMost(source: AsyncIterable<Uint8Array>, max: number, onExcess: () => Error): AsyncGenerator<Uint8Array> {
-  let seen = 0;
-  for await (const piece of source) {
-    if (seen + piece.length > max) {
-      if (max > seen) yield piece.subarray(0, max - seen);
-      throw onExcess();
-    }
-    seen += piece.length;
-    yield piece;
-  }
 }
 
 export async function* oneBuffer(bytes: Uint8Array): AsyncGenerator<Uint8Array> {

@@ -53,11 +53,16 @@ export interface ParsedManifest {
  */
 export function parseManifest(bytes: Buffer, contentType: string | undefined): ParsedManifest {
   let doc: unknown;
+  const text = bytes.toString("utf8");
   try {
-    doc = JSON.parse(bytes.toString("utf8"));
+    doc = JSON.parse(text);
   } catch (error) {
     throw invalid(`manifest is not valid JSON: ${(error as Error).message}`);
   }
+  // JSON.parse keeps the last of two equal keys, where another reader may keep the first: a
+  // manifest could then name one layer here and another to a client. Such a manifest is refused.
+  const duplicate = duplicateKey(text);
+  if (duplicate !== undefined) throw invalid(`manifest has the key ${JSON.stringify(duplicate.slice(0, 100))} twice in one object`);
   if (!isObject(doc)) throw invalid("manifest is not a JSON object");
   if (doc.schemaVersion !== 2) throw invalid(`unsupported schemaVersion ${JSON.stringify(doc.schemaVersion)}: expected 2`);
 
@@ -142,6 +147,41 @@ function optionalString(value: unknown, where: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string") throw invalid(`${where} must be a string`);
   return value;
+}
+
+/**
+ * The first key that occurs twice in one object of a JSON text (already known to be valid
+ * JSON), compared as decoded strings; undefined if there is none.
+ */
+export function duplicateKey(text: string): string | undefined {
+  /** One entry per open object (its keys so far) or array (null). */
+  const open: (Set<string> | null)[] = [];
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = i + 1;
+      while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c /* \ */ ? 2 : 1;
+      if (keyNext) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        const keys = open[open.length - 1]!;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        keyNext = false;
+      }
+      i = end;
+    } else if (c === 0x7b /* { */) {
+      open.push(new Set());
+      keyNext = true;
+    } else if (c === 0x5b /* [ */) {
+      open.push(null);
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      open.pop();
+    } else if (c === 0x2c /* , */) {
+      keyNext = open[open.length - 1] instanceof Set;
+    }
+  }
+  return undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

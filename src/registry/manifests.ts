@@ -2,15 +2,14 @@ import { ingestBlob } from "../layers/ingest.js";
 import { readBlob } from "../layers/reconstruct.js";
 import type { Store } from "../store/types.js";
 import type { Exchange } from "./context.js";
-import { readBodyLimited, oneBuffer, sendEmpty } from "./http-util.js";
+import { readBody } from "../http/body.js";
+import { oneBuffer, sendEmpty } from "./http-util.js";
+import { bodyRules } from "./limits.js";
 import { acceptsManifest, parseManifest, type ParsedManifest } from "./manifest-format.js";
 import type { ManifestRecord, RegistryMetadata } from "./metadata.js";
 import { checkRepositoryName, parseReference, type Reference } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
 import { sha256Digest } from "../layers/digest.js";
-
-/** Manifests above this are refused (413), as CNCF distribution and the spec's guidance do. */
-export const MAX_MANIFEST_BYTES = 4 << 20;
 
 /**
  * Manifests by tag or digest. A manifest's bytes are stored as a blob (recipe) like any other,
@@ -76,7 +75,7 @@ export async function storeManifest(
 export async function putManifest(ex: Exchange, rawName: string, rawReference: string): Promise<void> {
   const name = checkRepositoryName(rawName);
   const reference = parseReference(rawReference, true);
-  const bytes = await readBodyLimited(ex.req, MAX_MANIFEST_BYTES, { code: "MANIFEST_INVALID", what: "manifest" });
+  const bytes = await readBody(ex.req, bodyRules(ex, "MANIFEST_INVALID", "the manifest", ex.registry.limits.maxManifestBytes));
   const digest = sha256Digest(bytes);
   if (reference.kind === "digest" && reference.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", `manifest has digest ${digest}, not ${reference.digest}`, { detail: { expected: reference.digest, actual: digest } });

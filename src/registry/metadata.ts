@@ -1,6 +1,9 @@
 import type { MetadataStore } from "../store/types.js";
 import { keys } from "./keys.js";
 
+/** Longer than any repository name (255) or tag (128): where `last` of a listing is cut for its scan. */
+const MAX_LISTED = 256;
+
 /** An OCI content descriptor, as the referrers API lists them. */
 export interface Descriptor {
   mediaType: string;
@@ -117,8 +120,12 @@ export class RegistryMetadata {
   async #listAfter(prefix: string, last: string | undefined, limit: number): Promise<string[]> {
     const out: string[] = [];
     if (limit <= 0) return out;
-    // The scan starts past `last`, so a page costs its own entries, not all those before it.
-    for await (const [key] of this.#meta.scanMeta(prefix, last === undefined ? undefined : prefix + last)) {
+    // The scan starts past `last`, so a page costs its own entries, not all those before it. A
+    // `last` longer than any name or tag (a client's mistake) would pass the store's key limit:
+    // its first MAX_LISTED characters start the scan just as well, as every item after `last`
+    // comes at or after them, and the filter below drops what lies between.
+    const after = last === undefined ? undefined : prefix + last.slice(0, MAX_LISTED);
+    for await (const [key] of this.#meta.scanMeta(prefix, after)) {
       const item = key.slice(prefix.length);
       if (last !== undefined && item <= last) continue;
       out.push(item);

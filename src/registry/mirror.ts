@@ -8,7 +8,7 @@ import type { Exchange } from "./context.js";
 import { sendJson } from "./http-util.js";
 import { listReferrers, listTags } from "./listings.js";
 import { MediaType, parseManifest } from "./manifest-format.js";
-import { getManifest, MAX_MANIFEST_BYTES, storeManifest } from "./manifests.js";
+import { getManifest, storeManifest } from "./manifests.js";
 import type { RegistryMetadata } from "./metadata.js";
 import { checkDigest, isValidRepositoryName, parseReference } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
@@ -67,6 +67,7 @@ export interface MirrorDeps {
   store: Store;
   meta: RegistryMetadata;
   log: (line: string) => void;
+  maxManifestBytes: number;
 }
 
 export class Mirror {
@@ -250,9 +251,9 @@ export class Mirror {
     let total = 0;
     for await (const part of res.body as AsyncIterable<Uint8Array>) {
       total += part.length;
-      if (total > MAX_MANIFEST_BYTES) {
+      if (total > this.#deps.maxManifestBytes) {
         await res.body?.cancel().catch(() => undefined);
-        throw badUpstream(target, `manifest ${reference} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+        throw badUpstream(target, `manifest ${reference} is larger than ${this.#deps.maxManifestBytes} bytes`);
       }
       parts.push(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
     }

@@ -51,12 +51,12 @@ export type Reference = { kind: "tag"; tag: string } | { kind: "digest"; digest:
 
 /**
  * Parses a manifest reference. A malformed digest is DIGEST_INVALID. A malformed tag cannot
- * name anything stored, so reads answer MANIFEST_UNKNOWN; a PUT answers TAG_INVALID.
+ * name anything stored, so reads answer MANIFEST_UNKNOWN; a PUT answers MANIFEST_INVALID.
  */
 export function parseReference(text: string, forWrite: boolean): Reference {
   if (text.includes(":")) return { kind: "digest", digest: checkDigest(text) };
   if (isValidTag(text)) return { kind: "tag", tag: text };
   const detail = { tag: text.slice(0, 200) };
-  if (forWrite) throw new RegistryError("TAG_INVALID", `invalid tag ${JSON.stringify(text.slice(0, 200))}`, { detail });
+  if (forWrite) throw new RegistryError("MANIFEST_INVALID", `invalid tag ${JSON.stringify(text.slice(0, 200))}`, { detail });
   throw new RegistryError("MANIFEST_UNKNOWN", `no manifest ${JSON.stringify(text.slice(0, 200))}: not a valid tag or digest`, { detail });
 }

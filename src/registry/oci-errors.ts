@@ -1,10 +1,11 @@
 import type { ServerResponse } from "node:http";
 import { DedupError, type ErrorCode } from "../errors.js";
+import { closesConnection } from "../http/body.js";
 
 /**
- * Error codes of the OCI Distribution Spec v1.1 (section "Error Codes"), plus three that
- * CNCF distribution also sends and clients know: RANGE_INVALID (416 on out-of-order chunks),
- * TAG_INVALID, and UNKNOWN/UNAVAILABLE for server-side failures.
+ * Error codes of the OCI Distribution Spec v1.1 (section "Error Codes"), and two that CNCF
+ * distribution also sends for server-side failures, UNKNOWN and UNAVAILABLE: a client's mistake
+ * is always answered with one of the spec's own fourteen.
  */
 export type OciErrorCode =
   | "BLOB_UNKNOWN"
@@ -17,8 +18,6 @@ export type OciErrorCode =
   | "NAME_INVALID"
   | "NAME_UNKNOWN"
   | "SIZE_INVALID"
-  | "TAG_INVALID"
-  | "RANGE_INVALID"
   | "UNAUTHORIZED"
   | "DENIED"
   | "UNSUPPORTED"
@@ -38,8 +37,6 @@ const DEFAULT_STATUS: Record<OciErrorCode, number> = {
   NAME_INVALID: 400,
   NAME_UNKNOWN: 404,
   SIZE_INVALID: 400,
-  TAG_INVALID: 400,
-  RANGE_INVALID: 416,
   UNAUTHORIZED: 401,
   DENIED: 403,
   UNSUPPORTED: 405,
@@ -80,7 +77,8 @@ const FROM_DOMAIN: Record<ErrorCode, { code: OciErrorCode; status?: number; mess
   DIGEST_INVALID: { code: "DIGEST_INVALID" },
   DIGEST_MISMATCH: { code: "DIGEST_INVALID" },
   SIZE_MISMATCH: { code: "SIZE_INVALID" },
-  RANGE_INVALID: { code: "RANGE_INVALID" },
+  // A byte range outside a blob: its length does not fit the blob's.
+  RANGE_INVALID: { code: "SIZE_INVALID", status: 416 },
   INPUT_INVALID: { code: "UNSUPPORTED", status: 400 },
   // Missing or damaged chunks under a known blob: the store is broken, not the request.
   CHUNK_MISSING: { code: "UNKNOWN", message: "the registry's store is missing data for this blob" },
@@ -112,11 +110,15 @@ export function sendError(res: ServerResponse, error: RegistryError): void {
     res.destroy();
     return;
   }
-  const body = Buffer.from(JSON.stringify({ errors: [{ code: error.code, message: error.message, detail: error.detail }] }));
-  res.writeHead(error.status, {
-    ...error.headers,
-    "Content-Type": "application/json; charset=utf-8",
-    "Content-Length": String(body.length),
-  });
+  const body = errorBody(error);
+  const headers: Record<string, string> = { ...error.headers, "Content-Type": "application/json; charset=utf-8", "Content-Length": String(body.length) };
+  // The unread rest of a refused body would be taken for the next request on this connection.
+  if (res.req !== undefined && closesConnection(res.req)) headers.Connection = "close";
+  res.writeHead(error.status, headers);
   res.end(body);
+}
+
+/** The spec's `{"errors":[{code,message,detail}]}` body of an error. */
+export function errorBody(error: RegistryError): Buffer {
+  return Buffer.from(JSON.stringify({ errors: [{ code: error.code, message: error.message, detail: error.detail }] }));
 }

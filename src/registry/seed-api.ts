@@ -1,7 +1,7 @@
 import { createWriteStream } from "node:fs";
-import { realpath, rename, rm } from "node:fs/promises";
+import { realpath, rename, rm, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { isDedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
@@ -27,7 +27,7 @@ export interface SeedApiOptions {
 }
 
 export function createSeedApiServer(options: SeedApiOptions): Server {
-  return createServer((req, res) => void handle(options, req, res));
+  return createServer((req, res) => void handle(options, req, res).catch(() => res.destroy()));
 }
 
 async function handle(options: SeedApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -49,6 +49,7 @@ async function handle(options: SeedApiOptions, req: IncomingMessage, res: Server
   } catch (error) {
     if (isDedupError(error, "DIGEST_INVALID")) return send(res, 400, error.message);
     if (error instanceof ForbiddenPath) return send(res, 403, error.message);
+    if (error instanceof UnusablePath) return send(res, 400, error.message);
     process.stderr.write(`docker-dedup: seed API ${url.pathname}: ${(error as Error).message}\n`);
     send(res, 500, "False");
   }
@@ -71,6 +72,7 @@ async function checkout(options: SeedApiOptions, res: ServerResponse, query: URL
 }
 
 class ForbiddenPath extends Error {}
+class UnusablePath extends Error {}
 
 /**
  * The absolute file `path` names, if it lies inside `dir`, also once symbolic links in its parent
@@ -81,7 +83,8 @@ async function confine(dir: string, path: string): Promise<string> {
   const root = await realpath(resolve(dir));
   const isInside = (candidate: string) => {
     const rel = relative(root, candidate);
-    return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
+    // `..foo.bin` is a name inside; only `..` itself, or a path through it, leaves.
+    return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
   };
   const wanted = resolve(root, path);
   if (!isInside(wanted)) throw new ForbiddenPath(`path must lie inside ${root}`);
@@ -89,6 +92,7 @@ async function confine(dir: string, path: string): Promise<string> {
   if (parent === undefined) throw new ForbiddenPath(`the directory of ${wanted} does not exist`);
   const target = join(parent, basename(wanted));
   if (!isInside(target)) throw new ForbiddenPath(`path must lie inside ${root}`);
+  if ((await stat(target).catch(() => undefined))?.isDirectory()) throw new UnusablePath(`${wanted} is a directory; path must name a file`);
   return target;
 }
 

@@ -14,6 +14,8 @@ export interface UploadPart {
  */
 export interface UploadRecord {
   repository: string;
+  /** Who opened it, for the per-client session limit (absent in records of older versions). */
+  client?: string;
   /** ISO times; `updated` moves with every append and while a request works on the session. */
   created: string;
   updated: string;
@@ -42,9 +44,9 @@ export class UploadRecords {
     this.#meta = meta;
   }
 
-  static fresh(repository: string, now = new Date()): UploadSession {
+  static fresh(repository: string, client: string, now = new Date()): UploadSession {
     const time = now.toISOString();
-    return { id: randomUUID(), record: { repository, created: time, updated: time, offset: 0, parts: [], revision: newRevision() } };
+    return { id: randomUUID(), record: { repository, client, created: time, updated: time, offset: 0, parts: [], revision: newRevision() } };
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {

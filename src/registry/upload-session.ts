@@ -62,16 +62,19 @@ import { lastActive, UploadRecords, withPart, type UploadPart, type UploadRecord
 export interface UploadLimits {
   /** Sessions open at once in the store; more are refused with TOOMANYREQUESTS. */
   maxSessions: number;
+  /** Sessions one client may hold open at once, so that one client cannot take them all. */
+  maxSessionsPerClient: number;
   /** A session idle this long is forgotten. */
   idleTimeoutMs: number;
 }
 
 /**
  * A session holds memory only while a request stores a part (the ingest's batches, about
- * 20 MiB at most), and one request per session runs at a time, so the session cap also bounds
- * what uploads hold in any one process.
+ * 20 MiB at most), and one request per session runs at a time. A session between requests costs
+ * a record in the store, so the cap can be generous; the per-client cap is what keeps one client
+ * from taking them all (docker pushes 5 layers at once, containerd and skopeo fewer).
  */
-export const DEFAULT_UPLOAD_LIMITS: UploadLimits = Object.freeze({ maxSessions: 128, idleTimeoutMs: 15 * 60_000 });
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = Object.freeze({ maxSessions: 1024, maxSessionsPerClient: 32, idleTimeoutMs: 15 * 60_000 });
 
 /** A blob an upload produced: its recipe is committed and synced; linking it is the caller's. */
 export interface CommittedBlob {
@@ -103,11 +106,16 @@ export class UploadSessions {
     this.#sweeper.unref();
   }
 
-  async open(repository: string): Promise<UploadSession> {
-    if ((await this.#countOpen(this.#limits.maxSessions)) >= this.#limits.maxSessions) {
+  /** A new session of `repository` for `client` (who it counts against). */
+  async open(repository: string, client: string): Promise<UploadSession> {
+    const { total, ofClient } = await this.#countOpen(client);
+    if (ofClient >= this.#limits.maxSessionsPerClient) {
+      throw new RegistryError("TOOMANYREQUESTS", `this client has ${ofClient} uploads in progress, the most one client may; finish or cancel one, or retry later`, { headers: { "Retry-After": "10" } });
+    }
+    if (total >= this.#limits.maxSessions) {
       throw new RegistryError("TOOMANYREQUESTS", `too many uploads in progress (${this.#limits.maxSessions}); retry later`, { headers: { "Retry-After": "10" } });
     }
-    const session = UploadRecords.fresh(repository);
+    const session = UploadRecords.fresh(repository, client);
     // Not synced: a power cut that loses an empty session costs the client a new POST, no bytes.
     await this.#records.put(session);
     return session;
@@ -260,14 +268,18 @@ export class UploadSessions {
     return result;
   }
 
-  async #countOpen(limit: number): Promise<number> {
+  /** Live sessions, in all and of `client`; the scan stops once the total reaches the cap. */
+  async #countOpen(client: string): Promise<{ total: number; ofClient: number }> {
     const now = Date.now();
-    let count = 0;
+    let total = 0;
+    let ofClient = 0;
     for await (const { record } of this.#records.scan()) {
-      if (record !== undefined && !this.#expired(record, now)) count++;
-      if (count >= limit) break;
+      if (record === undefined || this.#expired(record, now)) continue;
+      total++;
+      if (record.client === client) ofClient++;
+      if (total >= this.#limits.maxSessions) break;
     }
-    return count;
+    return { total, ofClient };
   }
 
   #expired(record: UploadRecord, now: number): boolean {
@@ -284,8 +296,10 @@ export class UploadSessions {
 
 /**
  * A request body as the source of a part. It also feeds the upload's running hash, and it ends
- * quietly when the body breaks (the client went away, or sent more than its Content-Range said),
- * so that the bytes which did arrive are stored and counted; the caller rethrows `broken` then.
+ * quietly when the connection breaks (the client went away), so that the bytes which did arrive
+ * are stored and counted and the client can resume from there; the caller rethrows `broken`
+ * then. A body the registry refuses (a RegistryError: past its Content-Range, too large, too
+ * slow) fails the part instead: nothing of it is added to the upload.
  */
 class PartSource {
   broken: unknown;
@@ -304,6 +318,7 @@ class PartSource {
         yield piece;
       }
     } catch (error) {
+      if (error instanceof RegistryError) throw error;
       this.broken = error;
     }
   }
@@ -317,7 +332,7 @@ function uploadUnknown(id: string): RegistryError {
 
 /** 416 with the upload's current Range, as the spec asks for a chunk that does not start there. */
 export function rangeInvalid(offset: number, message: string): RegistryError {
-  return new RegistryError("RANGE_INVALID", message, { headers: uploadRangeHeaders(offset), detail: { offset } });
+  return new RegistryError("BLOB_UPLOAD_INVALID", message, { status: 416, headers: uploadRangeHeaders(offset), detail: { offset } });
 }
 
 /** `Range: 0-<last byte>`; an empty upload says `0-0`, as CNCF distribution does. */

@@ -2,7 +2,9 @@ import { ingestBlob } from "../layers/ingest.js";
 import { chunkCacheFor } from "../layers/chunk-cache.js";
 import type { Exchange } from "./context.js";
 import { parseUploadRange } from "./http-range.js";
-import { atMost, contentLength, sendEmpty } from "./http-util.js";
+import { bodyPieces, type BodyRules } from "../http/body.js";
+import { contentLength, sendEmpty } from "./http-util.js";
+import { bodyRules, clientOf } from "./limits.js";
 import { checkDigest, checkRepositoryName } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
 import type { UploadSession } from "./upload-record.js";
@@ -31,7 +33,8 @@ export async function startUpload(ex: Exchange, rawName: string): Promise<void> 
   const digestParam = ex.query.get("digest");
   if (digestParam !== null) {
     const digest = checkDigest(digestParam);
-    const result = await ingestBlob(ex.registry.store, ex.req, { expectedDigest: digest, cache: chunkCacheFor(ex.registry.store) });
+    const body = bodyPieces(ex.req, blobRules(ex, 0, contentLength(ex.req)));
+    const result = await ingestBlob(ex.registry.store, body, { expectedDigest: digest, cache: chunkCacheFor(ex.registry.store) });
     await ex.registry.meta.linkBlob(name, result.digest, result.size);
     return sendCreated(ex, name, result.digest);
   }
@@ -89,30 +92,54 @@ async function mountBlob(ex: Exchange, name: string, digest: string, from: strin
 }
 
 async function openSession(ex: Exchange, name: string): Promise<void> {
-  const session = await ex.registry.uploads.open(name);
+  const session = await ex.registry.uploads.open(name, clientOf(ex));
   sendEmpty(ex.res, 202, progressHeaders(name, session));
 }
 
 /**
  * The request body of a PATCH or final PUT. With `Content-Range` it must start where the
- * upload stands (else 416, as the spec requires for out-of-order chunks) and may not run past
- * the range it declares.
+ * upload stands (else 416, as the spec requires for out-of-order chunks) and carry exactly the
+ * range it declares; and no upload may grow past the blob size limit. A body broken by one of
+ * these rules is refused whole: none of it is added to the upload.
  */
 function chunkBody(ex: Exchange, session: UploadSession): AsyncIterable<Uint8Array> {
   const header = ex.req.headers["content-range"];
   const length = contentLength(ex.req);
-  if (header === undefined) return ex.req;
+  const { offset } = session.record;
+  if (header === undefined) return bodyPieces(ex.req, blobRules(ex, offset, length));
   const range = parseUploadRange(header);
   if (range === undefined) {
     throw new RegistryError("BLOB_UPLOAD_INVALID", `invalid Content-Range ${JSON.stringify(header.slice(0, 100))}: expected <start>-<end>`);
   }
-  const { offset } = session.record;
   if (range.start !== offset) throw rangeInvalid(offset, `chunk starts at byte ${range.start}, but the upload is at byte ${offset}`);
   const declared = range.end - range.start + 1;
   if (length !== undefined && length !== declared) {
     throw new RegistryError("SIZE_INVALID", `Content-Length ${length} does not match Content-Range ${header}`);
   }
-  return atMost(ex.req, declared, () => new RegistryError("SIZE_INVALID", `the chunk carries more than the ${declared} bytes of its Content-Range`));
+  // Within the blob size limit (checked here), so the only way to be too large is to pass the range.
+  const rules = blobRules(ex, offset, declared);
+  const overRange = () => new RegistryError("SIZE_INVALID", `the chunk carries more than the ${declared} bytes of its Content-Range ${header}`);
+  const pieces = bodyPieces(ex.req, { ...rules, maxBytes: declared, refuse: (why, limit) => (why === "too-large" ? overRange() : rules.refuse(why, limit)) });
+  return exactly(pieces, declared, header);
+}
+
+/** Body rules for `declared` more bytes (when known) of a blob that has `offset` already: within the blob size limit. */
+function blobRules(ex: Exchange, offset: number, declared: number | undefined): BodyRules & { maxBytes: number } {
+  const max = ex.registry.limits.maxBlobBytes;
+  const tooLarge = () => new RegistryError("SIZE_INVALID", `the blob would be larger than the ${max}-byte limit`, { status: 413, detail: { limit: max } });
+  if (declared !== undefined && offset + declared > max) throw tooLarge();
+  const rules = bodyRules(ex, "SIZE_INVALID", "the blob", max - offset);
+  return { ...rules, refuse: (why, limit) => (why === "too-large" ? tooLarge() : rules.refuse(why, limit)) };
+}
+
+/** The pieces of a body that must carry exactly `declared` bytes; one that ends short is refused. */
+async function* exactly(pieces: AsyncIterable<Uint8Array>, declared: number, header: string): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  for await (const piece of pieces) {
+    received += piece.length;
+    yield piece;
+  }
+  if (received !== declared) throw new RegistryError("SIZE_INVALID", `the chunk carries ${received} bytes, not the ${declared} of its Content-Range ${header}`);
 }
 
 function sendCreated(ex: Exchange, name: string, digest: string): void {

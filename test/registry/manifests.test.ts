@@ -126,8 +126,8 @@ test("PUT by digest must match the body; invalid tags and digests are refused", 
   const { url } = await startRegistry(t);
   const image = await makeImage(url, "refs");
   await expectError(await pushManifest(url, "refs", sha256("other"), image.manifest, OCI_MANIFEST), 400, "DIGEST_INVALID");
-  await expectError(await pushManifest(url, "refs", ".hidden", image.manifest, OCI_MANIFEST), 400, "TAG_INVALID");
-  await expectError(await pushManifest(url, "refs", "x".repeat(129), image.manifest, OCI_MANIFEST), 400, "TAG_INVALID");
+  await expectError(await pushManifest(url, "refs", ".hidden", image.manifest, OCI_MANIFEST), 400, "MANIFEST_INVALID");
+  await expectError(await pushManifest(url, "refs", "x".repeat(129), image.manifest, OCI_MANIFEST), 400, "MANIFEST_INVALID");
   await expectError(await fetch(`${url}/v2/refs/manifests/sha256:totallywrong`), 400, "DIGEST_INVALID");
   await expectError(await fetch(`${url}/v2/refs/manifests/.INVALID_MANIFEST_NAME`), 404, "MANIFEST_UNKNOWN");
   await expectError(await fetch(`${url}/v2/refs/manifests/nosuchtag`), 404, "MANIFEST_UNKNOWN");

@@ -35,7 +35,7 @@ test("names and tags follow the spec's grammar", () => {
   for (const bad of ["", ".x", "-x", "x".repeat(129), "a/b", "a:b"]) assert.ok(!isValidTag(bad), bad);
   assert.deepEqual(parseReference("latest", false), { kind: "tag", tag: "latest" });
   assert.throws(() => parseReference(".bad", false), (e: RegistryError) => e.code === "MANIFEST_UNKNOWN" && e.status === 404);
-  assert.throws(() => parseReference(".bad", true), (e: RegistryError) => e.code === "TAG_INVALID" && e.status === 400);
+  assert.throws(() => parseReference(".bad", true), (e: RegistryError) => e.code === "MANIFEST_INVALID" && e.status === 400);
   assert.throws(() => parseReference("sha256:zz", false), (e: RegistryError) => e.code === "DIGEST_INVALID");
 });
 

@@ -208,7 +208,7 @@ test("a chunk stored while another request appended to the session gets 416 and 
   await held.write(mine.subarray(0, 100_000));
   await sleep(200);
   // The same frontend refuses a second request on the session at once ...
-  await expectError(await patchChunk(a.url, location, theirs, 0), 416, "RANGE_INVALID");
+  await expectError(await patchChunk(a.url, location, theirs, 0), 416, "BLOB_UPLOAD_INVALID");
   // ... another one cannot tell, but the held request finds the record moved on.
   assert.equal((await patchChunk(b.url, location, theirs, 0)).status, 202);
   await held.write(mine.subarray(100_000));

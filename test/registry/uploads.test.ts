@@ -39,12 +39,12 @@ test("out-of-order and repeated chunks get 416 with the current Range, and the u
   const location = await openUpload(url, "ooo");
   let res = await patchChunk(url, location, data.subarray(50_000), 50_000);
   assert.equal(res.headers.get("range"), "0-0");
-  await expectError(res, 416, "RANGE_INVALID");
+  await expectError(res, 416, "BLOB_UPLOAD_INVALID");
   res = await patchChunk(url, location, data.subarray(0, 50_000), 0);
   assert.equal(res.status, 202);
   res = await patchChunk(url, location, data.subarray(0, 50_000), 0); // a retry of a chunk already in
   assert.equal(res.headers.get("range"), "0-49999");
-  await expectError(res, 416, "RANGE_INVALID");
+  await expectError(res, 416, "BLOB_UPLOAD_INVALID");
   res = await patchChunk(url, location, data.subarray(50_000), 50_000);
   assert.equal(res.status, 202);
   const put = await fetch(`${url}${location}?digest=${sha256(data)}`, { method: "PUT" });
