@@ -1,0 +1,504 @@
+// Port of github.com/klauspost/compress v1.15.12 flate/level6.go. Copyright The Go Authors and
+// Klaus Post; BSD-style licence (see the LICENSE file of github.com/klauspost/compress).
+//
+// Speed: hash7 (fast-encoder.ts) and matchLen are written out inline in encode, as the same expressions:
+// V8 stops inlining calls in a function this big, and an out-of-line hash7 boxes its int32 arguments.
+// Measured about 20% faster.
+
+import { FastGen, hash4, P7_HI, P7_LO, TWO_M32 } from "./fast-encoder.js";
+import type { Tokens } from "./token.js";
+import { LENGTH_SHIFT, lengthCodes1, MATCH_TYPE, MAX_MATCH_LENGTH, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
+
+const INPUT_MARGIN = 12 - 1;
+const MIN_NON_LITERAL_BLOCK_SIZE = 1 + 1 + INPUT_MARGIN;
+const SHORT_SHIFT = 32 - 15;
+
+/** Level 6: as level 5, plus a repeat-offset check and more positions indexed. */
+export class FastEncL6 extends FastGen {
+  readonly table = new Int32Array(TABLE_SIZE);
+  /** bTable: Cur at [2h], Prev at [2h + 1] (interleaved as Go's tableEntryPrev, one cache line for both). */
+  readonly bTable = new Int32Array(2 * TABLE_SIZE);
+
+  encode(dst: Tokens, src: Uint8Array): void {
+    this.rebase([this.table], [this.bTable], false);
+    let s = this.addBlock(src);
+    if (src.length < MIN_NON_LITERAL_BLOCK_SIZE) {
+      dst.n = src.length;
+      return;
+    }
+    const hist = this.hist;
+    const dv = this.dv;
+    const cur = this.cur;
+    const table = this.table;
+    const bTable = this.bTable;
+    const histLen = this.histLen;
+    const toks = dst.tokens;
+    const lhist = dst.hist;
+    const offHist = dst.offHist;
+    let n = dst.n;
+
+    let nextEmit = s;
+    const sLimit = histLen - INPUT_MARGIN;
+    let cvLo = dv.getInt32(s, true);
+    let cvHi = dv.getInt32(s + 4, true);
+    // Repeat MUST be > 1 and within range
+    let repeat = 1;
+
+    // The hashes of cv, carried over from the previous step's `next` when cv is that (as level 5).
+    let cvHashS = hash4(cvLo, SHORT_SHIFT);
+    // hash7(cvLo, cvHi), inlined
+    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), P7_LO) + Math.imul(cvLo << 8, P7_HI)) | 0) + ((((cvLo << 8) >>> 0) * P7_LO - (Math.imul(cvLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+    search: for (;;) {
+      // skipLog = 7, doEvery = 1
+      let nextS = s;
+      let l = 0;
+      let t = 0;
+      for (;;) {
+        let nextHashS = cvHashS;
+        let nextHashL = cvHashL;
+        s = nextS;
+        nextS = s + 1 + ((s - nextEmit) >> 7);
+        if (nextS > sLimit) break search;
+        // Fetch a short+long candidate
+        const sCandidate = table[nextHashS]!;
+        let lCur = bTable[nextHashL << 1]!;
+        let lPrev = bTable[(nextHashL << 1) + 1]!;
+        const nextLo = dv.getInt32(nextS, true);
+        const nextHi = dv.getInt32(nextS + 4, true);
+        const entry = s + cur;
+        table[nextHashS] = entry;
+        bTable[(nextHashL << 1) + 1] = lCur;
+        bTable[nextHashL << 1] = entry;
+
+        // Calculate hashes of 'next'
+        nextHashS = hash4(nextLo, SHORT_SHIFT);
+        // hash7(nextLo, nextHi), inlined
+        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), P7_LO) + Math.imul(nextLo << 8, P7_HI)) | 0) + ((((nextLo << 8) >>> 0) * P7_LO - (Math.imul(nextLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+
+        t = lCur - cur;
+        if (s - t < MAX_MATCH_OFFSET) {
+          if (cvLo === dv.getInt32(t, true)) {
+            // Long candidate matches at least 4 bytes.
+            // Store the next match
+            table[nextHashS] = nextS + cur;
+            bTable[(nextHashL << 1) + 1] = bTable[nextHashL << 1]!;
+            bTable[nextHashL << 1] = nextS + cur;
+
+            // Check the previous long candidate as well.
+            const t2 = lPrev - cur;
+            if (s - t2 < MAX_MATCH_OFFSET && cvLo === dv.getInt32(t2, true)) {
+              {
+                // matchLen(s + 4, t + 4, max) inlined
+                const ma = s + 4;
+                const mb = t + 4;
+                const max = limit254(histLen - (s + 4));
+                let m = 0;
+                for (;;) {
+                  if (m + 4 > max) {
+                    while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                    break;
+                  }
+                  const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+                  if (x !== 0) {
+                    m += (31 - Math.clz32(x & -x)) >>> 3;
+                    break;
+                  }
+                  m += 4;
+                }
+                l = m + 4;
+              }
+              let ml1 = 0;
+              {
+                // matchLen(s + 4, t2 + 4, max) inlined
+                const ma = s + 4;
+                const mb = t2 + 4;
+                const max = limit254(histLen - (s + 4));
+                let m = 0;
+                for (;;) {
+                  if (m + 4 > max) {
+                    while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                    break;
+                  }
+                  const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+                  if (x !== 0) {
+                    m += (31 - Math.clz32(x & -x)) >>> 3;
+                    break;
+                  }
+                  m += 4;
+                }
+                ml1 = m + 4;
+              }
+              if (ml1 > l) {
+                t = t2;
+                l = ml1;
+                break;
+              }
+            }
+            break;
+          }
+          // Current value did not match, but check if previous long value does.
+          t = lPrev - cur;
+          if (s - t < MAX_MATCH_OFFSET && cvLo === dv.getInt32(t, true)) {
+            // Store the next match
+            table[nextHashS] = nextS + cur;
+            bTable[(nextHashL << 1) + 1] = bTable[nextHashL << 1]!;
+            bTable[nextHashL << 1] = nextS + cur;
+            break;
+          }
+        }
+
+        t = sCandidate - cur;
+        if (s - t < MAX_MATCH_OFFSET && cvLo === dv.getInt32(t, true)) {
+          // Found a 4 match...
+          {
+            // matchLen(s + 4, t + 4, max) inlined
+            const ma = s + 4;
+            const mb = t + 4;
+            const max = limit254(histLen - (s + 4));
+            let m = 0;
+            for (;;) {
+              if (m + 4 > max) {
+                while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                break;
+              }
+              const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+              if (x !== 0) {
+                m += (31 - Math.clz32(x & -x)) >>> 3;
+                break;
+              }
+              m += 4;
+            }
+            l = m + 4;
+          }
+
+          // Look up next long candidate (at nextS)
+          lCur = bTable[nextHashL << 1]!;
+          lPrev = bTable[(nextHashL << 1) + 1]!;
+
+          // Store the next match
+          table[nextHashS] = nextS + cur;
+          bTable[(nextHashL << 1) + 1] = lCur;
+          bTable[nextHashL << 1] = nextS + cur;
+
+          // Check repeat at s + repOff
+          const repOff = 1;
+          let t2 = s - repeat + repOff;
+          if (dv.getInt32(t2, true) === ((cvLo >>> 8) | (cvHi << 24))) {
+            let ml = 0;
+            {
+              // matchLen(s + 4 + repOff, t2 + 4, max) inlined
+              const ma = s + 4 + repOff;
+              const mb = t2 + 4;
+              const max = limit254(histLen - (s + 4 + repOff));
+              let m = 0;
+              for (;;) {
+                if (m + 4 > max) {
+                  while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                  break;
+                }
+                const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+                if (x !== 0) {
+                  m += (31 - Math.clz32(x & -x)) >>> 3;
+                  break;
+                }
+                m += 4;
+              }
+              ml = m + 4;
+            }
+            if (ml > l) {
+              t = t2;
+              l = ml;
+              s += repOff;
+              // Not worth checking more.
+              break;
+            }
+          }
+
+          // If the next long is a candidate, use that...
+          t2 = lCur - cur;
+          if (nextS - t2 < MAX_MATCH_OFFSET) {
+            if (dv.getInt32(t2, true) === nextLo) {
+              let ml = 0;
+              {
+                // matchLen(nextS + 4, t2 + 4, max) inlined
+                const ma = nextS + 4;
+                const mb = t2 + 4;
+                const max = limit254(histLen - (nextS + 4));
+                let m = 0;
+                for (;;) {
+                  if (m + 4 > max) {
+                    while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                    break;
+                  }
+                  const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+                  if (x !== 0) {
+                    m += (31 - Math.clz32(x & -x)) >>> 3;
+                    break;
+                  }
+                  m += 4;
+                }
+                ml = m + 4;
+              }
+              if (ml > l) {
+                t = t2;
+                s = nextS;
+                l = ml;
+                // This is ok, but check previous as well.
+              }
+            }
+            // If the previous long is a candidate, use that...
+            t2 = lPrev - cur;
+            if (nextS - t2 < MAX_MATCH_OFFSET && dv.getInt32(t2, true) === nextLo) {
+              let ml = 0;
+              {
+                // matchLen(nextS + 4, t2 + 4, max) inlined
+                const ma = nextS + 4;
+                const mb = t2 + 4;
+                const max = limit254(histLen - (nextS + 4));
+                let m = 0;
+                for (;;) {
+                  if (m + 4 > max) {
+                    while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                    break;
+                  }
+                  const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+                  if (x !== 0) {
+                    m += (31 - Math.clz32(x & -x)) >>> 3;
+                    break;
+                  }
+                  m += 4;
+                }
+                ml = m + 4;
+              }
+              if (ml > l) {
+                t = t2;
+                s = nextS;
+                l = ml;
+                break;
+              }
+            }
+          }
+          break;
+        }
+        cvLo = nextLo;
+        cvHi = nextHi;
+        cvHashS = nextHashS;
+        cvHashL = nextHashL;
+      }
+
+      // A 4-byte match has been found. Extend the 4-byte match as long as possible.
+      if (l === 0) {
+        {
+          // matchLen(s + 4, t + 4, max) inlined
+          const ma = s + 4;
+          const mb = t + 4;
+          const max = histLen - s - 4;
+          let m = 0;
+          for (;;) {
+            if (m + 4 > max) {
+              while (m < max && hist[ma + m] === hist[mb + m]) m++;
+              break;
+            }
+            const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+            if (x !== 0) {
+              m += (31 - Math.clz32(x & -x)) >>> 3;
+              break;
+            }
+            m += 4;
+          }
+          l = m + 4;
+        }
+      } else if (l === MAX_MATCH_LENGTH) {
+        {
+          // matchLen(s + l, t + l, max) inlined
+          const ma = s + l;
+          const mb = t + l;
+          const max = histLen - s - l;
+          let m = 0;
+          for (;;) {
+            if (m + 4 > max) {
+              while (m < max && hist[ma + m] === hist[mb + m]) m++;
+              break;
+            }
+            const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+            if (x !== 0) {
+              m += (31 - Math.clz32(x & -x)) >>> 3;
+              break;
+            }
+            m += 4;
+          }
+          l += m;
+        }
+      }
+
+      // Try to locate a better match by checking the end-of-match...
+      const sAt = s + l;
+      if (sAt < sLimit) {
+        // Allow some bytes at the beginning to mismatch. Sweet spot is 2/3 bytes depending on input.
+        // 3 is only a little better when it is but sometimes a lot worse. The skipped bytes are tested
+        // in Extend backwards, and still picked up as part of the match if they do.
+        const skipBeginning = 2;
+        const atLo = dv.getInt32(sAt, true);
+        const atHi = dv.getInt32(sAt + 4, true);
+        // hash7(atLo, atHi), inlined
+        const hL = ((((Math.imul((atHi << 8) | (atLo >>> 24), P7_LO) + Math.imul(atLo << 8, P7_HI)) | 0) + ((((atLo << 8) >>> 0) * P7_LO - (Math.imul(atLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+        const eCur = bTable[hL << 1]!;
+        const ePrev = bTable[(hL << 1) + 1]!;
+        // Test current
+        let t2 = eCur - cur - l + skipBeginning;
+        const s2 = s + skipBeginning;
+        const off = s2 - t2;
+        if (off < MAX_MATCH_OFFSET) {
+          if (off > 0 && t2 >= 0) {
+            let l2 = 0;
+            {
+              // matchLen(s2, t2, max) inlined
+              const ma = s2;
+              const mb = t2;
+              const max = histLen - s2;
+              let m = 0;
+              for (;;) {
+                if (m + 4 > max) {
+                  while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                  break;
+                }
+                const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+                if (x !== 0) {
+                  m += (31 - Math.clz32(x & -x)) >>> 3;
+                  break;
+                }
+                m += 4;
+              }
+              l2 = m;
+            }
+            if (l2 > l) {
+              t = t2;
+              l = l2;
+              s = s2;
+            }
+          }
+          // Test next:
+          t2 = ePrev - cur - l + skipBeginning;
+          const off2 = s2 - t2;
+          if (off2 > 0 && off2 < MAX_MATCH_OFFSET && t2 >= 0) {
+            let l2 = 0;
+            {
+              // matchLen(s2, t2, max) inlined
+              const ma = s2;
+              const mb = t2;
+              const max = histLen - s2;
+              let m = 0;
+              for (;;) {
+                if (m + 4 > max) {
+                  while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                  break;
+                }
+                const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+                if (x !== 0) {
+                  m += (31 - Math.clz32(x & -x)) >>> 3;
+                  break;
+                }
+                m += 4;
+              }
+              l2 = m;
+            }
+            if (l2 > l) {
+              t = t2;
+              l = l2;
+              s = s2;
+            }
+          }
+        }
+      }
+
+      // Extend backwards
+      while (t > 0 && s > nextEmit && hist[t - 1] === hist[s - 1]) {
+        s--;
+        t--;
+        l++;
+      }
+      for (let i = nextEmit; i < s; i++) {
+        const v = hist[i]!;
+        toks[n++] = v;
+        lhist[v]!++;
+      }
+
+      // dst.AddMatchLong(l, uint32(s-t-baseMatchOffset))
+      {
+        let xoffset = s - t - 1;
+        const oc = offsetCode(xoffset);
+        xoffset |= oc << 16;
+        let xlength = l;
+        while (xlength > 0) {
+          let xl = xlength;
+          if (xl > 258) xl = xl > 258 + 3 ? 258 : 258 - 3;
+          xlength -= xl;
+          xl -= 3;
+          lhist[256 + lengthCodes1[xl]!]!++;
+          offHist[oc]!++;
+          toks[n++] = MATCH_TYPE | (xl << LENGTH_SHIFT) | xoffset;
+        }
+      }
+      repeat = s - t;
+      s += l;
+      nextEmit = s;
+      if (nextS >= s) s = nextS + 1;
+
+      if (s >= sLimit) {
+        // Index after match end.
+        for (let i = nextS + 1; i < histLen - 8; i += 2) {
+          const lo = dv.getInt32(i, true);
+          const hi = dv.getInt32(i + 4, true);
+          table[hash4(lo, SHORT_SHIFT)] = i + cur;
+          // hash7(lo, hi), inlined
+          const h = ((((Math.imul((hi << 8) | (lo >>> 24), P7_LO) + Math.imul(lo << 8, P7_HI)) | 0) + ((((lo << 8) >>> 0) * P7_LO - (Math.imul(lo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+          bTable[(h << 1) + 1] = bTable[h << 1]!;
+          bTable[h << 1] = i + cur;
+        }
+        break search;
+      }
+
+      // Store every long hash in-between and every second short.
+      for (let i = nextS + 1; i < s - 1; i += 2) {
+        const lo = dv.getInt32(i, true);
+        const hi = dv.getInt32(i + 4, true);
+        const te = i + cur;
+        // hash7(lo, hi), inlined
+        const h1 = ((((Math.imul((hi << 8) | (lo >>> 24), P7_LO) + Math.imul(lo << 8, P7_HI)) | 0) + ((((lo << 8) >>> 0) * P7_LO - (Math.imul(lo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+        const lo8 = (lo >>> 8) | (hi << 24);
+        const hi8 = hi >>> 8;
+        // hash7(lo8, hi8), inlined
+        const h2 = ((((Math.imul((hi8 << 8) | (lo8 >>> 24), P7_LO) + Math.imul(lo8 << 8, P7_HI)) | 0) + ((((lo8 << 8) >>> 0) * P7_LO - (Math.imul(lo8 << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+        table[hash4(lo, SHORT_SHIFT)] = te;
+        // eLong.Cur, eLong.Prev = t, eLong.Cur; then the same for eLong2 (which may be the same bucket)
+        bTable[(h1 << 1) + 1] = bTable[h1 << 1]!;
+        bTable[h1 << 1] = te;
+        bTable[(h2 << 1) + 1] = bTable[h2 << 1]!;
+        bTable[h2 << 1] = te + 1;
+      }
+
+      // We could immediately start working at s now, but to improve compression we first update the
+      // hash table at s-1 and at s.
+      cvLo = dv.getInt32(s, true);
+      cvHi = dv.getInt32(s + 4, true);
+      cvHashS = hash4(cvLo, SHORT_SHIFT);
+      // hash7(cvLo, cvHi), inlined
+      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), P7_LO) + Math.imul(cvLo << 8, P7_HI)) | 0) + ((((cvLo << 8) >>> 0) * P7_LO - (Math.imul(cvLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+    }
+
+    if (nextEmit < histLen) {
+      if (n === 0) return;
+      for (let i = nextEmit; i < histLen; i++) {
+        const v = hist[i]!;
+        toks[n++] = v;
+        lhist[v]!++;
+      }
+    }
+    dst.n = n;
+  }
+}
+
+/** e.matchlen's bound: at most 258 - 4 bytes, and not past the end of the history. */
+function limit254(remaining: number): number {
+  return remaining < MAX_MATCH_LENGTH - 4 ? remaining : MAX_MATCH_LENGTH - 4;
+}
