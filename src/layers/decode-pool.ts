@@ -10,11 +10,28 @@ import { decodeBatch, REJECTED, type ExpectedChunks } from "./decode-batch.js";
  * reading, hashing and sending while its next batches are decompressed on the other cores.
  * Batches travel without copies: stored chunks go out in one transferred buffer, and come back
  * decoded, back to back, in another.
+ *
+ * Fair: each worker has at most WORKER_DEPTH batches at a time; the rest wait here, per owner
+ * (one rebuild), and a free worker takes the next batch of the owner served the fewest bytes so
+ * far. A small blob asked for while large layers are rebuilt is decoded next, not after the
+ * read-ahead of every large one.
  */
 interface Pending {
   resolve(decoded: { chunks: Buffer[]; lengths: number[] }): void;
   reject(error: Error): void;
 }
+
+/** A batch waiting for a worker. */
+interface Job extends Pending {
+  message: { id: number; buffer: ArrayBuffer; lengths: number[]; expectedIds?: Uint8Array; expectedLengths?: readonly number[] };
+  bytes: number;
+}
+
+/** Batches a worker holds at once: one being decoded, one ready behind it. */
+const WORKER_DEPTH = 2;
+
+/** Whoever asks for decoding when no owner is given (peers' chunks, one-off reads). */
+const ANONYMOUS = {};
 
 /** Batches smaller than this, or of raw chunks only (unless checked), are decoded in place: a thread hop would cost more than it saves. */
 const MIN_OFFLOAD_BYTES = 32 * 1024;
@@ -22,6 +39,11 @@ const MIN_OFFLOAD_BYTES = 32 * 1024;
 export class DecodePool {
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, Pending>();
+  /** Batches each worker holds. */
+  readonly #load = new Map<Worker, number>();
+  /** Batches waiting, per owner, and the bytes each owner had decoded (the fairness measure). */
+  readonly #waiting = new Map<object, Job[]>();
+  readonly #served = new WeakMap<object, number>();
   #next = 0;
 
   constructor(size: number) {
@@ -30,6 +52,8 @@ export class DecodePool {
       worker.on("message", (message: { id: number; buffer?: ArrayBuffer; lengths?: number[]; error?: string }) => {
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
+        this.#load.set(worker, this.#load.get(worker)! - 1);
+        this.#dispatch();
         if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
         if (message.error !== undefined) pending?.reject(new DedupError("CHUNK_CORRUPT", message.error));
         else pending?.resolve({ chunks: views(Buffer.from(message.buffer!), message.lengths!), lengths: message.lengths! });
@@ -37,16 +61,19 @@ export class DecodePool {
       worker.on("error", (error) => {
         for (const p of this.#pending.values()) p.reject(error);
         this.#pending.clear();
+        for (const queue of this.#waiting.values()) for (const job of queue) job.reject(error);
+        this.#waiting.clear();
       });
       // Idle workers must not hold the process open; they are ref'd while a batch is out.
       worker.unref();
       this.#workers.push(worker);
+      this.#load.set(worker, 0);
     }
   }
 
-  /** Decodes a batch of stored chunks, in order. */
-  async decode(stored: readonly Uint8Array[]): Promise<Buffer[]> {
-    return (await this.#run(stored)).chunks;
+  /** Decodes a batch of stored chunks, in order; `owner` (one rebuild) is what fairness counts by. */
+  async decode(stored: readonly Uint8Array[], owner: object = ANONYMOUS): Promise<Buffer[]> {
+    return (await this.#run(stored, undefined, owner)).chunks;
   }
 
   /**
@@ -61,7 +88,7 @@ export class DecodePool {
     return decoded.lengths.map((length) => (length === REJECTED ? undefined : decoded.chunks[next++]));
   }
 
-  #run(stored: readonly Uint8Array[], expected?: ExpectedChunks): Promise<{ chunks: Buffer[]; lengths: number[] }> {
+  #run(stored: readonly Uint8Array[], expected?: ExpectedChunks, owner: object = ANONYMOUS): Promise<{ chunks: Buffer[]; lengths: number[] }> {
     let total = 0;
     for (const chunk of stored) total += chunk.length;
     const inPlace = total < MIN_OFFLOAD_BYTES || this.#workers.length === 0 || (expected === undefined && stored.every(isRawStored));
@@ -77,13 +104,39 @@ export class DecodePool {
       lengths.push(chunk.length);
     }
     const id = this.#next++;
-    const worker = this.#workers[id % this.#workers.length]!;
-    if (this.#pending.size === 0) for (const w of this.#workers) w.ref();
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
       const checks = expected === undefined ? {} : { expectedIds: expected.ids, expectedLengths: expected.lengths };
-      worker.postMessage({ id, buffer: batch.buffer, lengths, ...checks }, [batch.buffer]);
+      const queue = this.#waiting.get(owner);
+      const job: Job = { resolve, reject, message: { id, buffer: batch.buffer, lengths, ...checks }, bytes: total };
+      if (queue === undefined) this.#waiting.set(owner, [job]);
+      else queue.push(job);
+      this.#dispatch();
     });
+  }
+
+  /** Hands waiting batches to workers with room, least-served owner first. */
+  #dispatch(): void {
+    for (;;) {
+      const worker = this.#workers.find((w) => this.#load.get(w)! < WORKER_DEPTH);
+      if (worker === undefined || this.#waiting.size === 0) return;
+      let owner: object | undefined;
+      let least = Infinity;
+      for (const candidate of this.#waiting.keys()) {
+        const served = this.#served.get(candidate) ?? 0;
+        if (served < least) {
+          least = served;
+          owner = candidate;
+        }
+      }
+      const queue = this.#waiting.get(owner!)!;
+      const job = queue.shift()!;
+      if (queue.length === 0) this.#waiting.delete(owner!);
+      this.#served.set(owner!, least + job.bytes);
+      if (this.#pending.size === 0) for (const w of this.#workers) w.ref();
+      this.#pending.set(job.message.id, { resolve: job.resolve, reject: job.reject });
+      this.#load.set(worker, this.#load.get(worker)! + 1);
+      worker.postMessage(job.message, [job.message.buffer]);
+    }
   }
 }
 

@@ -41,6 +41,8 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
   while (lastEnd <= end) lastEnd += recipe.lengths[++last]!;
 
   const ahead: Promise<FetchedBatch>[] = [];
+  /** This rebuild, as the decode pool's fairness counts it. */
+  const owner = {};
   let nextBatch = first;
   const fill = (): void => {
     while (ahead.length < BATCHES_AHEAD && nextBatch <= last) {
@@ -49,7 +51,7 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
       let bytes = 0;
       while (to <= last && to - from < MAX_BATCH_CHUNKS && bytes < BATCH_BYTES) bytes += recipe.lengths[to++]!;
       nextBatch = to;
-      const batch = fetchBatch(store, recipe, from, to, !whole, cache);
+      const batch = fetchBatch(store, recipe, from, to, !whole, cache, owner);
       batch.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(batch);
     }
@@ -128,7 +130,7 @@ interface FetchedBatch {
   decoded: boolean[];
 }
 
-async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, cache: ChunkCache): Promise<FetchedBatch> {
+async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, cache: ChunkCache, owner: object): Promise<FetchedBatch> {
   const ids = recipe.ids.slice(from, to);
   const out: (Buffer | undefined)[] = ids.map((id) => cache.get(id));
   const decoded = out.map((chunk) => chunk === undefined);
@@ -154,7 +156,7 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
       toDecode.push(stored[k]!);
     }
   });
-  const fresh = await decodePool().decode(toDecode);
+  const fresh = await decodePool().decode(toDecode, owner);
   fresh.forEach((chunk, k) => {
     const i = undecoded[k]!;
     const id = ids[i]!;

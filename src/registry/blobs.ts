@@ -1,5 +1,4 @@
-import { pipeline } from "node:stream/promises";
-import { Readable } from "node:stream";
+import { sendPieces } from "../http/send.js";
 import { readBlob } from "../layers/reconstruct.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Exchange } from "./context.js";
@@ -51,7 +50,7 @@ export async function getBlob(ex: Exchange, rawName: string, rawDigest: string):
     const pieces = readBlob(ex.registry.store, recipe, range);
     const first = await pieces.next();
     ex.res.writeHead(status, headers);
-    await pipeline(Readable.from(resume(first, pieces)), ex.res);
+    await sendPieces(ex.res, Number(headers["Content-Length"]), pieces, first.done ? undefined : first.value);
   } finally {
     release();
   }
@@ -82,8 +81,3 @@ export function blobUnknown(name: string, digest: string): RegistryError {
   return new RegistryError("BLOB_UNKNOWN", `blob ${digest} is unknown to repository ${name}`, { detail: { digest } });
 }
 
-async function* resume(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
-  if (first.done) return;
-  yield first.value;
-  yield* rest;
-}
