@@ -16,10 +16,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Compressor } from "zstd-napi";
 import { FastCdcFinder } from "../src/chunking/fastcdc.js";
-import { ChunkCache } from "../src/layers/chunk-cache.js";
-import { readBlob } from "../src/layers/reconstruct.js";
+import { BlobParts, BlobService } from "../src/layers/blob-service.js";
 import { openStore } from "../src/store/open.js";
-import type { Recipe } from "../src/store/recipe.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CLI = join(ROOT, "dist/src/cli/main.js");
@@ -127,16 +125,18 @@ function casync(avg: string): CasyncRow {
 
 async function readAll(dir: string, cacheBytes: number, passes: number): Promise<number[]> {
   const store = await openStore(dir);
-  const recipes: Recipe[] = [];
-  for await (const recipe of store.scanRecipes()) recipes.push(recipe);
-  const cache = new ChunkCache(cacheBytes);
+  const digests: string[] = [];
+  for await (const recipe of store.scanRecipes()) digests.push(recipe.digest);
+  const parts = new BlobParts({ chunkCacheBytes: cacheBytes });
+  const blobs = new BlobService(store, parts);
   const rates: number[] = [];
   for (let pass = 0; pass < passes; pass++) {
     const t = performance.now();
     let bytes = 0;
-    for (const recipe of recipes) for await (const piece of readBlob(store, recipe, undefined, cache)) bytes += piece.length;
+    for (const digest of digests) for await (const piece of (await blobs.open(digest))!.read()) bytes += piece.length;
     rates.push(bytes / 1e6 / ((performance.now() - t) / 1000));
   }
+  await parts.close();
   await store.close();
   return rates;
 }

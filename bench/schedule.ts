@@ -11,7 +11,8 @@
  * and as the CPU time the process used (V8's compiler threads included), which a busy machine
  * disturbs less.
  */
-import { planTransfer, type SchedulePolicy } from "../src/sites/schedule.js";
+import type { SchedulePolicy } from "../src/config/site-config.js";
+import { planTransfer } from "../src/sites/schedule/schedule.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);

@@ -1,8 +1,7 @@
-import { availableParallelism } from "node:os";
 import type { Command, Option } from "commander";
 import { DedupError } from "../errors.js";
-import { IngestPool } from "../layers/ingest-pool.js";
 import { findBlobSources, type BlobSource } from "../layers/sources.js";
+import { usingBlobs } from "./blobs.js";
 import { Progress } from "./progress.js";
 import { openStoreFromFlags, type StoreFlags } from "./store-flags.js";
 
@@ -18,13 +17,11 @@ export function addCommand(command: Command, storeOption: Option): void {
       const sources: BlobSource[] = [];
       for (const path of paths) sources.push(...(await findBlobSources(path)));
       if (sources.length === 0) throw new DedupError("INPUT_INVALID", `no files found in ${paths.join(", ")}`);
-      const store = await openStoreFromFlags(flags);
       const progress = new Progress("adding", sources.reduce((sum, s) => sum + s.size, 0));
-      const pool = new IngestPool(store, Math.min(sources.length, availableParallelism()));
       let failures = 0;
-      try {
+      await usingBlobs(await openStoreFromFlags(flags), async (blobs) => {
         // Blobs are ingested in parallel, but reported in the order they were given.
-        const results = sources.map((source) => pool.ingest(source, (bytes) => progress.advance(bytes)));
+        const results = blobs.ingestFiles(sources, (bytes) => progress.advance(bytes));
         for (const result of results) result.catch(() => undefined); // each is awaited, in order, below
         for (const [i, result] of results.entries()) {
           try {
@@ -38,11 +35,8 @@ export function addCommand(command: Command, storeOption: Option): void {
             process.stderr.write(`docker-dedup: ${sources[i]!.label}: ${error.message}\n`);
           }
         }
-      } finally {
         progress.clearLine();
-        await pool.close();
-        await store.close();
-      }
+      });
       if (failures > 0) throw new DedupError("INPUT_INVALID", `${failures} of ${sources.length} blobs were not added`);
     });
 }

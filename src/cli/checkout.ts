@@ -5,9 +5,8 @@ import { pipeline } from "node:stream/promises";
 import type { Command, Option } from "commander";
 import { DedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
-import { ChunkCache } from "../layers/chunk-cache.js";
-import { readBlob } from "../layers/reconstruct.js";
 import { openStore, storeLocation } from "../store/open.js";
+import { usingBlobs } from "./blobs.js";
 
 export function checkoutCommand(command: Command, storeOption: Option): void {
   command
@@ -17,12 +16,10 @@ export function checkoutCommand(command: Command, storeOption: Option): void {
     .option("-o, --output <file>", "write here instead of stdout (atomically: complete or not at all)")
     .action(async (text: string, flags: { store?: string; output?: string }) => {
       const digest = parseDigest(text);
-      const store = await openStore(storeLocation(flags.store));
-      try {
-        const recipe = await store.getRecipe(digest);
-        if (recipe === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not in the store at ${store.location}`, { digest });
-        // A one-shot process gains nothing from caching decoded chunks.
-        const blob = Readable.from(readBlob(store, recipe, undefined, new ChunkCache(0)));
+      await usingBlobs(await openStore(storeLocation(flags.store)), async (blobs) => {
+        const stored = await blobs.open(digest);
+        if (stored === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not in the store at ${blobs.location}`, { digest });
+        const blob = Readable.from(stored.read());
         if (flags.output === undefined) {
           await pipeline(blob, process.stdout);
           return;
@@ -35,8 +32,6 @@ export function checkoutCommand(command: Command, storeOption: Option): void {
           await rm(partial, { force: true });
           throw error;
         }
-      } finally {
-        await store.close();
-      }
+      });
     });
 }

@@ -1,8 +1,9 @@
 import type { Command, Option } from "commander";
 import { DedupError } from "../errors.js";
 import { importSeed } from "../import/import-seed.js";
-import { openSeedSource, SEED_URLS } from "../import/seed-source.js";
+import { openSeedSource, SEED_URLS } from "../import/open-seed-source.js";
 import { formatBytes, Progress } from "./progress.js";
+import { usingBlobs } from "./blobs.js";
 import { openStoreFromFlags } from "./store-flags.js";
 
 export function importSeedCommand(command: Command, storeOption: Option): void {
@@ -15,9 +16,8 @@ export function importSeedCommand(command: Command, storeOption: Option): void {
       const source = await openSeedSource(flags.from);
       let progress: Progress | undefined;
       try {
-        const store = await openStoreFromFlags({ store: flags.store });
-        try {
-          const summary = await importSeed(source, store, {
+        await usingBlobs(await openStoreFromFlags({ store: flags.store }), async (blobs) => {
+          const summary = await importSeed(source, blobs, {
             scanned: (_layers, bytes) => void (progress = new Progress("importing", bytes)),
             read: (bytes) => progress?.advance(bytes),
             imported: ({ digest }) => {
@@ -36,10 +36,7 @@ export function importSeedCommand(command: Command, storeOption: Option): void {
               `${(summary.importedBytes / 1e6 / seconds).toFixed(1)} MB/s), ${summary.alreadyStored} already in the store, ${summary.failed} failed\n`,
           );
           if (summary.failed > 0) throw new DedupError("INPUT_INVALID", `${summary.failed} of ${summary.found} seed layers were not imported`);
-        } finally {
-          progress?.clearLine();
-          await store.close();
-        }
+        }).finally(() => progress?.clearLine());
       } finally {
         await source.close();
       }

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import type { PeerAccess } from "../sites/peer-auth.js";
-import { readPeerTls, readSecretFile } from "../sites/site-config.js";
+import { readPeerTls, readSecretFile, type PeerAccess } from "../config/site-config.js";
 
 /** The mutual-TLS flags of every command that talks to sites' peer APIs (`serve --site`, `sites`, `replicate`). */
 export function addPeerTlsOptions(command: Command): Command {

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { DedupError } from "../errors.js";
 import { isSha256Digest } from "../layers/digest.js";
-import { callSite, lines } from "../sites/admin-client.js";
-import type { ReplicateEvent } from "../sites/site-admin.js";
+import type { ReplicateEvent } from "../sites/wire/operator-calls.js";
+import { callSite, lines } from "../sites/wire/operator-client.js";
 import { addPeerTlsOptions, peerAccessFromFlags, type PeerTlsFlags } from "./peer-tls-flags.js";
 import { formatBytes, Progress } from "./progress.js";
 

@@ -2,7 +2,7 @@ import type { Command, Option } from "commander";
 import { buildMirrorConfig, loadServeConfig, parseUpstreamFlag, type MirrorConfig, type MirrorEntry, type ServeConfig } from "../config/serve-config.js";
 import { startSite, type Site } from "../sites/site.js";
 import { readTlsFiles } from "../config/tls-files.js";
-import { checkPeers, checkPeerScheme, checkSchedule, checkSiteName, parsePeerFlag, parseProbeIntervalFlag, readPeerTls, readSecretFile, type SiteConfig } from "../sites/site-config.js";
+import { checkPeers, checkPeerScheme, checkSchedule, checkSiteName, parsePeerFlag, parseProbeIntervalFlag, readPeerTls, readSecretFile, type SiteConfig } from "../config/site-config.js";
 import { addPeerTlsOptions, PEER_TLS_FLAG_NAMES, peerTlsFiles, type PeerTlsFlags } from "./peer-tls-flags.js";
 import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
@@ -10,6 +10,7 @@ import { createSeedApiServer } from "../registry/seed-api.js";
 import { DEFAULT_UPLOAD_LIMITS } from "../registry/upload-session.js";
 import { DEFAULT_REQUEST_LIMITS } from "../registry/limits.js";
 import { openStore, storeLocation } from "../store/open.js";
+import { BlobParts, BlobService } from "../layers/blob-service.js";
 
 export const DEFAULT_LISTEN = "127.0.0.1:5000";
 
@@ -27,6 +28,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--max-connections-per-client <n>", "connections one client address may hold open", String(DEFAULT_REQUEST_LIMITS.maxConnectionsPerClient))
     .option("--max-blob-size <bytes>", "the largest blob a push may create", String(DEFAULT_REQUEST_LIMITS.maxBlobBytes))
     .option("--min-body-rate <bytes/s>", `cut a request body slower than this, judged over ${DEFAULT_REQUEST_LIMITS.bodyWindowMs / 1000} s`, String(DEFAULT_REQUEST_LIMITS.minBodyBytesPerSecond))
+    .option("--chunk-cache-mb <MiB>", "decoded chunks kept in memory for warm pulls (0: none; default $DOCKER_DEDUP_CHUNK_CACHE_MB or 512)")
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
     .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
     .option("--seed-api-dir <dir>", "the only directory /checkout may write into (required with --seed-api)")
@@ -69,19 +71,21 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const tls = tlsFiles === undefined ? undefined : await readTlsFiles(tlsFiles);
       const siteConfig = await siteSettings(file, flags);
       const local = await openStore(storeLocation(flags.store, file?.store), { create: true });
+      const parts = new BlobParts({ chunkCacheBytes: chunkCacheMiB(flags.chunkCacheMb) * 1024 * 1024 });
       const log = (line: string) => process.stderr.write(`docker-dedup: ${line}\n`);
       // A promise nobody awaited failed: a bug (the fuzz suite looks for this line), not a reason
       // to take down every client's requests with the process.
       process.on("unhandledRejection", (reason) => log(`bug: unhandled promise rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
       let site: Site | undefined;
       try {
-        site = siteConfig === undefined ? undefined : await startSite(local, siteConfig, log);
+        site = siteConfig === undefined ? undefined : await startSite(local, siteConfig, log, parts);
       } catch (error) {
         await local.close();
         throw error;
       }
       const store = site?.store ?? local;
-      const registry = createRegistryServer({ store, log, uploads, limits, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
+      const blobs = new BlobService(store, parts);
+      const registry = createRegistryServer({ store, blobs, log, uploads, limits, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
       try {
         await new Promise<void>((resolve, reject) => {
           registry.server.once("error", reject);
@@ -89,11 +93,12 @@ export function serveCommand(command: Command, storeOption: Option): void {
         });
       } catch (error) {
         await site?.close();
+        await parts.close();
         await store.close();
         const e = error as NodeJS.ErrnoException;
         throw new DedupError("INPUT_INVALID", `cannot listen on ${flags.listen}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`);
       }
-      const seedServer = seedApi === undefined ? undefined : createSeedApiServer({ store, checkoutDir: flags.seedApiDir! });
+      const seedServer = seedApi === undefined ? undefined : createSeedApiServer({ blobs, checkoutDir: flags.seedApiDir! });
       if (seedServer !== undefined) {
         await new Promise<void>((resolve, reject) => {
           seedServer.once("error", (error: NodeJS.ErrnoException) => reject(new DedupError("INPUT_INVALID", `cannot listen on ${flags.seedApi}: ${error.message}`)));
@@ -133,6 +138,8 @@ export function serveCommand(command: Command, storeOption: Option): void {
       await registry.close();
       clearTimeout(force);
       await site?.close();
+      await blobs.close();
+      await parts.close();
       await store.close();
     });
 }
@@ -148,6 +155,7 @@ interface ServeFlags extends PeerTlsFlags {
   maxBlobSize: string;
   minBodyRate: string;
   maxConcurrentReads: string;
+  chunkCacheMb?: string;
   config?: string;
   upstream: string[];
   seedApi?: string;
@@ -217,6 +225,14 @@ export function parseListen(text: string, flag = "--listen"): { host: string | u
 
 function formatAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The chunk cache's size: the flag, else $DOCKER_DEDUP_CHUNK_CACHE_MB, else 512 MiB; 0 turns it off. */
+function chunkCacheMiB(flag: string | undefined): number {
+  const text = flag ?? process.env.DOCKER_DEDUP_CHUNK_CACHE_MB ?? "512";
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new DedupError("INPUT_INVALID", `bad chunk cache size "${text}": expected MiB, a number >= 0`);
+  return value;
 }
 
 function positiveNumber(text: string, flag: string): number {

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { callSite, readText } from "../sites/admin-client.js";
-import type { LinkEstimate } from "../sites/link-estimates.js";
-import type { SiteStatus } from "../sites/site-admin.js";
+import type { LinkEstimate, SiteStatus } from "../sites/wire/operator-calls.js";
+import { callSite, readText } from "../sites/wire/operator-client.js";
 import { addPeerTlsOptions, peerAccessFromFlags, type PeerTlsFlags } from "./peer-tls-flags.js";
 import { formatBytes } from "./progress.js";
 

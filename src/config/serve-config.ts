@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { DedupError } from "../errors.js";
-import { checkPeerUrl, checkProbeInterval, checkSchedule, checkSiteName, type PeerEntry } from "../sites/site-config.js";
+import { readSettingsFile } from "./read-file.js";
+import { checkPeerUrl, checkProbeInterval, checkSchedule, checkSiteName, type PeerEntry } from "./site-config.js";
 
 /**
  * The `docker-dedup serve --config FILE` file: JSON, validated here so that a typo is an error
@@ -62,7 +62,7 @@ export interface ServeConfig {
   tls?: { cert: string; key: string };
   /** The store location (a URL, or a directory). */
   store?: string;
-  /** Sites (src/sites/site-config.ts), as far as the file gives them. */
+  /** Sites (site-config.ts), as far as the file gives them. */
   sites?: SiteSettings;
 }
 
@@ -84,12 +84,7 @@ export const DEFAULT_MANIFEST_TTL_SECONDS = 300;
 const DOCKER_HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 
 export async function loadServeConfig(file: string): Promise<ServeConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new DedupError("INPUT_INVALID", `cannot read config file ${file}: ${(error as Error).message}`);
-  }
+  const text = (await readSettingsFile(file, "config file")).toString("utf8");
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,6 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import { DedupError } from "../errors.js";
+import { readSettingsFile } from "./read-file.js";
 
 /** PEM files: a certificate (chain), its private key, and optionally the CA certificates to trust. */
 export interface TlsFiles {
@@ -11,13 +11,7 @@ export interface TlsFiles {
 
 /** Reads the files, and checks that they make a TLS context (the key matches the certificate, the CA parses). */
 export async function readTlsFiles(files: TlsFiles): Promise<{ cert: Buffer; key: Buffer; ca?: Buffer }> {
-  const read = async (path: string, what: string) => {
-    try {
-      return await readFile(path);
-    } catch (error) {
-      throw new DedupError("INPUT_INVALID", `cannot read TLS ${what} ${path}: ${(error as Error).message}`);
-    }
-  };
+  const read = (path: string, what: string) => readSettingsFile(path, `TLS ${what}`);
   const material: { cert: Buffer; key: Buffer; ca?: Buffer } = { cert: await read(files.cert, "certificate"), key: await read(files.key, "key"), ...(files.ca === undefined ? {} : { ca: await read(files.ca, "CA certificate") }) };
   try {
     createSecureContext(material);

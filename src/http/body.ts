@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { answerWithin } from "../deadline.js";
 
 /**
  * Request bodies, read with bounds. A body is taken piece by piece and refused as soon as it
@@ -35,8 +36,8 @@ export async function* bodyPieces(req: IncomingMessage, rules: BodyRules): Async
   try {
     for (;;) {
       const next = iterator.next();
-      let result = minPerWindow > 0 ? await beforeDeadline(next, windowEnds) : await next;
-      while (result === "late") {
+      let result = minPerWindow > 0 ? await answerWithin(next, windowEnds - Date.now()) : await next;
+      while (result === undefined) {
         // A window ended with no piece in flight: it passes if it brought enough before.
         if (windowBytes < minPerWindow) {
           next.catch(() => undefined); // settles when the connection goes; nobody waits for it
@@ -44,7 +45,7 @@ export async function* bodyPieces(req: IncomingMessage, rules: BodyRules): Async
         }
         windowEnds += windowMs;
         windowBytes = 0;
-        result = await beforeDeadline(next, windowEnds);
+        result = await answerWithin(next, windowEnds - Date.now());
       }
       if (result.done) return;
       const piece = result.value;
@@ -92,16 +93,4 @@ function declaredLength(req: IncomingMessage): number | undefined {
  */
 export function closesConnection(req: IncomingMessage): boolean {
   return !req.complete;
-}
-
-async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | "late"> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), Math.max(0, deadline - Date.now()));
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

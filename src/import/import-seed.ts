@@ -1,6 +1,6 @@
 import { DedupError, type ErrorCode } from "../errors.js";
-import { ingestBlob, type IngestResult } from "../layers/ingest.js";
-import type { Store } from "../store/types.js";
+import type { BlobService } from "../layers/blob-service.js";
+import type { IngestResult } from "../layers/ingest.js";
 import { decodeChunk, sliceKeys, type ChunkKeyLength } from "./seed-format.js";
 import { readLayerRecipe, scanSeed, type SeedLayer } from "./seed-layers.js";
 import type { SeedSource } from "./seed-source.js";
@@ -38,17 +38,17 @@ const LAYER_FAULTS = new Set<ErrorCode>(["CHUNK_MISSING", "CHUNK_CORRUPT", "DIGE
 /**
  * Imports every layer of a seed database into a store, one at a time: rebuilt from the seed's
  * chunks, each chunk verified against its key, and ingested under the layer's digest, which
- * ingestBlob verifies again. Layers the store holds are skipped; a bad layer is reported to the
+ * the blob service verifies again. Layers the store holds are skipped; a bad layer is reported to the
  * listener and the others still imported.
  */
-export async function importSeed(source: SeedSource, store: Store, listener: SeedImportListener): Promise<SeedImportSummary> {
-  const scan = await scanSeed(source, store);
+export async function importSeed(source: SeedSource, blobs: BlobService, listener: SeedImportListener): Promise<SeedImportSummary> {
+  const scan = await scanSeed(source, (digest) => blobs.has(digest));
   const summary: SeedImportSummary = { found: scan.layerKeys.size, imported: 0, importedBytes: 0, alreadyStored: scan.alreadyStored, failed: scan.faults.length };
   for (const fault of scan.faults) listener.failed(`sha256:${fault.key}`, fault.error);
   listener.scanned(scan.toImport.length, scan.toImport.reduce((sum, layer) => sum + layer.storedBytes, 0));
   for (const layer of scan.toImport) {
     try {
-      const result = await importLayer(source, store, layer, scan.layerKeys, listener);
+      const result = await importLayer(source, blobs, layer, scan.layerKeys, listener);
       summary.imported++;
       summary.importedBytes += result.size;
       listener.imported(result);
@@ -61,10 +61,10 @@ export async function importSeed(source: SeedSource, store: Store, listener: See
   return summary;
 }
 
-async function importLayer(source: SeedSource, store: Store, layer: SeedLayer, layerKeys: Set<string>, listener: SeedImportListener): Promise<IngestResult> {
+async function importLayer(source: SeedSource, blobs: BlobService, layer: SeedLayer, layerKeys: Set<string>, listener: SeedImportListener): Promise<IngestResult> {
   const bytes = new SeedLayerBytes(source, await readLayerRecipe(source, layer.key), layer.keyLength, layerKeys, listener);
   try {
-    return await ingestBlob(store, bytes, { expectedDigest: `sha256:${layer.key}` });
+    return await blobs.ingest(bytes, { expectedDigest: `sha256:${layer.key}` });
   } catch (error) {
     throw bytes.fault ?? error;
   }
@@ -72,7 +72,7 @@ async function importLayer(source: SeedSource, store: Store, layer: SeedLayer, l
 
 /**
  * A layer's bytes, rebuilt from the seed's chunks in order. A missing or corrupt chunk ends the
- * bytes early and is kept in `fault` rather than thrown: ingestBlob then settles the chunk writes
+ * bytes early and is kept in `fault` rather than thrown: the ingest then settles the chunk writes
  * it has in flight before it refuses the short blob, and the caller reports the fault instead.
  */
 class SeedLayerBytes implements AsyncIterable<Buffer> {

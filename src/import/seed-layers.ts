@@ -1,5 +1,4 @@
 import { DedupError } from "../errors.js";
-import type { Store } from "../store/types.js";
 import { isChunkOf, keyLengthsFitting, mayBeRecipe, RECIPE_TAIL_BYTES, recipeKeys, sliceKeys, type ChunkKeyLength } from "./seed-format.js";
 import type { SeedSource } from "./seed-source.js";
 
@@ -36,7 +35,7 @@ const LENGTH_BATCH = 1000;
  * evenly at some key length and every one of them is there. Layers whose digest the store
  * already holds are only counted.
  */
-export async function scanSeed(source: SeedSource, store: Store): Promise<SeedScan> {
+export async function scanSeed(source: SeedSource, stored: (digest: string) => Promise<boolean>): Promise<SeedScan> {
   const scan: SeedScan = { layerKeys: new Set(), toImport: [], alreadyStored: 0, faults: [] };
   const checked = new Set<string>();
   for await (const candidates of source.scanLayerCandidates(RECIPE_TAIL_BYTES)) {
@@ -50,7 +49,7 @@ export async function scanSeed(source: SeedSource, store: Store): Promise<SeedSc
       // A sha256 chunk whose bytes happen to end like a recipe is still a chunk.
       if (chunkKeys === undefined || isChunkOf(key, value!)) continue;
       scan.layerKeys.add(key);
-      if ((await store.getRecipe(`sha256:${key}`)) !== undefined) {
+      if (await stored(`sha256:${key}`)) {
         scan.alreadyStored++;
         continue;
       }

@@ -48,26 +48,3 @@ export class ChunkCache {
     }
   }
 }
-
-/** The default size: $DOCKER_DEDUP_CHUNK_CACHE_MB MiB, else 512 MiB. 0 turns it off. */
-function defaultChunkCache(): ChunkCache {
-  const mb = Number(process.env.DOCKER_DEDUP_CHUNK_CACHE_MB ?? 512);
-  return new ChunkCache(Number.isFinite(mb) && mb > 0 ? mb * 1024 * 1024 : 0);
-}
-
-const caches = new WeakMap<object, ChunkCache>();
-
-/** A store that wraps another (and reads its chunks) uses the other's cache. */
-export function shareChunkCache(wrapper: object, wrapped: object): void {
-  caches.set(wrapper, chunkCacheFor(wrapped));
-}
-
-/** One cache per open store, so that blobs sharing chunks share cache entries. */
-export function chunkCacheFor(store: object): ChunkCache {
-  let cache = caches.get(store);
-  if (cache === undefined) {
-    cache = defaultChunkCache();
-    caches.set(store, cache);
-  }
-  return cache;
-}

@@ -74,15 +74,3 @@ export class ChunkClaims implements ChunkClaimer {
     return this.#store.hasChunks(ids);
   }
 }
-
-const perStore = new WeakMap<ChunkStore, ChunkClaims>();
-
-/** The claims shared by every ingest into `store` within this process. */
-export function claimsFor(store: ChunkStore): ChunkClaims {
-  let claims = perStore.get(store);
-  if (claims === undefined) {
-    claims = new ChunkClaims(store);
-    perStore.set(store, claims);
-  }
-  return claims;
-}

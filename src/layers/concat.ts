@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
-import { readBlob } from "./reconstruct.js";
+import { readBlob, type ReadParts } from "./reconstruct.js";
 
 /**
  * A blob made of stored blobs laid end to end (an upload that came in several requests, each
@@ -28,10 +28,10 @@ export function concatRecipes(digest: string, parts: readonly Recipe[]): Recipe 
  * each part is verified against its own digest on the way, so a damaged store fails here instead
  * of yielding a digest of wrong bytes.
  */
-export async function digestOfConcatenation(store: Store, parts: readonly Recipe[]): Promise<string> {
+export async function digestOfConcatenation(store: Store, parts: readonly Recipe[], reading: ReadParts): Promise<string> {
   const hash = createHash("sha256");
   for (const part of parts) {
-    for await (const piece of readBlob(store, part)) hash.update(piece);
+    for await (const piece of readBlob(store, part, undefined, reading)) hash.update(piece);
   }
   return `sha256:${hash.digest("hex")}`;
 }

@@ -1,4 +1,3 @@
-import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { DedupError } from "../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
@@ -37,6 +36,7 @@ const ANONYMOUS = {};
 const MIN_OFFLOAD_BYTES = 32 * 1024;
 
 export class DecodePool {
+  readonly #size: number;
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, Pending>();
   /** Batches each worker holds. */
@@ -46,8 +46,19 @@ export class DecodePool {
   readonly #served = new WeakMap<object, number>();
   #next = 0;
 
+  /** Worker threads to decode with (0: all in place, on the caller's thread); started at the first batch worth a thread. */
   constructor(size: number) {
-    for (let i = 0; i < size; i++) {
+    this.#size = size;
+  }
+
+  /** Stops the workers; batches still out are failed. */
+  async close(): Promise<void> {
+    const workers = this.#workers.splice(0);
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+
+  #startWorkers(): void {
+    for (let i = 0; i < this.#size; i++) {
       const worker = new Worker(new URL("./decode-worker.js", import.meta.url));
       worker.on("message", (message: { id: number; buffer?: ArrayBuffer; lengths?: number[]; error?: string }) => {
         const pending = this.#pending.get(message.id);
@@ -91,8 +102,9 @@ export class DecodePool {
   #run(stored: readonly Uint8Array[], expected?: ExpectedChunks, owner: object = ANONYMOUS): Promise<{ chunks: Buffer[]; lengths: number[] }> {
     let total = 0;
     for (const chunk of stored) total += chunk.length;
-    const inPlace = total < MIN_OFFLOAD_BYTES || this.#workers.length === 0 || (expected === undefined && stored.every(isRawStored));
+    const inPlace = total < MIN_OFFLOAD_BYTES || this.#size === 0 || (expected === undefined && stored.every(isRawStored));
     if (inPlace) return Promise.resolve(decodeBatch(stored, expected));
+    if (this.#workers.length === 0) this.#startWorkers();
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
     const batch = Buffer.allocUnsafeSlow(total);
@@ -150,12 +162,4 @@ function views(buffer: Buffer, lengths: number[]): Buffer[] {
     at += length;
   }
   return out;
-}
-
-let shared: DecodePool | undefined;
-
-/** The process's decode pool: one worker per core beyond the main thread's. */
-export function decodePool(): DecodePool {
-  shared ??= new DecodePool(availableParallelism());
-  return shared;
 }

@@ -3,7 +3,7 @@ import { Worker } from "node:worker_threads";
 import { DedupError, type ErrorCode } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import type { Store } from "../store/types.js";
-import { claimsFor } from "./claims.js";
+import type { ChunkClaims } from "./claims.js";
 import type { IngestResult } from "./ingest.js";
 import type { BlobSource } from "./sources.js";
 import { splitIds, type FromWorker, type ToWorker } from "./ingest-protocol.js";
@@ -25,15 +25,15 @@ interface Job {
  * before it is committed.
  */
 export class IngestPool {
-  readonly #store: Store;
+  readonly #claims: ChunkClaims;
   readonly #workers: Worker[] = [];
   readonly #idle: Worker[] = [];
   readonly #queue: { source: BlobSource; job: Job }[] = [];
   readonly #jobs = new Map<number, Job>();
   #nextJob = 0;
 
-  constructor(store: Store, size = availableParallelism()) {
-    this.#store = store;
+  constructor(store: Store, claims: ChunkClaims, size = availableParallelism()) {
+    this.#claims = claims;
     for (let i = 0; i < Math.max(1, size); i++) {
       const worker = new Worker(new URL("./ingest-worker.js", import.meta.url), { workerData: { location: store.location } });
       worker.on("message", (message: FromWorker) => void this.#onMessage(worker, message));
@@ -69,7 +69,7 @@ export class IngestPool {
   }
 
   async #onMessage(worker: Worker, message: FromWorker): Promise<void> {
-    const claims = claimsFor(this.#store);
+    const claims = this.#claims;
     switch (message.type) {
       case "progress":
         this.#jobs.get(message.job)?.onBytes?.(message.bytes);

@@ -3,36 +3,63 @@ import { isDedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import { openStore } from "../store/open.js";
 import type { Claim, ChunkClaimer } from "./claims.js";
-import { ingestBlob } from "./ingest.js";
+import { IngestBuffers, ingestBlob } from "./ingest.js";
 import { joinIds, type FromWorker, type ToWorker } from "./ingest-protocol.js";
 import { openSource, type BlobSource } from "./sources.js";
 
 /** A worker of IngestPool: ingests the blobs it is sent, asking the main thread for chunk claims. */
-const port = parentPort!;
-const store = await openStore((workerData as { location: string }).location);
-const calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-let nextCall = 0;
+async function runWorker(): Promise<void> {
+  const port = parentPort!;
+  const store = await openStore((workerData as { location: string }).location);
+  const buffers = new IngestBuffers();
+  const calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  let nextCall = 0;
+  const send = (message: FromWorker) => port.postMessage(message);
+  const call = <T>(type: "claim" | "awaitIdle", ids: readonly ChunkId[]): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const id = nextCall++;
+      calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      send({ type, call: id, ids: joinIds(ids) });
+    });
+  const remoteClaims: ChunkClaimer = {
+    claim: (ids) => call<Claim[]>("claim", ids),
+    awaitIdle: (ids) => call<boolean[]>("awaitIdle", ids),
+    settle: (ids) => send({ type: "settle", ids: joinIds(ids) }),
+  };
 
-function send(message: FromWorker): void {
-  port.postMessage(message);
-}
+  const ingest = async (job: number, source: BlobSource): Promise<void> => {
+    try {
+      // ingestBlob keeps no view into a piece beyond its chunker's largest chunk: the reader reuses its buffers.
+      const pieces = openSource(source, store.settings.chunker.maxSize);
+      const result = await ingestBlob(store, reporting(job, pieces, send), {
+        expectedDigest: source.expectedDigest,
+        claims: remoteClaims,
+        buffers,
+        onInputDone: () => send({ type: "inputDone", job }),
+      });
+      send({ type: "done", job, result });
+    } catch (error) {
+      const e = error as Error;
+      const code = isDedupError(error) ? error.code : "INPUT_INVALID";
+      const detail = isDedupError(error) ? error.detail : {};
+      send({ type: "failed", job, error: { code, message: e.message, detail } });
+    }
+  };
 
-function call<T>(type: "claim" | "awaitIdle", ids: readonly ChunkId[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const id = nextCall++;
-    calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
-    send({ type, call: id, ids: joinIds(ids) });
+  port.on("message", (message: ToWorker) => {
+    if (message.type === "ingest") {
+      void ingest(message.job, message.source);
+      return;
+    }
+    const pending = calls.get(message.call);
+    calls.delete(message.call);
+    if (message.error !== undefined) pending?.reject(new Error(message.error));
+    else pending?.resolve(message.value);
   });
 }
 
-const remoteClaims: ChunkClaimer = {
-  claim: (ids) => call<Claim[]>("claim", ids),
-  awaitIdle: (ids) => call<boolean[]>("awaitIdle", ids),
-  settle: (ids) => send({ type: "settle", ids: joinIds(ids) }),
-};
-
 /** Reports progress every few MiB rather than per piece. */
-async function* reporting(job: number, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+async function* reporting(job: number, source: AsyncIterable<Buffer>, send: (message: FromWorker) => void): AsyncGenerator<Buffer> {
   let unreported = 0;
   for await (const piece of source) {
     unreported += piece.length;
@@ -45,31 +72,4 @@ async function* reporting(job: number, source: AsyncIterable<Buffer>): AsyncGene
   if (unreported > 0) send({ type: "progress", job, bytes: unreported });
 }
 
-async function ingest(job: number, source: BlobSource): Promise<void> {
-  try {
-    // ingestBlob keeps no view into a piece beyond its chunker's largest chunk: the reader reuses its buffers.
-    const pieces = openSource(source, store.settings.chunker.maxSize);
-    const result = await ingestBlob(store, reporting(job, pieces), {
-      expectedDigest: source.expectedDigest,
-      claims: remoteClaims,
-      onInputDone: () => send({ type: "inputDone", job }),
-    });
-    send({ type: "done", job, result });
-  } catch (error) {
-    const e = error as Error;
-    const code = isDedupError(error) ? error.code : "INPUT_INVALID";
-    const detail = isDedupError(error) ? error.detail : {};
-    send({ type: "failed", job, error: { code, message: e.message, detail } });
-  }
-}
-
-port.on("message", (message: ToWorker) => {
-  if (message.type === "ingest") {
-    void ingest(message.job, message.source);
-    return;
-  }
-  const pending = calls.get(message.call);
-  calls.delete(message.call);
-  if (message.error !== undefined) pending?.reject(new Error(message.error));
-  else pending?.resolve(message.value);
-});
+await runWorker();

@@ -8,7 +8,7 @@ import { encodedBound, encodeChunkInto, type Compression } from "../store/codec.
 import { BufferPool } from "../store/buffer-pool.js";
 import type { Store, StoredChunk } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
-import { claimsFor, type ChunkClaimer } from "./claims.js";
+import type { ChunkClaimer } from "./claims.js";
 import { detectCompression } from "./compression.js";
 import { parseDigest } from "./digest.js";
 
@@ -25,8 +25,10 @@ export interface IngestResult {
 export interface IngestOptions {
   /** The digest the caller states; the blob is refused (no recipe written) if it differs. */
   expectedDigest?: string;
-  /** Coordinates with concurrent ingests; by default, those of this process into the same store. */
-  claims?: ChunkClaimer;
+  /** Coordinates with concurrent ingests: those of this process into the same store. */
+  claims: ChunkClaimer;
+  /** Reused between ingests of one thread. */
+  buffers: IngestBuffers;
   /**
    * Also keep the blob's chunks in this cache of decoded chunks, so a layer just pushed is pulled
    * from memory (a server's pulls often follow its pushes). Its chunks are right by construction:
@@ -44,13 +46,17 @@ export interface IngestOptions {
 const BATCH_BYTES = 4 << 20;
 /** Batches being compressed and written at once; bounds memory to about 4 x BATCH_BYTES. */
 const MAX_BATCHES_IN_FLIGHT = 4;
+const BATCH_BUFFER_BYTES = BATCH_BYTES + (1 << 20);
+
 /**
  * A batch's new chunks are copied into one buffer (so the input's pieces are not kept alive, and
- * a source may reuse them), and compressed into another; both are reused across batches.
+ * a source may reuse them), and compressed into another; both are reused across batches and
+ * across the ingests of one thread.
  */
-const BATCH_BUFFER_BYTES = BATCH_BYTES + (1 << 20);
-const rawBuffers = new BufferPool(BATCH_BUFFER_BYTES, 2 * MAX_BATCHES_IN_FLIGHT);
-const storedBuffers = new BufferPool(BATCH_BUFFER_BYTES + (64 << 10), 2 * MAX_BATCHES_IN_FLIGHT);
+export class IngestBuffers {
+  readonly raw = new BufferPool(BATCH_BUFFER_BYTES, 2 * MAX_BATCHES_IN_FLIGHT);
+  readonly stored = new BufferPool(BATCH_BUFFER_BYTES + (64 << 10), 2 * MAX_BATCHES_IN_FLIGHT);
+}
 
 /**
  * Ingests one blob from a stream. The write order is what makes a crash harmless: chunks are
@@ -61,12 +67,12 @@ const storedBuffers = new BufferPool(BATCH_BUFFER_BYTES + (64 << 10), 2 * MAX_BA
  * chunker's unfinished chunk (less than the chunker's maxSize bytes): a source may reuse a
  * piece's buffer once it has yielded more than maxSize bytes after it (see `openSource`).
  */
-export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
+export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>, options: IngestOptions): Promise<IngestResult> {
   const expected = options.expectedDigest === undefined ? undefined : parseDigest(options.expectedDigest);
   const spec = store.settings.chunker;
   const splitter = new Splitter(createCutFinder(spec), spec.tarAware ? new TarBoundaries(spec.minSize) : undefined);
   const digester = createHash("sha256");
-  const writer = new ChunkWriter(store, options.claims ?? claimsFor(store), options.cache);
+  const writer = new ChunkWriter(store, options.claims, options.buffers, options.cache);
   let size = 0;
   for await (const piece of source) {
     // A compressed blob's chunks will not shrink again: do not spend zstd on them.
@@ -96,6 +102,7 @@ class ChunkWriter {
   storedBytes = 0;
   readonly #store: Store;
   readonly #claims: ChunkClaimer;
+  readonly #buffers: IngestBuffers;
   readonly #seen = new Set<string>();
   #batch: { id: ChunkId; bytes: Uint8Array }[] = [];
   #batchBytes = 0;
@@ -110,9 +117,10 @@ class ChunkWriter {
 
   readonly #cache: ChunkCache | undefined;
 
-  constructor(store: Store, claims: ChunkClaimer, cache?: ChunkCache) {
+  constructor(store: Store, claims: ChunkClaimer, buffers: IngestBuffers, cache?: ChunkCache) {
     this.#store = store;
     this.#claims = claims;
+    this.#buffers = buffers;
     this.#cache = cache;
     this.#compression = store.settings.compression;
   }
@@ -151,7 +159,7 @@ class ChunkWriter {
   /** The chunk's bytes copied into the batch's buffer (or, if they do not fit, a copy of their own). */
   #copy(bytes: Uint8Array): Uint8Array {
     if (this.#raw === undefined) {
-      this.#raw = rawBuffers.take();
+      this.#raw = this.#buffers.raw.take();
       this.#rawUsed = 0;
     }
     const at = this.#rawUsed;
@@ -177,7 +185,7 @@ class ChunkWriter {
       },
     );
     // The batch's views into `raw` are dropped once it is written, or failed.
-    if (raw !== undefined) void task.then(() => rawBuffers.give(raw));
+    if (raw !== undefined) void task.then(() => this.#buffers.raw.give(raw));
     this.#inFlight.add(task);
     while (this.#inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(this.#inFlight);
   }
@@ -198,7 +206,7 @@ class ChunkWriter {
     try {
       let bound = 0;
       for (const c of chunks) bound += encodedBound(c.bytes.length);
-      const out = storedBuffers.take(bound);
+      const out = this.#buffers.stored.take(bound);
       let at = 0;
       const stored: StoredChunk[] = chunks.map((c) => {
         const length = encodeChunkInto(c.bytes, this.#compression, out, at);
@@ -208,7 +216,7 @@ class ChunkWriter {
       });
       await this.#store.putChunks(stored);
       // Only once stored: a store that failed may still have writes in flight reading `out`.
-      storedBuffers.give(out);
+      this.#buffers.stored.give(out);
       this.newChunks += chunks.length;
       for (let i = 0; i < chunks.length; i++) {
         this.newBytes += chunks[i]!.bytes.length;

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import { chunkCacheFor, type ChunkCache } from "./chunk-cache.js";
-import { decodePool } from "./decode-pool.js";
+import type { ChunkCache } from "./chunk-cache.js";
+import type { DecodePool } from "./decode-pool.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 
@@ -12,6 +12,17 @@ export interface ByteRange {
   end: number;
 }
 
+/** What reads of one process share: decoded chunks, the threads that decode, and what was verified. */
+export interface ReadParts {
+  cache: ChunkCache;
+  decoder: DecodePool;
+  /**
+   * Recipes (these very objects) rebuilt whole by a read and found to match their digests: their
+   * chunks make up the blob, so whoever holds such a recipe need not hash the blob again.
+   */
+  verified: WeakSet<Recipe>;
+}
+
 /** Plain bytes fetched per store call (at most MAX_BATCH_CHUNKS), and batches fetched and decoded ahead. */
 const BATCH_BYTES = 1 << 20;
 const MAX_BATCH_CHUNKS = 256;
@@ -19,11 +30,13 @@ const BATCHES_AHEAD = 4;
 
 /**
  * Streams a blob back from its recipe, reading and decompressing ahead of the consumer.
- * A whole blob is checked against its sha256 digest as it streams, and the stream fails at the
- * end if it differs; a range cannot be checked that way, so each of its chunks is checked
- * against its id before any of its bytes are yielded.
+ * A whole blob is checked against its sha256 digest as it streams, its last piece held back until
+ * the digest matched (else the stream fails, one piece short); a range cannot be checked that
+ * way, so each of its chunks is checked against its id (or, from the cache, its length) before
+ * any of its bytes are yielded.
  */
-export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange, cache: ChunkCache = chunkCacheFor(store)): AsyncGenerator<Buffer> {
+export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange | undefined, parts: ReadParts): AsyncGenerator<Buffer> {
+  const { cache } = parts;
   const { start, end } = range ?? { start: 0, end: recipe.size - 1 };
   if (recipe.size === 0) return;
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end < recipe.size)) {
@@ -51,7 +64,7 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
       let bytes = 0;
       while (to <= last && to - from < MAX_BATCH_CHUNKS && bytes < BATCH_BYTES) bytes += recipe.lengths[to++]!;
       nextBatch = to;
-      const batch = fetchBatch(store, recipe, from, to, !whole, cache, owner);
+      const batch = fetchBatch(store, recipe, from, to, !whole, parts, owner);
       batch.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(batch);
     }
@@ -63,6 +76,7 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
   let stagedBytes = 0;
   let offset = firstOffset;
   let index = first;
+  let held: Buffer | undefined;
   fill();
   while (ahead.length > 0) {
     const { chunks, decoded } = await ahead.shift()!;
@@ -83,7 +97,10 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
     }
     for (const piece of joinAdjacent(pieces)) {
       digester?.update(piece);
-      yield piece;
+      // A whole blob's last piece is held back until the digest is checked: a consumer that
+      // streams to a client never hands out a complete-looking blob of wrong bytes.
+      if (held !== undefined) yield held;
+      held = piece;
     }
   }
   if (digester !== undefined) {
@@ -91,8 +108,9 @@ export async function* readBlob(store: Store, recipe: Recipe, range?: ByteRange,
     if (actual !== recipe.digest) {
       throw new DedupError("CHUNK_CORRUPT", `rebuilt ${recipe.digest} but got ${actual}: the store is damaged`, { digest: recipe.digest, actual });
     }
-    rebuiltWhole.add(recipe);
+    parts.verified.add(recipe);
   }
+  if (held !== undefined) yield held;
   for (const [id, chunk] of staged) cache.put(id, chunk);
 }
 
@@ -113,26 +131,21 @@ function joinAdjacent(pieces: Buffer[]): Buffer[] {
   return joined;
 }
 
-/** Recipes this process rebuilt whole and found to match their digests. */
-const rebuiltWhole = new WeakSet<Recipe>();
-
-/**
- * Whether this very recipe (the object) was rebuilt whole and matched its digest in this process:
- * then its chunks make up the blob, and whoever holds the recipe need not hash the blob again.
- */
-export function wasRebuiltWhole(recipe: Recipe): boolean {
-  return rebuiltWhole.has(recipe);
-}
-
 /** A batch's chunks in order; `decoded[i]` when chunk i was read and decoded, not found in the cache. */
 interface FetchedBatch {
   chunks: Buffer[];
   decoded: boolean[];
 }
 
-async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, cache: ChunkCache, owner: object): Promise<FetchedBatch> {
+async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, { cache, decoder }: ReadParts, owner: object): Promise<FetchedBatch> {
   const ids = recipe.ids.slice(from, to);
   const out: (Buffer | undefined)[] = ids.map((id) => cache.get(id));
+  // A cached chunk is the chunk of its id, but a damaged recipe may name the wrong one: its length tells, for free.
+  const misplaced = out.findIndex((chunk, i) => chunk !== undefined && chunk.length !== recipe.lengths[from + i]);
+  if (misplaced !== -1) {
+    const chunk = ids[misplaced]!.toString("hex");
+    throw new DedupError("CHUNK_CORRUPT", `chunk ${chunk} of ${recipe.digest} does not have the length its recipe gives`, { digest: recipe.digest, chunk });
+  }
   const decoded = out.map((chunk) => chunk === undefined);
   const misses = out.flatMap((chunk, i) => (chunk === undefined ? [i] : []));
   if (misses.length === 0) return { chunks: out as Buffer[], decoded };
@@ -156,7 +169,7 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
       toDecode.push(stored[k]!);
     }
   });
-  const fresh = await decodePool().decode(toDecode, owner);
+  const fresh = await decoder.decode(toDecode, owner);
   fresh.forEach((chunk, k) => {
     const i = undecoded[k]!;
     const id = ids[i]!;

@@ -3,7 +3,7 @@ import { chunkIdOf } from "../store/chunk-id.js";
 import { decodeChunk } from "../store/codec.js";
 import type { Store } from "../store/types.js";
 import { ChunkCache } from "./chunk-cache.js";
-import { readBlob } from "./reconstruct.js";
+import { readBlob, type ReadParts } from "./reconstruct.js";
 
 export interface Damage {
   kind: "chunk" | "blob";
@@ -12,7 +12,9 @@ export interface Damage {
 }
 
 /** Re-hashes every chunk, then rebuilds every blob against its digest; reports what is damaged. */
-export async function verifyStore(store: Store, onProgress?: (checked: number) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
+export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (checked: number) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
+  // Every chunk is decoded and checked again, never taken from the cache.
+  const reading: ReadParts = { ...parts, cache: new ChunkCache(0), verified: new WeakSet() };
   const damage: Damage[] = [];
   let chunks = 0;
   for await (const { id, data } of store.scanChunks()) {
@@ -28,7 +30,7 @@ export async function verifyStore(store: Store, onProgress?: (checked: number) =
   for await (const recipe of store.scanRecipes()) {
     blobs++;
     try {
-      for await (const piece of readBlob(store, recipe, undefined, new ChunkCache(0))) void piece;
+      for await (const piece of readBlob(store, recipe, undefined, reading)) void piece;
     } catch (error) {
       if (!isDedupError(error)) throw error;
       damage.push({ kind: "blob", id: recipe.digest, problem: error.message });

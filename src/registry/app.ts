@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { MirrorConfig } from "../config/serve-config.js";
+import type { BlobService } from "../layers/blob-service.js";
 import type { Store } from "../store/types.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import type { Exchange, Registry } from "./context.js";
@@ -9,7 +10,7 @@ import { sendJson } from "./http-util.js";
 import { listReferrers, listRepositories, listTags } from "./listings.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { RegistryMetadata } from "./metadata.js";
-import { handleMirrored, Mirror } from "./mirror.js";
+import { Mirror } from "./mirror.js";
 import { isValidRepositoryName } from "./names.js";
 import { ReadGate } from "./read-gate.js";
 import { errorBody, RegistryError, sendError, toRegistryError } from "./oci-errors.js";
@@ -19,7 +20,10 @@ import { DEFAULT_UPLOAD_LIMITS, UploadSessions, type UploadLimits } from "./uplo
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
 
 export interface RegistryOptions {
+  /** Where the registry keeps its records (repositories, tags, links, upload sessions). */
   store: Store;
+  /** The blobs, built over the same store. */
+  blobs: BlobService;
   uploads?: Partial<UploadLimits>;
   limits?: Partial<RequestLimits>;
   /** Blobs rebuilt at once; 0 (the default) means no limit, 1 serves one layer at a time. */
@@ -30,6 +34,8 @@ export interface RegistryOptions {
   accessLog?: boolean;
   /** Mirror mode: a pull-through cache of these upstreams (see mirror.ts). */
   mirror?: MirrorConfig;
+  /** The time now, in ms since the epoch (default Date.now): upload sessions, tag TTLs and upstream tokens expire by it. */
+  now?: () => number;
   /** Serve HTTPS (node:https) with this PEM certificate (chain) and private key instead of plain HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
 }
@@ -50,13 +56,14 @@ export interface RegistryServer {
 export function createRegistryServer(options: RegistryOptions): RegistryServer {
   const log = options.log ?? ((line: string) => process.stderr.write(`docker-dedup: ${line}\n`));
   const limits: RequestLimits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+  const now = options.now ?? Date.now;
   const meta = new RegistryMetadata(options.store);
   const mirror =
-    options.mirror === undefined || options.mirror.mirrors.length === 0 ? undefined : new Mirror(options.mirror, { store: options.store, meta, log, maxManifestBytes: limits.maxManifestBytes });
+    options.mirror === undefined || options.mirror.mirrors.length === 0 ? undefined : new Mirror(options.mirror, { blobs: options.blobs, meta, log, maxManifestBytes: limits.maxManifestBytes, now });
   const registry: Registry = {
-    store: options.store,
+    blobs: options.blobs,
     meta,
-    uploads: new UploadSessions(options.store, { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads }, log),
+    uploads: new UploadSessions(options.store, options.blobs, { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads }, log, now),
     limits,
     reads: new ReadGate(options.maxConcurrentReads ?? 0),
     log,
@@ -133,10 +140,7 @@ async function dispatch(ex: Exchange, pathname: string): Promise<void> {
   if (!allowed.includes(ex.method)) {
     throw new RegistryError("UNSUPPORTED", `${ex.method} is not supported on this endpoint`, { headers: { Allow: allowed.join(", ") } });
   }
-  if (ex.registry.mirror !== undefined && "name" in route && isValidRepositoryName(route.name)) {
-    const target = ex.registry.mirror.resolve(route.name, ex.query);
-    if (target !== undefined) return handleMirrored(ex, route, target);
-  }
+  if (ex.registry.mirror !== undefined && "name" in route && isValidRepositoryName(route.name) && (await ex.registry.mirror.handle(ex, route))) return;
   await ROUTE_HANDLERS[route.kind](ex, route as never);
 }
 

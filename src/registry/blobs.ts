@@ -1,6 +1,5 @@
 import { sendPieces } from "../http/send.js";
-import { readBlob } from "../layers/reconstruct.js";
-import type { Recipe } from "../store/recipe.js";
+import type { StoredBlob } from "../layers/blob-service.js";
 import type { Exchange } from "./context.js";
 import { parseRangeHeader } from "./http-range.js";
 import { sendEmpty } from "./http-util.js";
@@ -14,7 +13,7 @@ const IMMUTABLE = "max-age=31536000";
 export async function getBlob(ex: Exchange, rawName: string, rawDigest: string): Promise<void> {
   const name = checkRepositoryName(rawName);
   const digest = checkDigest(rawDigest);
-  const recipe = await linkedRecipe(ex, name, digest);
+  const blob = await linkedBlob(ex, name, digest);
   const headers: Record<string, string> = {
     "Content-Type": "application/octet-stream",
     "Docker-Content-Digest": digest,
@@ -22,18 +21,18 @@ export async function getBlob(ex: Exchange, rawName: string, rawDigest: string):
     "Cache-Control": IMMUTABLE,
     "Accept-Ranges": "bytes",
   };
-  const wanted = parseRangeHeader(ex.req.headers.range, recipe.size);
+  const wanted = parseRangeHeader(ex.req.headers.range, blob.size);
   if (wanted.kind === "unsatisfiable") {
-    throw new RegistryError("SIZE_INVALID", `range ${ex.req.headers.range} is outside the ${recipe.size}-byte blob`, {
+    throw new RegistryError("SIZE_INVALID", `range ${ex.req.headers.range} is outside the ${blob.size}-byte blob`, {
       status: 416,
-      headers: { "Content-Range": `bytes */${recipe.size}` },
-      detail: { size: recipe.size },
+      headers: { "Content-Range": `bytes */${blob.size}` },
+      detail: { size: blob.size },
     });
   }
   const range = wanted.kind === "part" ? wanted.range : undefined;
   const status = range === undefined ? 200 : 206;
-  if (range !== undefined) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${recipe.size}`;
-  headers["Content-Length"] = String(range === undefined ? recipe.size : range.end - range.start + 1);
+  if (range !== undefined) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${blob.size}`;
+  headers["Content-Length"] = String(range === undefined ? blob.size : range.end - range.start + 1);
 
   if (ex.method === "HEAD") {
     ex.res.writeHead(status, headers);
@@ -47,7 +46,7 @@ export async function getBlob(ex: Exchange, rawName: string, rawDigest: string):
   try {
     // Rebuilding starts before the status line goes out, so that a blob whose chunks cannot be
     // read at all gets a proper error answer instead of a cut connection.
-    const pieces = readBlob(ex.registry.store, recipe, range);
+    const pieces = blob.read(range);
     const first = await pieces.next();
     ex.res.writeHead(status, headers);
     await sendPieces(ex.res, Number(headers["Content-Length"]), pieces, first.done ? undefined : first.value);
@@ -66,15 +65,15 @@ export async function deleteBlob(ex: Exchange, rawName: string, rawDigest: strin
   sendEmpty(ex.res, 202, { "Docker-Content-Digest": digest });
 }
 
-/** The recipe of a blob that `name` links; BLOB_UNKNOWN otherwise, whatever other repositories hold. */
-export async function linkedRecipe(ex: Exchange, name: string, digest: string): Promise<Recipe> {
+/** A blob that `name` links; BLOB_UNKNOWN otherwise, whatever other repositories hold. */
+export async function linkedBlob(ex: Exchange, name: string, digest: string): Promise<StoredBlob> {
   if ((await ex.registry.meta.blobLink(name, digest)) === undefined) throw blobUnknown(name, digest);
-  const recipe = await ex.registry.store.getRecipe(digest);
-  if (recipe === undefined) {
-    ex.registry.log(`repository ${name} links ${digest}, but the store has no recipe for it`);
+  const blob = await ex.registry.blobs.open(digest);
+  if (blob === undefined) {
+    ex.registry.log(`repository ${name} links ${digest}, but the store cannot rebuild it`);
     throw blobUnknown(name, digest);
   }
-  return recipe;
+  return blob;
 }
 
 export function blobUnknown(name: string, digest: string): RegistryError {

@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Store } from "../store/types.js";
+import type { BlobService } from "../layers/blob-service.js";
 import type { RegistryMetadata } from "./metadata.js";
-import type { Mirror } from "./mirror.js";
+import type { Route } from "./routes.js";
 import type { ReadGate } from "./read-gate.js";
 import type { RequestLimits } from "./limits.js";
 import type { UploadSessions } from "./upload-session.js";
 
-/** What every handler works with: the store and the registry state built on it. */
+/** What every handler works with: the blobs, and the registry's records about them. */
 export interface Registry {
-  readonly store: Store;
+  readonly blobs: BlobService;
   readonly meta: RegistryMetadata;
   readonly uploads: UploadSessions;
   readonly limits: RequestLimits;
@@ -17,7 +17,7 @@ export interface Registry {
   /** Server-side messages (failures, notices); one line each. */
   readonly log: (line: string) => void;
   /** Mirror mode (mirror.ts): set when upstreams are configured. */
-  readonly mirror?: Mirror;
+  readonly mirror?: MirrorRoutes;
 }
 
 /** One request, with its parsed URL. */
@@ -27,4 +27,12 @@ export interface Exchange {
   readonly res: ServerResponse;
   readonly method: string;
   readonly query: URLSearchParams;
+}
+
+/** Mirror mode as the dispatcher sees it: it takes the requests for mirrored repositories. */
+export interface MirrorRoutes {
+  /** Serves the request if it names a mirrored repository; false when the repository is local. */
+  handle(ex: Exchange, route: Extract<Route, { name: string }>): Promise<boolean>;
+  /** Stops upstream fetches in flight and waits for them to settle. */
+  close(): Promise<void>;
 }

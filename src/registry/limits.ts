@@ -1,5 +1,5 @@
+import type { IncomingMessage } from "node:http";
 import { DEFAULT_BODY_WINDOW_MS, DEFAULT_MIN_BODY_RATE, type BodyRefusal, type BodyRules } from "../http/body.js";
-import type { Exchange } from "./context.js";
 import { RegistryError, type OciErrorCode } from "./oci-errors.js";
 
 /**
@@ -34,8 +34,7 @@ export const DEFAULT_REQUEST_LIMITS: RequestLimits = Object.freeze({
 });
 
 /** The rules for a request body, refusing with `code`: 413 when too large, 408 when too slow. */
-export function bodyRules(ex: Exchange, code: OciErrorCode, what: string, maxBytes: number): BodyRules & { maxBytes: number } {
-  const { limits } = ex.registry;
+export function bodyRules(limits: RequestLimits, code: OciErrorCode, what: string, maxBytes: number): BodyRules & { maxBytes: number } {
   return {
     maxBytes,
     minBytesPerSecond: limits.minBodyBytesPerSecond,
@@ -48,6 +47,6 @@ export function bodyRules(ex: Exchange, code: OciErrorCode, what: string, maxByt
 }
 
 /** Who a request counts against in per-client limits: its peer address. */
-export function clientOf(ex: Exchange): string {
-  return ex.req.socket?.remoteAddress ?? "unknown";
+export function clientOf(req: IncomingMessage): string {
+  return req.socket?.remoteAddress ?? "unknown";
 }

@@ -1,6 +1,4 @@
-import { ingestBlob } from "../layers/ingest.js";
-import { readBlob } from "../layers/reconstruct.js";
-import type { Store } from "../store/types.js";
+import type { BlobService } from "../layers/blob-service.js";
 import type { Exchange } from "./context.js";
 import { readBody } from "../http/body.js";
 import { oneBuffer, sendEmpty } from "./http-util.js";
@@ -51,13 +49,13 @@ export async function getManifest(ex: Exchange, rawName: string, rawReference: s
  * keys.ts): its referrers entry when it has a subject, and its manifest link.
  */
 export async function storeManifest(
-  registry: { store: Store; meta: RegistryMetadata },
+  registry: { blobs: BlobService; meta: RegistryMetadata },
   name: string,
   digest: string,
   bytes: Buffer,
   manifest: ParsedManifest,
 ): Promise<void> {
-  await ingestBlob(registry.store, oneBuffer(bytes), { expectedDigest: digest });
+  await registry.blobs.ingest(oneBuffer(bytes), { expectedDigest: digest });
   if (manifest.subject !== undefined) {
     await registry.meta.addReferrer(name, manifest.subject.digest, {
       mediaType: manifest.mediaType,
@@ -75,7 +73,7 @@ export async function storeManifest(
 export async function putManifest(ex: Exchange, rawName: string, rawReference: string): Promise<void> {
   const name = checkRepositoryName(rawName);
   const reference = parseReference(rawReference, true);
-  const bytes = await readBody(ex.req, bodyRules(ex, "MANIFEST_INVALID", "the manifest", ex.registry.limits.maxManifestBytes));
+  const bytes = await readBody(ex.req, bodyRules(ex.registry.limits, "MANIFEST_INVALID", "the manifest", ex.registry.limits.maxManifestBytes));
   const digest = sha256Digest(bytes);
   if (reference.kind === "digest" && reference.digest !== digest) {
     throw new RegistryError("DIGEST_INVALID", `manifest has digest ${digest}, not ${reference.digest}`, { detail: { expected: reference.digest, actual: digest } });
@@ -120,14 +118,12 @@ async function resolveReference(ex: Exchange, name: string, reference: Reference
 }
 
 async function readManifestBytes(ex: Exchange, name: string, digest: string): Promise<Buffer> {
-  const recipe = await ex.registry.store.getRecipe(digest);
-  if (recipe === undefined) {
-    ex.registry.log(`repository ${name} links manifest ${digest}, but the store has no recipe for it`);
+  const bytes = await ex.registry.blobs.readAll(digest);
+  if (bytes === undefined) {
+    ex.registry.log(`repository ${name} links manifest ${digest}, but the store cannot rebuild it`);
     throw manifestUnknown(name, digest);
   }
-  const parts: Buffer[] = [];
-  for await (const part of readBlob(ex.registry.store, recipe)) parts.push(part);
-  return Buffer.concat(parts);
+  return bytes;
 }
 
 /**

@@ -1,19 +1,15 @@
-import type { ServerResponse } from "node:http";
 import { namespaceComponent, type MirrorConfig } from "../config/serve-config.js";
-import { ingestBlob } from "../layers/ingest.js";
-import { chunkCacheFor } from "../layers/chunk-cache.js";
-import type { Store } from "../store/types.js";
 import { getBlob } from "./blobs.js";
-import type { Exchange } from "./context.js";
+import type { Exchange, MirrorRoutes } from "./context.js";
 import { sendJson } from "./http-util.js";
 import { listReferrers, listTags } from "./listings.js";
 import { MediaType, parseManifest } from "./manifest-format.js";
 import { getManifest, storeManifest } from "./manifests.js";
-import type { RegistryMetadata } from "./metadata.js";
 import { checkDigest, isValidRepositoryName, parseReference } from "./names.js";
 import { RegistryError } from "./oci-errors.js";
 import type { Route } from "./routes.js";
-import { UpstreamClient, upstreamDenied } from "./upstream.js";
+import { badUpstream, upstreamFailure, UpstreamClient, type MirrorTarget } from "./upstream.js";
+import { UpstreamFetch, type UpstreamFetchDeps } from "./upstream-fetch.js";
 import { sha256Digest } from "../layers/digest.js";
 
 /**
@@ -47,30 +43,16 @@ import { sha256Digest } from "../layers/digest.js";
  * UNSUPPORTED, as CNCF distribution's proxy mode does.
  */
 
-/** A request's mirrored repository. */
-export interface MirrorTarget {
-  namespace: string;
-  /** The repository's name at the upstream (`library/busybox`). */
-  upstreamName: string;
-  /** Where it lives in this store (`docker.io/library/busybox`). */
-  localName: string;
-  upstream: UpstreamClient;
-}
-
-/** How long a client may keep a teed blob waiting before it is disconnected. */
-const STALL_MS = 60_000;
-
 /** What a mirror asks upstreams for: every manifest kind this registry can store. */
 const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(", ");
 
-export interface MirrorDeps {
-  store: Store;
-  meta: RegistryMetadata;
-  log: (line: string) => void;
+export interface MirrorDeps extends UpstreamFetchDeps {
   maxManifestBytes: number;
+  /** The time now, in ms since the epoch: tag TTLs and upstream tokens run by it. */
+  now: () => number;
 }
 
-export class Mirror {
+export class Mirror implements MirrorRoutes {
   readonly config: MirrorConfig;
   readonly #deps: MirrorDeps;
   readonly #upstreams = new Map<string, { component: string; client: UpstreamClient }>();
@@ -79,7 +61,7 @@ export class Mirror {
   /** Manifest fetches under way, by `<local name>@<reference>`. */
   readonly #manifestFetches = new Map<string, Promise<unknown>>();
   /** Blob fetches under way, by `<local name>@<digest>`. */
-  readonly #blobFetches = new Map<string, BlobFetch>();
+  readonly #blobFetches = new Map<string, UpstreamFetch>();
   readonly #closing = new AbortController();
   /** Upstream GETs of blobs started (tests check coalescing with it). */
   blobFetchesStarted = 0;
@@ -88,8 +70,35 @@ export class Mirror {
     this.config = config;
     this.#deps = deps;
     for (const entry of config.mirrors) {
-      this.#upstreams.set(entry.namespace, { component: namespaceComponent(entry.namespace)!, client: new UpstreamClient(entry) });
+      this.#upstreams.set(entry.namespace, { component: namespaceComponent(entry.namespace)!, client: new UpstreamClient(entry, { now: deps.now }) });
     }
+  }
+
+  /** Serves a request if it names a mirrored repository (reads go upstream as needed, writes are refused); false when the repository is local. */
+  async handle(ex: Exchange, route: Extract<Route, { name: string }>): Promise<boolean> {
+    const target = this.resolve(route.name, ex.query);
+    if (target === undefined) return false;
+    switch (route.kind) {
+      case "blob":
+        if (ex.method === "DELETE") throw readOnly(target, "deleting a blob");
+        await this.getBlob(ex, target, route.digest);
+        break;
+      case "manifest":
+        if (ex.method === "PUT") throw readOnly(target, "pushing a manifest");
+        if (ex.method === "DELETE") throw readOnly(target, "deleting a manifest");
+        await this.getManifest(ex, target, route.reference);
+        break;
+      case "uploads":
+      case "upload":
+        throw readOnly(target, "pushing a blob");
+      case "tags":
+        await this.listTags(ex, target, route.name);
+        break;
+      case "referrers":
+        await listReferrers(ex, target.localName, route.digest);
+        break;
+    }
+    return true;
   }
 
   /** The mirrored repository a request names, or undefined for a local one. `name` is valid. */
@@ -137,9 +146,9 @@ export class Mirror {
   /** GET/HEAD of a blob: from the store if linked, else from the upstream (teed into the store). */
   async getBlob(ex: Exchange, target: MirrorTarget, rawDigest: string): Promise<void> {
     const digest = checkDigest(rawDigest);
-    const { meta, store } = this.#deps;
+    const { meta, blobs } = this.#deps;
     if ((await meta.blobLink(target.localName, digest)) !== undefined) return getBlob(ex, target.localName, digest);
-    const known = await store.getRecipe(digest);
+    const known = await blobs.open(digest);
     if (known !== undefined) {
       // The bytes are here already (another repository's); the upstream only has to confirm that this repository has them.
       const head = await target.upstream.request("HEAD", target.upstreamName, `blobs/${digest}`, {}, this.#closing.signal);
@@ -151,7 +160,7 @@ export class Mirror {
     let fetch = this.#blobFetches.get(key);
     if (fetch === undefined && ex.method === "HEAD") return this.#headBlob(ex, target, digest);
     if (fetch === undefined) {
-      fetch = new BlobFetch(this.#deps, target, digest, this.#closing.signal);
+      fetch = new UpstreamFetch(this.#deps, target, digest, this.#closing.signal);
       this.blobFetchesStarted++;
       this.#blobFetches.set(key, fetch);
       const started = fetch;
@@ -219,20 +228,20 @@ export class Mirror {
     const key = `${target.localName}:${tag}`;
     const cached = await meta.getTag(target.localName, tag);
     const checked = this.#tagChecked.get(key);
-    if (cached !== undefined && checked !== undefined && Date.now() - checked < this.config.manifestTtlSeconds * 1000) return;
+    if (cached !== undefined && checked !== undefined && this.#deps.now() - checked < this.config.manifestTtlSeconds * 1000) return;
     try {
       await this.#once(this.#manifestFetches, key, async () => {
         if (cached !== undefined && (await meta.getManifest(target.localName, cached)) !== undefined) {
           const head = await target.upstream.request("HEAD", target.upstreamName, `manifests/${tag}`, { Accept: MANIFEST_ACCEPT, "If-None-Match": `"${cached}"` }, this.#closing.signal);
           if ((head.ok || head.status === 304) && (head.status === 304 || head.headers.get("docker-content-digest") === cached)) {
-            this.#tagChecked.set(key, Date.now());
+            this.#tagChecked.set(key, this.#deps.now());
             return;
           }
           if (!head.ok && head.status !== 304) throw await upstreamFailure(head, target, "manifest", tag);
         }
         const digest = await this.#fetchManifest(target, tag, undefined);
         await meta.setTag(target.localName, tag, digest);
-        this.#tagChecked.set(key, Date.now());
+        this.#tagChecked.set(key, this.#deps.now());
       });
     } catch (error) {
       if (cached !== undefined && error instanceof RegistryError && (error.code === "UNAVAILABLE" || error.code === "TOOMANYREQUESTS")) {
@@ -284,196 +293,9 @@ export class Mirror {
   }
 }
 
-/** A request for a mirrored repository: reads go to the mirror, writes are refused. */
-export async function handleMirrored(ex: Exchange, route: Extract<Route, { name: string }>, target: MirrorTarget): Promise<void> {
-  const mirror = ex.registry.mirror!;
-  switch (route.kind) {
-    case "blob":
-      if (ex.method === "DELETE") throw readOnly(target, "deleting a blob");
-      return mirror.getBlob(ex, target, route.digest);
-    case "manifest":
-      if (ex.method === "PUT") throw readOnly(target, "pushing a manifest");
-      if (ex.method === "DELETE") throw readOnly(target, "deleting a manifest");
-      return mirror.getManifest(ex, target, route.reference);
-    case "uploads":
-    case "upload":
-      throw readOnly(target, "pushing a blob");
-    case "tags":
-      return mirror.listTags(ex, target, route.name);
-    case "referrers":
-      return listReferrers(ex, target.localName, route.digest);
-  }
-}
-
 /** A mirrored repository refuses writes. */
 export function readOnly(target: MirrorTarget, what: string): RegistryError {
   return new RegistryError("UNSUPPORTED", `${what} is not supported: ${target.localName} is a read-only mirror of ${target.namespace} (${target.upstream.base})`, {
     detail: { namespace: target.namespace },
   });
-}
-
-function badUpstream(target: MirrorTarget, what: string): RegistryError {
-  return new RegistryError("UNAVAILABLE", `upstream ${target.upstream.base} sent bad data: ${what}`, { status: 502 });
-}
-
-/** An upstream's non-2xx answer as this registry's error. */
-async function upstreamFailure(res: Response, target: MirrorTarget, kind: "manifest" | "blob", reference: string): Promise<RegistryError> {
-  await res.body?.cancel().catch(() => undefined);
-  const where = `upstream ${target.upstream.base}`;
-  if (res.status === 404) {
-    return kind === "manifest"
-      ? new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is unknown to ${target.upstreamName} at ${where}`, { detail: { name: target.upstreamName, reference } })
-      : new RegistryError("BLOB_UNKNOWN", `blob ${reference} is unknown to ${target.upstreamName} at ${where}`, { detail: { digest: reference } });
-  }
-  if (res.status === 401 || res.status === 403) return upstreamDenied(target.upstream.base, target.upstreamName, `it answered ${res.status}`);
-  if (res.status === 429) {
-    const retry = res.headers.get("retry-after");
-    return new RegistryError("TOOMANYREQUESTS", `${where} is rate-limiting this mirror`, retry === null ? {} : { headers: { "Retry-After": retry } });
-  }
-  return new RegistryError("UNAVAILABLE", `${where} answered ${res.status} for ${kind} ${reference} of ${target.upstreamName}`, { status: 502 });
-}
-
-interface Client {
-  res: ServerResponse;
-}
-
-/**
- * One upstream fetch of a blob, teed to the store and to attached clients. `done` settles when
- * the blob is committed and linked, or the fetch failed (nothing stored then).
- */
-class BlobFetch {
-  readonly done: Promise<void>;
-  readonly #deps: MirrorDeps;
-  readonly #target: MirrorTarget;
-  readonly #digest: string;
-  readonly #signal: AbortSignal;
-  readonly #clients = new Set<Client>();
-  /** Settles once the upstream has answered: its Content-Length, or the failure. */
-  readonly #answered: Promise<number | undefined>;
-  #resolveAnswered!: (size: number | undefined) => void;
-  #rejectAnswered!: (error: unknown) => void;
-  #pumped = 0;
-
-  constructor(deps: MirrorDeps, target: MirrorTarget, digest: string, signal: AbortSignal) {
-    this.#deps = deps;
-    this.#target = target;
-    this.#digest = digest;
-    this.#signal = signal;
-    this.#answered = new Promise((resolve, reject) => {
-      this.#resolveAnswered = resolve;
-      this.#rejectAnswered = reject;
-    });
-    this.#answered.catch(() => undefined);
-    this.done = this.#run();
-    this.done.catch(() => undefined);
-  }
-
-  /**
-   * Attaches the request that started the fetch, once the upstream has answered: true when it
-   * was served by the tee (its response is finished or cut), false when it must wait for the
-   * commit (the upstream sent no length). Throws the upstream's failure before any byte went out.
-   */
-  async attachFirst(res: ServerResponse): Promise<boolean> {
-    const size = await this.#answered;
-    if (size === undefined || this.#pumped > 0 || res.destroyed) return false;
-    res.writeHead(200, {
-      "Content-Type": "application/octet-stream",
-      "Content-Length": String(size),
-      "Docker-Content-Digest": this.#digest,
-      ETag: `"${this.#digest}"`,
-      "Cache-Control": "max-age=31536000",
-      "Accept-Ranges": "bytes",
-    });
-    const client: Client = { res };
-    this.#clients.add(client);
-    const finished = new Promise<void>((resolve) => res.once("close", resolve));
-    // The client's fate is the fetch's: a failed fetch has cut its connection already.
-    await Promise.race([finished, this.done.then(() => finished, () => undefined)]);
-    return true;
-  }
-
-  async #run(): Promise<void> {
-    const { store, meta } = this.#deps;
-    const target = this.#target;
-    let res: Response;
-    try {
-      res = await target.upstream.request("GET", target.upstreamName, `blobs/${this.#digest}`, {}, this.#signal);
-      if (!res.ok) throw await upstreamFailure(res, target, "blob", this.#digest);
-    } catch (error) {
-      this.#rejectAnswered(error);
-      throw error;
-    }
-    const lengthHeader = res.headers.get("content-length");
-    const size = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    this.#resolveAnswered(size);
-    // Attachments happen on the answer's continuations; let them run before the first byte moves.
-    await new Promise((resolve) => setImmediate(resolve));
-
-    let held: Buffer | undefined;
-    const source = async function* (this: BlobFetch): AsyncGenerator<Uint8Array> {
-      for await (const part of res.body as AsyncIterable<Uint8Array>) {
-        const piece = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-        this.#pumped += piece.length;
-        if (size !== undefined && this.#pumped > size) throw badUpstream(target, `blob ${this.#digest} is longer than its Content-Length ${size}`);
-        if (held !== undefined) await this.#deliver(held);
-        held = piece;
-        yield piece;
-      }
-      if (size !== undefined && this.#pumped !== size) throw badUpstream(target, `blob ${this.#digest} ended after ${this.#pumped} of ${size} bytes`);
-    }.call(this);
-    try {
-      let result;
-      try {
-        result = await ingestBlob(store, source, { expectedDigest: this.#digest, cache: chunkCacheFor(store) });
-      } catch (error) {
-        if ((error as { code?: string }).code === "DIGEST_MISMATCH") {
-          throw badUpstream(target, `blob ${this.#digest} arrived with a different digest (${String((error as { detail?: { actual?: string } }).detail?.actual)}); not stored`);
-        }
-        throw error;
-      }
-      await meta.linkBlob(target.localName, this.#digest, result.size);
-      if (held !== undefined) await this.#deliver(held);
-      for (const client of this.#clients) client.res.end();
-    } catch (error) {
-      await res.body?.cancel().catch(() => undefined);
-      for (const client of this.#clients) client.res.destroy();
-      throw error;
-    } finally {
-      this.#clients.clear();
-    }
-  }
-
-  /** Writes a piece to every attached client, waiting for slow ones, dropping stalled or gone ones. */
-  async #deliver(piece: Buffer): Promise<void> {
-    const waits: Promise<void>[] = [];
-    for (const client of this.#clients) {
-      const { res } = client;
-      if (res.destroyed || res.writableEnded) {
-        this.#clients.delete(client);
-        continue;
-      }
-      if (!res.write(piece)) waits.push(this.#drained(client));
-    }
-    if (waits.length > 0) await Promise.all(waits);
-  }
-
-  #drained(client: Client): Promise<void> {
-    const { res } = client;
-    return new Promise<void>((resolve) => {
-      const settle = () => {
-        clearTimeout(timer);
-        res.off("drain", settle);
-        res.off("close", settle);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#deps.log(`mirror: a client stalled for ${STALL_MS / 1000} s on ${this.#digest}; disconnecting it, the fetch goes on`);
-        this.#clients.delete(client);
-        res.destroy();
-        settle();
-      }, STALL_MS);
-      res.once("drain", settle);
-      res.once("close", settle);
-    });
-  }
 }

@@ -5,9 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import { pipeline } from "node:stream/promises";
 import { isDedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
-import { readBlob } from "../layers/reconstruct.js";
-import { summarizeStore } from "../store/summary.js";
-import type { Store } from "../store/types.js";
+import type { BlobService } from "../layers/blob-service.js";
 
 /**
  * The REST calls of the seed's storage module that Dragonfly's patched dfdaemon makes, so a
@@ -21,7 +19,7 @@ import type { Store } from "../store/types.js";
  * HTTP caller said), files are written whole or not at all, and nothing is evaluated or run.
  */
 export interface SeedApiOptions {
-  store: Store;
+  blobs: BlobService;
   /** The only directory /checkout may write into. */
   checkoutDir: string;
 }
@@ -39,10 +37,10 @@ async function handle(options: SeedApiOptions, req: IncomingMessage, res: Server
         return await checkout(options, res, url.searchParams);
       case "/is_available": {
         const digest = parseDigest(url.searchParams.get("uuid") ?? "");
-        return send(res, 200, (await options.store.getRecipe(digest)) === undefined ? "False" : "True");
+        return send(res, 200, (await options.blobs.has(digest)) ? "True" : "False");
       }
       case "/info":
-        return send(res, 200, await info(options.store));
+        return send(res, 200, await info(options.blobs));
       default:
         return send(res, 404, `unknown call ${url.pathname}`);
     }
@@ -58,11 +56,11 @@ async function handle(options: SeedApiOptions, req: IncomingMessage, res: Server
 async function checkout(options: SeedApiOptions, res: ServerResponse, query: URLSearchParams): Promise<void> {
   const digest = parseDigest(query.get("uuid") ?? "");
   const target = await confine(options.checkoutDir, query.get("path") ?? "");
-  const recipe = await options.store.getRecipe(digest);
-  if (recipe === undefined) return send(res, 404, "False");
+  const blob = await options.blobs.open(digest);
+  if (blob === undefined) return send(res, 404, "False");
   const partial = `${target}.partial-${process.pid}-${Date.now()}`;
   try {
-    await pipeline(readBlob(options.store, recipe), createWriteStream(partial, { flags: "wx" }));
+    await pipeline(blob.read(), createWriteStream(partial, { flags: "wx" }));
     await rename(partial, target);
   } catch (error) {
     await rm(partial, { force: true });
@@ -96,10 +94,10 @@ async function confine(dir: string, path: string): Promise<string> {
   return target;
 }
 
-async function info(store: Store): Promise<string> {
-  const s = await summarizeStore(store);
+async function info(blobs: BlobService): Promise<string> {
+  const s = await blobs.summary();
   return [
-    `store: ${store.location}`,
+    `store: ${blobs.location}`,
     `blobs: ${s.blobs}`,
     `chunks: ${s.chunks}`,
     `original size: ${s.logicalBytes}`,

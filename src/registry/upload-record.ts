@@ -37,11 +37,19 @@ export interface UploadSession {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The session records of a store; ids that are not UUIDs are simply not found. */
-export class UploadRecords {
-  readonly #meta: MetadataStore;
+/** Where session records live: a store's metadata, with its sync. */
+export type RecordStore = MetadataStore & { sync(): Promise<void> };
 
-  constructor(meta: MetadataStore) {
+export class UploadRecords {
+  readonly #meta: RecordStore;
+
+  constructor(meta: RecordStore) {
     this.#meta = meta;
+  }
+
+  /** Resolves when every record written so far is durable. */
+  sync(): Promise<void> {
+    return this.#meta.sync();
   }
 
   static fresh(repository: string, client: string, now = new Date()): UploadSession {

@@ -1,20 +1,17 @@
 import type { Hash } from "node:crypto";
 import { DedupError } from "../errors.js";
-import { chunkCacheFor } from "../layers/chunk-cache.js";
-import { concatRecipes, digestOfConcatenation } from "../layers/concat.js";
-import { ingestBlob } from "../layers/ingest.js";
-import type { Recipe } from "../store/recipe.js";
-import type { Store } from "../store/types.js";
+import type { BlobService } from "../layers/blob-service.js";
+
 import { RegistryError } from "./oci-errors.js";
 import { RunningHashes } from "./running-hashes.js";
-import { lastActive, UploadRecords, withPart, type UploadPart, type UploadRecord, type UploadSession } from "./upload-record.js";
+import { lastActive, UploadRecords, withPart, type RecordStore, type UploadPart, type UploadRecord, type UploadSession } from "./upload-record.js";
 
 /**
  * Blob upload sessions, kept in the store, so that several stateless frontends over one store
  * can share them (an upload started on one is continued on another) and a restart loses none.
  *
  * Design: every request that carries data (a PATCH, or a final PUT with a body) is stored as one
- * *part*, a complete blob of its own: `ingestBlob` streams it into chunks and writes a recipe
+ * *part*, a complete blob of its own: the blob service streams it into chunks and writes a recipe
  * under the part's sha256, synced, before the request is answered. Then the session record
  * (upload-record.ts) gets the part appended. Once a client hears 202, its bytes survive a crash
  * and any frontend can go on. Nothing is buffered or spooled: a body is read only as fast as the
@@ -26,8 +23,8 @@ import { lastActive, UploadRecords, withPart, type UploadPart, type UploadRecord
  * - Several parts: the blob's recipe is the parts' recipes concatenated, its digest the sha256
  *   of all their bytes. The process that stored the last part kept a running hash of them
  *   (running-hashes.ts), so finishing there re-reads nothing; elsewhere the parts are read back
- *   from the store, streamed and verified (concat.ts). The recipe is written only once the
- *   digest matches, and only if the store does not hold that blob already.
+ *   from the store, streamed and verified (BlobService.concatenate). The recipe is written only
+ *   once the digest matches, and only if the store does not hold that blob already.
  * - No parts, and a monolithic upload (POST ?digest=, or PUT with the whole body on a fresh
  *   session): one ingest with the stated digest, which refuses a mismatch before any recipe.
  * A digest mismatch ends the session: what it received is not what the client meant.
@@ -83,13 +80,19 @@ export interface CommittedBlob {
 }
 
 export class UploadSessions {
-  readonly #store: Store;
+  readonly #blobs: BlobService;
+  readonly #now: () => number;
   readonly #records: UploadRecords;
   readonly #limits: UploadLimits;
   readonly #log: (line: string) => void;
   readonly #hashes = new RunningHashes();
   /** Sessions a request of this process is working on. */
   readonly #busy = new Set<string>();
+
+  /** Requests of this process storing data into a session right now. */
+  get activeRequests(): number {
+    return this.#busy.size;
+  }
   /** That work, for `close` to wait for. */
   readonly #work = new Set<Promise<unknown>>();
   /** The tail of each session's record writes in this process. */
@@ -97,9 +100,11 @@ export class UploadSessions {
   readonly #sweeper: NodeJS.Timeout;
   #sweeping: Promise<void> | undefined;
 
-  constructor(store: Store, limits: UploadLimits, log: (line: string) => void) {
-    this.#store = store;
-    this.#records = new UploadRecords(store);
+  /** Sessions kept in `records` (a store's metadata), their parts stored as blobs in `blobs`; `now` is the clock sessions expire by. */
+  constructor(records: RecordStore, blobs: BlobService, limits: UploadLimits, log: (line: string) => void, now: () => number = Date.now) {
+    this.#now = now;
+    this.#blobs = blobs;
+    this.#records = new UploadRecords(records);
     this.#limits = limits;
     this.#log = log;
     this.#sweeper = setInterval(() => this.#sweepInBackground(), Math.min(60_000, Math.max(1000, limits.idleTimeoutMs / 4)));
@@ -115,7 +120,7 @@ export class UploadSessions {
     if (total >= this.#limits.maxSessions) {
       throw new RegistryError("TOOMANYREQUESTS", `too many uploads in progress (${this.#limits.maxSessions}); retry later`, { headers: { "Retry-After": "10" } });
     }
-    const session = UploadRecords.fresh(repository, client);
+    const session = UploadRecords.fresh(repository, client, new Date(this.#now()));
     // Not synced: a power cut that loses an empty session costs the client a new POST, no bytes.
     await this.#records.put(session);
     return session;
@@ -124,7 +129,7 @@ export class UploadSessions {
   /** The session `id` of `repository`; another repository's session, or an expired one, is unknown. */
   async get(repository: string, id: string): Promise<UploadSession> {
     const record = await this.#records.get(id);
-    if (record === undefined || record.repository !== repository || this.#expired(record, Date.now())) throw uploadUnknown(id);
+    if (record === undefined || record.repository !== repository || this.#expired(record, this.#now())) throw uploadUnknown(id);
     return { id, record };
   }
 
@@ -155,7 +160,7 @@ export class UploadSessions {
   async appendPart(session: UploadSession, body: AsyncIterable<Uint8Array>): Promise<UploadSession> {
     const running = this.#hashes.resume(session);
     const source = new PartSource(body, running);
-    const part = await ingestBlob(this.#store, source.pieces(), { cache: chunkCacheFor(this.#store) });
+    const part = await this.#blobs.ingest(source.pieces());
     const appended = part.size === 0 ? session : await this.#append(session, { digest: part.digest, size: part.size }, running);
     if (source.broken !== undefined) throw source.broken;
     return appended;
@@ -168,7 +173,7 @@ export class UploadSessions {
   async commit(session: UploadSession, digest: string, lastBody?: AsyncIterable<Uint8Array>): Promise<CommittedBlob> {
     try {
       if (session.record.parts.length === 0) {
-        const whole = await ingestBlob(this.#store, lastBody ?? noBytes(), { expectedDigest: digest, cache: chunkCacheFor(this.#store) });
+        const whole = await this.#blobs.ingest(lastBody ?? noBytes(), { expectedDigest: digest });
         return { digest: whole.digest, size: whole.size };
       }
       return await this.#concatenate(lastBody === undefined ? session : await this.appendPart(session, lastBody), digest);
@@ -185,7 +190,7 @@ export class UploadSessions {
   }
 
   /** Deletes the sessions idle longer than the timeout. Any frontend may run it at any time. */
-  async sweep(now = Date.now()): Promise<void> {
+  async sweep(now = this.#now()): Promise<void> {
     const expired: string[] = [];
     for await (const { id, record } of this.#records.scan()) {
       if (record === undefined || this.#expired(record, now)) expired.push(id);
@@ -208,27 +213,10 @@ export class UploadSessions {
   }
 
   async #concatenate(session: UploadSession, digest: string): Promise<CommittedBlob> {
-    const { parts, offset } = session.record;
-    let recipes: Recipe[] | undefined;
-    const partRecipes = async () => (recipes ??= await this.#partRecipes(parts));
-    const actual = parts.length === 1 ? parts[0]!.digest : (this.#hashes.digest(session) ?? (await digestOfConcatenation(this.#store, await partRecipes())));
-    if (actual !== digest) {
-      throw new DedupError("DIGEST_MISMATCH", `uploaded content has digest ${actual}, not ${digest}`, { expected: digest, actual });
-    }
-    if (parts.length > 1 && (await this.#store.getRecipe(digest)) === undefined) {
-      await this.#store.putRecipe(concatRecipes(digest, await partRecipes()));
-      await this.#store.sync();
-    }
-    return { digest, size: offset };
-  }
-
-  async #partRecipes(parts: readonly UploadPart[]): Promise<Recipe[]> {
-    const recipes = await Promise.all(parts.map((part) => this.#store.getRecipe(part.digest)));
-    const missing = recipes.findIndex((recipe) => recipe === undefined);
-    if (missing !== -1) {
-      throw new DedupError("STORE_INVALID", `upload part ${parts[missing]!.digest} has no recipe`, { digest: parts[missing]!.digest });
-    }
-    return recipes as Recipe[];
+    const { parts } = session.record;
+    // One part is the blob, with its digest known; several have theirs from the running hash when this process kept it.
+    const known = parts.length === 1 ? parts[0]!.digest : this.#hashes.digest(session);
+    return this.#blobs.concatenate(digest, parts.map((part) => part.digest), known);
   }
 
   async #append(session: UploadSession, part: UploadPart, running: Hash | undefined): Promise<UploadSession> {
@@ -238,10 +226,10 @@ export class UploadSessions {
       if (current.revision !== session.record.revision) {
         throw rangeInvalid(current.offset, `another request added to this upload while this chunk was stored; it is now at byte ${current.offset}`);
       }
-      const appended = { id: session.id, record: withPart(current, part) };
+      const appended = { id: session.id, record: withPart(current, part, new Date(this.#now())) };
       await this.#records.put(appended);
       // The part's recipe was synced by its ingest; now the record that names it.
-      await this.#store.sync();
+      await this.#records.sync();
       if (running !== undefined) this.#hashes.set(appended, running);
       return appended;
     });
@@ -252,7 +240,7 @@ export class UploadSessions {
     try {
       await this.#serial(id, async () => {
         const record = await this.#records.get(id);
-        if (record !== undefined) await this.#records.put({ id, record: { ...record, updated: new Date().toISOString() } });
+        if (record !== undefined) await this.#records.put({ id, record: { ...record, updated: new Date(this.#now()).toISOString() } });
       });
     } catch (error) {
       this.#log(`upload ${id}: cannot refresh its record: ${(error as Error).message}`);
@@ -270,7 +258,7 @@ export class UploadSessions {
 
   /** Live sessions, in all and of `client`; the scan stops once the total reaches the cap. */
   async #countOpen(client: string): Promise<{ total: number; ofClient: number }> {
-    const now = Date.now();
+    const now = this.#now();
     let total = 0;
     let ofClient = 0;
     for await (const { record } of this.#records.scan()) {

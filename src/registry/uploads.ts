@@ -1,5 +1,3 @@
-import { ingestBlob } from "../layers/ingest.js";
-import { chunkCacheFor } from "../layers/chunk-cache.js";
 import type { Exchange } from "./context.js";
 import { parseUploadRange } from "./http-range.js";
 import { bodyPieces, type BodyRules } from "../http/body.js";
@@ -34,7 +32,7 @@ export async function startUpload(ex: Exchange, rawName: string): Promise<void> 
   if (digestParam !== null) {
     const digest = checkDigest(digestParam);
     const body = bodyPieces(ex.req, blobRules(ex, 0, contentLength(ex.req)));
-    const result = await ingestBlob(ex.registry.store, body, { expectedDigest: digest, cache: chunkCacheFor(ex.registry.store) });
+    const result = await ex.registry.blobs.ingest(body, { expectedDigest: digest });
     await ex.registry.meta.linkBlob(name, result.digest, result.size);
     return sendCreated(ex, name, result.digest);
   }
@@ -85,14 +83,14 @@ export async function cancelUpload(ex: Exchange, rawName: string, id: string): P
 /** Links a blob of `from` into `name` if `from` has it; false if it does not. */
 async function mountBlob(ex: Exchange, name: string, digest: string, from: string): Promise<boolean> {
   const link = await ex.registry.meta.blobLink(from, digest);
-  if (link === undefined || (await ex.registry.store.getRecipe(digest)) === undefined) return false;
+  if (link === undefined || !(await ex.registry.blobs.has(digest))) return false;
   await ex.registry.meta.linkBlob(name, digest, link.size);
   sendCreated(ex, name, digest);
   return true;
 }
 
 async function openSession(ex: Exchange, name: string): Promise<void> {
-  const session = await ex.registry.uploads.open(name, clientOf(ex));
+  const session = await ex.registry.uploads.open(name, clientOf(ex.req));
   sendEmpty(ex.res, 202, progressHeaders(name, session));
 }
 
@@ -128,7 +126,7 @@ function blobRules(ex: Exchange, offset: number, declared: number | undefined): 
   const max = ex.registry.limits.maxBlobBytes;
   const tooLarge = () => new RegistryError("SIZE_INVALID", `the blob would be larger than the ${max}-byte limit`, { status: 413, detail: { limit: max } });
   if (declared !== undefined && offset + declared > max) throw tooLarge();
-  const rules = bodyRules(ex, "SIZE_INVALID", "the blob", max - offset);
+  const rules = bodyRules(ex.registry.limits, "SIZE_INVALID", "the blob", max - offset);
   return { ...rules, refuse: (why, limit) => (why === "too-large" ? tooLarge() : rules.refuse(why, limit)) };
 }
 

@@ -23,11 +23,14 @@ export class UpstreamClient {
   #bearer: { realm: string; service: string | undefined } | undefined;
   #basicChallenged = false;
   readonly #headersTimeoutMs: number;
+  /** The time now, in ms since the epoch: tokens expire by it. */
+  readonly #now: () => number;
 
-  constructor(entry: MirrorEntry, options: { headersTimeoutMs?: number } = {}) {
+  constructor(entry: MirrorEntry, options: { headersTimeoutMs?: number; now?: () => number } = {}) {
     this.#entry = entry;
     this.base = entry.upstream;
     this.#headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
   }
 
   /**
@@ -57,7 +60,7 @@ export class UpstreamClient {
 
   #authorization(scope: string): string | undefined {
     const cached = this.#tokens.get(scope);
-    if (cached !== undefined && cached.until > Date.now()) return `Bearer ${cached.token}`;
+    if (cached !== undefined && cached.until > this.#now()) return `Bearer ${cached.token}`;
     if (this.#basicChallenged) return this.#basic();
     return undefined;
   }
@@ -93,9 +96,10 @@ export class UpstreamClient {
     if (typeof token !== "string" || token === "") throw new RegistryError("UNAVAILABLE", `the token service of upstream ${this.base} sent no token`, { status: 502 });
     // The spec's default lifetime is 60 s; a token is dropped 10% (at least 5 s) early.
     const lifetime = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60;
-    const issued = typeof body.issued_at === "string" && !Number.isNaN(Date.parse(body.issued_at)) ? Math.min(Date.parse(body.issued_at), Date.now()) : Date.now();
+    const now = this.#now();
+    const issued = typeof body.issued_at === "string" && !Number.isNaN(Date.parse(body.issued_at)) ? Math.min(Date.parse(body.issued_at), now) : now;
     const until = issued + lifetime * 1000 - Math.max(5000, lifetime * 100);
-    if (until > Date.now()) {
+    if (until > now) {
       this.#tokens.set(cacheScope, { token, until });
       if (scope !== cacheScope) this.#tokens.set(scope, { token, until });
     }
@@ -157,3 +161,35 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   if (scheme === "bearer" && (params.realm === undefined || params.realm === "")) return undefined;
   return { scheme, params };
 }
+
+/** A request's mirrored repository. */
+export interface MirrorTarget {
+  namespace: string;
+  /** The repository's name at the upstream (`library/busybox`). */
+  upstreamName: string;
+  /** Where it lives in this store (`docker.io/library/busybox`). */
+  localName: string;
+  upstream: UpstreamClient;
+}
+
+export function badUpstream(target: MirrorTarget, what: string): RegistryError {
+  return new RegistryError("UNAVAILABLE", `upstream ${target.upstream.base} sent bad data: ${what}`, { status: 502 });
+}
+
+/** An upstream's non-2xx answer as this registry's error. */
+export async function upstreamFailure(res: Response, target: MirrorTarget, kind: "manifest" | "blob", reference: string): Promise<RegistryError> {
+  await res.body?.cancel().catch(() => undefined);
+  const where = `upstream ${target.upstream.base}`;
+  if (res.status === 404) {
+    return kind === "manifest"
+      ? new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is unknown to ${target.upstreamName} at ${where}`, { detail: { name: target.upstreamName, reference } })
+      : new RegistryError("BLOB_UNKNOWN", `blob ${reference} is unknown to ${target.upstreamName} at ${where}`, { detail: { digest: reference } });
+  }
+  if (res.status === 401 || res.status === 403) return upstreamDenied(target.upstream.base, target.upstreamName, `it answered ${res.status}`);
+  if (res.status === 429) {
+    const retry = res.headers.get("retry-after");
+    return new RegistryError("TOOMANYREQUESTS", `${where} is rate-limiting this mirror`, retry === null ? {} : { headers: { "Retry-After": retry } });
+  }
+  return new RegistryError("UNAVAILABLE", `${where} answered ${res.status} for ${kind} ${reference} of ${target.upstreamName}`, { status: 502 });
+}
+

@@ -1,21 +1,22 @@
 import type { Server } from "node:http";
+import type { SiteConfig } from "../config/site-config.js";
 import { DedupError } from "../errors.js";
-import { chunkCacheFor } from "../layers/chunk-cache.js";
+import { BlobService, type BlobParts } from "../layers/blob-service.js";
 import type { Store } from "../store/types.js";
-import { LinkEstimates } from "./link-estimates.js";
-import { LinkProber } from "./link-probe.js";
-import { createPeerApiServer } from "./peer-api.js";
-import { PeerClient } from "./peer-client.js";
-import { PeerLane } from "./peer-lane.js";
-import { RemoteBlobs } from "./remote-blobs.js";
-import { ReplicatedStore } from "./replicated-store.js";
-import { SiteAdmin } from "./site-admin.js";
-import { Replication } from "./replication.js";
-import { SiteChanges } from "./site-changes.js";
-import type { SiteConfig } from "./site-config.js";
+import { LinkEstimates } from "./fetch/link-estimates.js";
+import { LinkProber } from "./fetch/link-probe.js";
+import { PeerLane } from "./fetch/peer-lane.js";
+import { RemoteBlobs } from "./fetch/remote-blobs.js";
+import { LogFollower } from "./log/follow.js";
+import { SiteChanges } from "./log/site-changes.js";
+import { ReplicateCommand } from "./replicate.js";
+import { SiteStore } from "./site-store.js";
+import { StatusReport } from "./status.js";
+import { createPeerApiServer } from "./wire/peer-api.js";
+import { PeerClient } from "./wire/peer-client.js";
 
 export interface Site {
-  /** The store the registry runs on (replicated-store.ts). */
+  /** The store the registry runs on (site-store.ts). */
   readonly store: Store;
   /** The peer API, listening. */
   readonly peerServer: Server;
@@ -23,15 +24,22 @@ export interface Site {
   close(): Promise<void>;
 }
 
-/** Makes the store a site: follows the peers' changes, answers them, fetches what it lacks from them. */
-export async function startSite(local: Store, config: SiteConfig, log: (line: string) => void): Promise<Site> {
+/**
+ * Makes the store a site: follows the peers' changes, answers them, fetches what it lacks from
+ * them. `parts` are those of the blob service the registry reads through: blobs fetched from
+ * peers fill its chunk cache as they arrive, for the pulls that wait on them.
+ */
+export async function startSite(local: Store, config: SiteConfig, log: (line: string) => void, parts: BlobParts): Promise<Site> {
+  const localBlobs = new BlobService(local, parts);
   const changes = await SiteChanges.open(config.site, local, log);
   const peers = config.peers.map((peer) => new PeerClient(peer, config.access, config.peerListen.host));
   const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
   const lanes = peers.map((peer) => new PeerLane(peer, links));
   const remote = new RemoteBlobs({
     store: local,
-    cache: chunkCacheFor(local),
+    blobs: localBlobs,
+    cache: parts.cache,
+    decoder: parts.decoder,
     lanes,
     locations: changes.locations,
     links,
@@ -39,8 +47,9 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     commit: (recipe) => changes.commitRecipe(recipe),
     log,
   });
-  const admin = new SiteAdmin({ site: config.site, schedule: config.schedule, local, head: () => changes.log.head, peers, locations: changes.locations, links, remote });
-  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, access: config.access, logLine: log, admin });
+  const statusCall = new StatusReport({ site: config.site, schedule: config.schedule, local, head: () => changes.log.head, peers, locations: changes.locations, links });
+  const replicateCall = new ReplicateCommand({ site: config.site, local, blobs: localBlobs, peers, remote });
+  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, access: config.access, logLine: log, statusCall, replicateCall });
   await new Promise<void>((resolve, reject) => {
     peerServer.once("error", (error: NodeJS.ErrnoException) => {
       const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
@@ -48,15 +57,15 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     });
     peerServer.listen(config.peerListen.port, config.peerListen.host, () => resolve());
   });
-  const replication = new Replication(peers, changes, local, log);
+  const follower = new LogFollower(peers, changes, local, log);
   const prober = config.probeIntervalSeconds > 0 ? new LinkProber({ lanes, links, intervalSeconds: config.probeIntervalSeconds, log }) : undefined;
   prober?.start();
   return {
-    store: new ReplicatedStore(local, changes, remote),
+    store: new SiteStore(local, changes, remote),
     peerServer,
     close: async () => {
       await prober?.stop();
-      await replication.stop();
+      await follower.stop();
       const closed = new Promise((resolve) => peerServer.close(resolve));
       peerServer.closeAllConnections();
       await closed;

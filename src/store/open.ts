@@ -18,12 +18,18 @@ export function storeLocation(flag: string | undefined, configured?: string): st
   return flag ?? process.env.DOCKER_DEDUP_STORE ?? configured ?? DEFAULT_STORE_DIR;
 }
 
+export interface OpenOptions {
+  /** Make the store if none is there (with `settings`, or the defaults). */
+  create?: boolean;
+  settings?: StoreSettings;
+}
+
 /**
  * Opens the store at a location: a URL picks a backend by its scheme, anything else is a
  * directory for the embedded store. With `create`, a missing store is created with `settings`;
  * an existing store keeps the settings it was created with.
  */
-export async function openStore(location: string, options: { create?: boolean; settings?: StoreSettings } = {}): Promise<Store> {
+export async function openStore(location: string, options: OpenOptions = {}): Promise<Store> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
   if (scheme === undefined || scheme === "file") {
     return EmbeddedStore.open(resolve(location.replace(/^file:\/\//i, "")), options.settings ?? DEFAULT_SETTINGS, options.create ?? false);

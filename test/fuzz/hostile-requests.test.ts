@@ -3,7 +3,6 @@ import { createHash, randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import fc from "fast-check";
-import { verifyStore } from "../../src/layers/verify.js";
 import type { Store } from "../../src/store/types.js";
 import { makeImage, OCI_MANIFEST, startRegistry, type TestRegistry } from "../registry/harness.js";
 import { chunked, exchange, type RawRequest, type RawResponse } from "./raw-http.js";
@@ -445,7 +444,7 @@ test(`hostile requests (${RUNS} cases, seed ${SEED}): the server stays up, answe
     { numRuns: RUNS, seed: SEED, includeErrorInReport: true },
   );
 
-  const report = await verifyStore(registry.store);
+  const report = await registry.blobs.verify();
   assert.deepEqual(report.damage, [], "verify after the fuzz run");
   t.diagnostic(`requests ${stats.requests}, refused ${stats.refused}, cut without an answer ${stats.cut}; by status ${JSON.stringify(Object.fromEntries([...stats.byStatus].sort((a, b) => a[0] - b[0])))}; ms by kind ${JSON.stringify(Object.fromEntries(stats.msByKind))}`);
 });

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createRegistryServer, type RegistryOptions, type RegistryServer } from "../../src/registry/app.js";
 import { keys } from "../../src/registry/keys.js";
+import { BlobParts, BlobService } from "../../src/layers/blob-service.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/types.js";
 import { CLI, eventually, tempDir } from "../helpers.js";
@@ -20,6 +21,7 @@ export interface TestRegistry {
   /** `http://127.0.0.1:<port>` */
   url: string;
   store: Store;
+  blobs: BlobService;
   server: RegistryServer;
   /** Server-side log lines, to assert that nothing failed on the server. */
   logs: string[];
@@ -27,19 +29,22 @@ export interface TestRegistry {
 
 /** A real registry on a free loopback port over a fresh embedded store; stopped when the test ends. */
 /** A registry on a fresh store, listening on a free loopback port; `options` as createRegistryServer's. */
-export async function startRegistry(t: { after(fn: () => unknown): void }, options: Omit<RegistryOptions, "store" | "log"> = {}): Promise<TestRegistry> {
+export async function startRegistry(t: { after(fn: () => unknown): void }, options: Omit<RegistryOptions, "store" | "blobs" | "log"> = {}): Promise<TestRegistry> {
   const dir = await tempDir(t);
   const store = await openStore(join(dir, "store"), { create: true });
+  const parts = new BlobParts({ chunkCacheBytes: 64 << 20 });
+  const blobs = new BlobService(store, parts);
   const logs: string[] = [];
-  const server = createRegistryServer({ ...options, store, log: (line) => logs.push(line) });
+  const server = createRegistryServer({ ...options, store, blobs, log: (line) => logs.push(line) });
   await new Promise<void>((resolve) => server.server.listen(0, "127.0.0.1", resolve));
   const { port } = server.server.address() as AddressInfo;
   t.after(async () => {
     server.server.closeAllConnections();
     await server.close();
+    await parts.close();
     await store.close();
   });
-  return { url: `http://127.0.0.1:${port}`, store, server, logs };
+  return { url: `http://127.0.0.1:${port}`, store, blobs, server, logs };
 }
 
 export function sha256(data: Uint8Array | string): string {

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { connect, type AddressInfo, type Socket } from "node:net";
-import { join } from "node:path";
 import { test } from "node:test";
-import { createHash } from "node:crypto";
-import { ingestBlob } from "../../src/layers/ingest.js";
-import { createSeedApiServer } from "../../src/registry/seed-api.js";
-import { fromPieces, randomBytes, tempDir } from "../helpers.js";
+import { randomBytes } from "../helpers.js";
 import { chunked, exchange, type RawResponse } from "../fuzz/raw-http.js";
 import { sha256, startRegistry, uploadRecordsIn } from "./harness.js";
 
@@ -132,26 +127,4 @@ test("a body slower than the minimum rate is cut with 408 and adds nothing; a bl
   const streamed = await exchange(port, { method: "PATCH", target: location, headers: [["Transfer-Encoding", "chunked"]], body: chunked(big, 4) });
   assert.equal(streamed?.status, 413);
   assert.equal((await exchange(port, { method: "GET", target: location }))?.headers.range, "0-0");
-});
-
-test("seed API: a directory as path is 400; names that merely begin with .. are inside", async (t) => {
-  const dir = await tempDir(t);
-  const { openStore } = await import("../../src/store/open.js");
-  const store = await openStore(join(dir, "store"), { create: true });
-  t.after(() => store.close());
-  const blob = randomBytes(1000, 5);
-  await ingestBlob(store, fromPieces([blob]));
-  const hex = createHash("sha256").update(blob).digest("hex");
-  const downloads = join(dir, "downloads");
-  mkdirSync(join(downloads, "sub"), { recursive: true });
-  writeFileSync(join(downloads, "keep"), "x");
-  const server = createSeedApiServer({ store, checkoutDir: downloads });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const directory = await fetch(`${base}/checkout?uuid=${hex}&path=sub`);
-  assert.equal(directory.status, 400, await directory.text());
-  const dotted = await fetch(`${base}/checkout?uuid=${hex}&path=..foo.bin`);
-  assert.equal(await dotted.text(), "True");
-  assert.ok(readFileSync(join(downloads, "..foo.bin")).equals(blob));
 });

@@ -8,16 +8,17 @@ import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { buildMirrorConfig, parseServeConfig, parseUpstreamFlag, type MirrorEntry } from "../../src/config/serve-config.js";
 import { parseChallenge } from "../../src/registry/upstream.js";
+import type { Mirror as RegistryMirror } from "../../src/registry/mirror.js";
 import { freePort, startReferenceRegistry } from "../e2e/reference-registry.js";
-import { randomBytes, tempDir } from "../helpers.js";
+import { eventually, randomBytes, tempDir } from "../helpers.js";
 import { asBody, expectError, makeImage, OCI_LAYER, OCI_MANIFEST, pushManifest, sha256, startRegistry, type TestRegistry } from "./harness.js";
 
 type T = { after(fn: () => unknown): void };
 
 type Mirror = TestRegistry;
 
-async function startMirror(t: T, mirrors: MirrorEntry[], options: { defaultNamespace?: string | null; manifestTtlSeconds?: number } = {}): Promise<Mirror> {
-  return startRegistry(t, { mirror: buildMirrorConfig(mirrors, options) });
+async function startMirror(t: T, mirrors: MirrorEntry[], options: { defaultNamespace?: string | null; manifestTtlSeconds?: number } = {}, now?: () => number): Promise<Mirror> {
+  return startRegistry(t, { mirror: buildMirrorConfig(mirrors, options), ...(now === undefined ? {} : { now }) });
 }
 
 /** A node HTTP server standing in for an upstream; `handler` answers everything. */
@@ -201,20 +202,22 @@ describe("mirror mode against docker-registry", () => {
   test("tags are revalidated after the TTL; stale tags are served while the upstream is down", async (t) => {
     const upstream = await startReferenceRegistry(t);
     const first = await pushImage(upstream.url, "team/app", "v1", [Buffer.from("first layer")]);
-    const mirror = await startMirror(t, [{ namespace: "registry.example", upstream: upstream.url }], { manifestTtlSeconds: 0.5 });
+    // The mirror's clock is the test's: the TTL passes when the test says so.
+    let clock = Date.now();
+    const mirror = await startMirror(t, [{ namespace: "registry.example", upstream: upstream.url }], { manifestTtlSeconds: 0.5 }, () => clock);
     await pullAndCheck(mirror.url, "team/app", "v1", first);
     const second = await pushImage(upstream.url, "team/app", "v1", [Buffer.from("second layer")]);
     // Within the TTL the cached tag holds.
     const cached = await getBytes(`${mirror.url}/v2/team/app/manifests/v1`, { headers: ACCEPT });
     assert.equal(cached.headers.get("docker-content-digest"), first.digest);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    clock += 600;
     await pullAndCheck(mirror.url, "team/app", "v1", second);
     // The old manifest stays reachable by digest.
     assert.equal((await getBytes(`${mirror.url}/v2/team/app/manifests/${first.digest}`, { headers: ACCEPT })).bytes.toString(), first.manifest);
 
     upstream.process.kill("SIGTERM");
     await new Promise((resolve) => upstream.process.once("exit", resolve));
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    clock += 600;
     const stale = await getBytes(`${mirror.url}/v2/team/app/manifests/v1`, { headers: ACCEPT });
     assert.equal(stale.status, 200);
     assert.equal(stale.headers.get("docker-content-digest"), second.digest);
@@ -336,14 +339,6 @@ async function startFakeRegistry(
   return { url, counts };
 }
 
-async function waitFor(condition: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 describe("mirror mode: blob fetches", () => {
   test("a corrupted upstream blob is refused and not stored", async (t) => {
     const good = randomBytes(2 << 20, 3);
@@ -374,7 +369,7 @@ describe("mirror mode: blob fetches", () => {
       assert.ok(r.bytes.equals(big));
     }
     assert.equal(fake.counts.get(`GET /v2/a/b/blobs/${sha256(big)}`), 1);
-    assert.equal(mirror.server.registry.mirror!.blobFetchesStarted, 1);
+    assert.equal((mirror.server.registry.mirror as RegistryMirror).blobFetchesStarted, 1);
 
     // A client that reads a little and hangs up.
     const leaving = new AbortController();
@@ -382,7 +377,7 @@ describe("mirror mode: blob fetches", () => {
     const reader = res.body!.getReader();
     await reader.read();
     leaving.abort();
-    await waitFor(async () => (await mirror.server.registry.meta.blobLink("fake.example/a/b", sha256(other))) !== undefined, "the ingest to finish");
+    await eventually(async () => assert.ok((await mirror.server.registry.meta.blobLink("fake.example/a/b", sha256(other))) !== undefined, "the ingest to finish"), 30_000, 25);
     assert.equal(fake.counts.get(`GET /v2/a/b/blobs/${sha256(other)}`), 1);
     const again = await getBytes(`${mirror.url}/v2/a/b/blobs/${sha256(other)}`);
     assert.ok(again.bytes.equals(other));
@@ -398,11 +393,13 @@ describe("mirror mode: blob fetches", () => {
   test("bearer token flow: token fetched with basic credentials, cached per repository until it expires", async (t) => {
     const blobs = [randomBytes(50_000, 1), randomBytes(60_000, 2), randomBytes(70_000, 3)];
     const fake = await startFakeRegistry(t, { blobs: new Map(blobs.map((b) => [sha256(b), b])), bearer: { username: "bot", password: "pw", expiresIn: 6 } });
-    const mirror = await startMirror(t, [{ namespace: "fake.example", upstream: fake.url, username: "bot", password: "pw" }]);
+    // The mirror's clock is the test's: the token expires when the test says so.
+    let clock = Date.now();
+    const mirror = await startMirror(t, [{ namespace: "fake.example", upstream: fake.url, username: "bot", password: "pw" }], {}, () => clock);
     for (const b of blobs.slice(0, 2)) assert.ok((await getBytes(`${mirror.url}/v2/org/img/blobs/${sha256(b)}`)).bytes.equals(b));
     assert.equal(fake.counts.get("GET /token"), 1, "one token for both blobs");
     // A 6 s token is used for 1 s (dropped 5 s early); then a new one is fetched.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    clock += 1100;
     assert.ok((await getBytes(`${mirror.url}/v2/org/img/blobs/${sha256(blobs[2]!)}`)).bytes.equals(blobs[2]!));
     assert.equal(fake.counts.get("GET /token"), 2);
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ReadGate } from "../../src/registry/read-gate.js";
-import { randomBytes } from "../helpers.js";
+import { eventually, randomBytes } from "../helpers.js";
 import { pushBlob, startRegistry } from "./harness.js";
 
 test("ReadGate admits up to its limit, then strictly in arrival order; a waiter that leaves gives up its turn", async () => {
@@ -32,7 +32,8 @@ test("ReadGate admits up to its limit, then strictly in arrival order; a waiter 
 });
 
 test("--max-concurrent-reads 1: one blob rebuilt at a time, the rest served in arrival order", async (t) => {
-  const { url } = await startRegistry(t, { maxConcurrentReads: 1 });
+  const { url, server } = await startRegistry(t, { maxConcurrentReads: 1 });
+  const queued = (n: number) => eventually(async () => assert.equal(server.registry.reads.waiting, n, "requests queued"));
   const big = randomBytes(16 << 20, 51);
   const bigDigest = await pushBlob(url, "gate", big);
   const small = await pushBlob(url, "gate", Buffer.from("small"));
@@ -42,11 +43,11 @@ test("--max-concurrent-reads 1: one blob rebuilt at a time, the rest served in a
   await reader.read(); // the first rebuild is under way and holds the only place
   const answered: string[] = [];
   const second = fetch(`${url}/v2/gate/blobs/${small}`).then(async (res) => (answered.push("second"), await res.text()));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await queued(1);
   const third = fetch(`${url}/v2/gate/blobs/${small}`).then(async (res) => (answered.push("third"), await res.text()));
+  await queued(2);
   // HEAD needs no rebuild and is not queued.
   assert.equal((await fetch(`${url}/v2/gate/blobs/${bigDigest}`, { method: "HEAD" })).status, 200);
-  await new Promise((resolve) => setTimeout(resolve, 300));
   assert.deepEqual(answered, [], "queued behind the first download");
   let received = 0;
   for (let part = await reader.read(); !part.done; part = await reader.read()) received += part.value.length;

@@ -3,11 +3,13 @@ import { request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
+import { blobsOver } from "../blobs.js";
 import { createRegistryServer } from "../../src/registry/app.js";
-import type { UploadLimits } from "../../src/registry/upload-session.js";
+import { keys } from "../../src/registry/keys.js";
+import type { UploadLimits, UploadSessions } from "../../src/registry/upload-session.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/types.js";
-import { randomBytes, tempDir } from "../helpers.js";
+import { eventually, randomBytes, tempDir } from "../helpers.js";
 import { asBody, expectError, openUpload, patchChunk, pushBlob, serveCli, sha256, uploadRecordsIn } from "./harness.js";
 
 /**
@@ -15,29 +17,28 @@ import { asBody, expectError, openUpload, patchChunk, pushBlob, serveCli, sha256
  * keeps them, multi-part uploads are concatenated, idle ones expire.
  */
 
-// Every chunk a frontend reads must come from the store, so that reads can be counted.
-process.env.DOCKER_DEDUP_CHUNK_CACHE_MB = "0";
-
 interface Frontend {
   url: string;
   /** Chunks this frontend has read from the store so far. */
   reads(): number;
+  uploads: UploadSessions;
 }
 
 type TestContext = { after(fn: () => unknown): void };
 
 /** `count` registries over one embedded store, as separate frontends over a shared store are. */
-async function frontends(t: TestContext, count: number, uploads: Partial<UploadLimits> = {}): Promise<{ store: Store; fronts: Frontend[] }> {
+async function frontends(t: TestContext, count: number, uploads: Partial<UploadLimits> = {}, now?: () => number): Promise<{ store: Store; fronts: Frontend[] }> {
   const store = await openStore(join(await tempDir(t), "store"), { create: true });
   const fronts: Frontend[] = [];
   const servers: ReturnType<typeof createRegistryServer>[] = [];
   const logs: string[] = [];
   for (let i = 0; i < count; i++) {
     const counted = countingReads(store);
-    const server = createRegistryServer({ store: counted.store, uploads, log: (line) => logs.push(`frontend ${i}: ${line}`) });
+    // No chunk cache: every chunk a frontend reads comes from the store, so that reads can be counted.
+    const server = createRegistryServer({ store: counted.store, blobs: blobsOver(t, counted.store, 0), uploads, log: (line) => logs.push(`frontend ${i}: ${line}`), ...(now === undefined ? {} : { now }) });
     await new Promise<void>((resolve) => server.server.listen(0, "127.0.0.1", resolve));
     servers.push(server);
-    fronts.push({ url: `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`, reads: counted.reads });
+    fronts.push({ url: `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`, reads: counted.reads, uploads: server.registry.uploads });
   }
   t.after(async () => {
     for (const server of servers) {
@@ -103,8 +104,6 @@ function heldPatch(url: string, location: string, headers: Record<string, string
     },
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test("multi-part uploads with odd part sizes: byte-exact, ranges across part boundaries, no re-read where the parts came in", async (t) => {
   const { fronts } = await frontends(t, 2);
@@ -206,7 +205,7 @@ test("a chunk stored while another request appended to the session gets 416 and 
   const location = await openUpload(a.url, "race");
   const held = heldPatch(a.url, location, { "Content-Range": `0-${mine.length - 1}`, "Content-Length": String(mine.length) });
   await held.write(mine.subarray(0, 100_000));
-  await sleep(200);
+  await eventually(async () => assert.equal(a.uploads.activeRequests, 1, "the held request is storing its part"));
   // The same frontend refuses a second request on the session at once ...
   await expectError(await patchChunk(a.url, location, theirs, 0), 416, "BLOB_UPLOAD_INVALID");
   // ... another one cannot tell, but the held request finds the record moved on.
@@ -218,25 +217,36 @@ test("a chunk stored while another request appended to the session gets 416 and 
 });
 
 test("idle sessions expire on every frontend; a request slower than the timeout keeps its session", async (t) => {
-  const { store, fronts } = await frontends(t, 2, { idleTimeoutMs: 400 });
+  // The frontends' clock is the test's: time passes when the test says so, however loaded the machine.
+  let clock = Date.now();
+  const { store, fronts } = await frontends(t, 2, { idleTimeoutMs: 400 }, () => clock);
   const [a, b] = fronts as [Frontend, Frontend];
   const idle = await openUpload(a.url, "expiry");
   assert.equal((await patchChunk(a.url, idle, Buffer.from("some bytes"), 0)).status, 202);
-  await sleep(500);
+  clock += 500;
   // Unknown as soon as it is past the timeout, swept or not.
   await expectError(await fetch(`${b.url}${idle}`), 404, "BLOB_UPLOAD_UNKNOWN");
   await expectError(await patchChunk(a.url, idle, Buffer.from("more"), 10), 404, "BLOB_UPLOAD_UNKNOWN");
 
-  // One PATCH trickling in for 2.4 s, while both frontends sweep every second.
+  // One PATCH held open for three times the timeout; the other frontend sweeps meanwhile.
   const data = randomBytes(240_000, 49);
   const slow = await openUpload(a.url, "expiry");
+  const id = slow.split("/").pop()!;
   const held = heldPatch(a.url, slow, { "Content-Length": String(data.length) });
-  for (let at = 0; at < data.length; at += 20_000) {
-    await held.write(data.subarray(at, at + 20_000));
-    await sleep(200);
+  await held.write(data.subarray(0, 80_000));
+  await eventually(async () => assert.equal(a.uploads.activeRequests, 1, "the held request is storing its part"));
+  for (let round = 0; round < 3; round++) {
+    clock += 400;
+    // The request's heartbeat marks the session as worked on at the new time ...
+    await eventually(async () => assert.ok(Date.parse(JSON.parse((await store.getMeta(keys.upload(id)))!.toString()).updated) >= clock, "refreshed"));
+    // ... so another frontend's sweep leaves it.
+    await b.uploads.sweep();
+    assert.equal(await uploadRecordsIn(store), 1, "the held session survived the sweep");
   }
+  await held.write(data.subarray(80_000));
   assert.deepEqual(await held.end(), { status: 202, range: `0-${data.length - 1}` });
   assert.equal((await fetch(`${b.url}${slow}?digest=${sha256(data)}`, { method: "PUT" })).status, 201);
-  for (let i = 0; i < 30 && (await uploadRecordsIn(store)) > 0; i++) await sleep(100);
+  clock += 500;
+  await b.uploads.sweep();
   assert.equal(await uploadRecordsIn(store), 0, "the idle session was swept");
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ChangeLog, type ChangeEntry, type NewChange } from "../../src/sites/change-log.js";
+import { ChangeLog, type NewChange } from "../../src/sites/log/change-log.js";
+import type { ChangeEntry } from "../../src/sites/wire/peer-protocol.js";
 import { openStore } from "../../src/store/open.js";
 import { tempDir } from "../helpers.js";
 

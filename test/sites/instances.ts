@@ -1,4 +1,4 @@
-import type { MissingChunks } from "../../src/sites/transfer.js";
+import type { MissingChunks } from "../../src/sites/schedule/transfer.js";
 
 /** Deterministic pseudo-random numbers for test instances (a linear congruential generator). */
 export function seededRandom(seed: number): () => number {

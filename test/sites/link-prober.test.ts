@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LinkEstimates } from "../../src/sites/link-estimates.js";
-import { LinkProber, type ProbedLane } from "../../src/sites/link-probe.js";
-import type { ProbeMeasurement } from "../../src/sites/peer-client.js";
-import { MAX_PROBE_BYTES, MIN_PROBE_BYTES } from "../../src/sites/peer-protocol.js";
+import { LinkEstimates } from "../../src/sites/fetch/link-estimates.js";
+import { LinkProber, type ProbedLane } from "../../src/sites/fetch/link-probe.js";
+import type { ProbeMeasurement } from "../../src/sites/wire/peer-client.js";
+import { MAX_PROBE_BYTES, MIN_PROBE_BYTES } from "../../src/sites/wire/peer-protocol.js";
 import type { MetadataStore } from "../../src/store/types.js";
 
 /**

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CHUNK_RECEIVED, CHUNK_WAITING, replan } from "../../src/sites/replan.js";
-import { assignmentCost, planTransfer } from "../../src/sites/schedule.js";
-import { type MissingChunks, NO_SOURCE } from "../../src/sites/transfer.js";
+import { CHUNK_RECEIVED, CHUNK_WAITING, replan } from "../../src/sites/schedule/replan.js";
+import { assignmentCost, planTransfer } from "../../src/sites/schedule/schedule.js";
+import { type MissingChunks, NO_SOURCE } from "../../src/sites/schedule/transfer.js";
 import { mask, randomChunks, seededRandom } from "./instances.js";
 
 const IN_FLIGHT_PER_LINK = 8;

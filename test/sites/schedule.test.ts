@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isDedupError } from "../../src/errors.js";
-import { FlowNetwork } from "../../src/sites/max-flow.js";
-import { assignmentCost, planTransfer, type SchedulePolicy } from "../../src/sites/schedule.js";
-import { type MissingChunks, NO_SOURCE, type TransferPlan } from "../../src/sites/transfer.js";
+import type { SchedulePolicy } from "../../src/config/site-config.js";
+import { FlowNetwork } from "../../src/sites/schedule/max-flow.js";
+import { assignmentCost, planTransfer } from "../../src/sites/schedule/schedule.js";
+import { type MissingChunks, NO_SOURCE, type TransferPlan } from "../../src/sites/schedule/transfer.js";
 import { mask, randomChunks, seededRandom } from "./instances.js";
 
 const POLICIES: SchedulePolicy[] = ["network-aware", "random", "single-source"];

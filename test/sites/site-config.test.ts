@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseServeConfig } from "../../src/config/serve-config.js";
-import { decodeBitmap, encodeBitmap, frameHeader, MISSING_CHUNK, readFrames } from "../../src/sites/peer-protocol.js";
-import { checkPeers, parsePeerFlag, parseProbeIntervalFlag } from "../../src/sites/site-config.js";
+import { checkPeers, parsePeerFlag, parseProbeIntervalFlag } from "../../src/config/site-config.js";
+import { decodeBitmap, encodeBitmap, frameHeader, MISSING_CHUNK, readFrames } from "../../src/sites/wire/peer-protocol.js";
 import { fromPieces, randomPieces, runCli } from "../helpers.js";
 
 test("--peer NAME=URL, and the site keys of the serve config file", () => {

@@ -112,7 +112,7 @@ export async function stopSite(site: ServeProcess): Promise<void> {
   assert.equal(await site.exited, 0, site.stderr());
 }
 
-/** How long a test waits for replication before it fails: generous, the machine is busy (not a timing assertion). */
+/** How long a test waits for a change to reach another site before it fails: generous, the machine is busy (not a timing assertion). */
 export const SITE_WAIT_MS = 60_000;
 
 /** Pushes a single-manifest image of these layers as name:tag. */

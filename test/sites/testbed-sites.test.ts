@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { SiteStatus } from "../../src/sites/site-admin.js";
+import type { SiteStatus } from "../../src/sites/wire/operator-calls.js";
 import { eventually, randomBytes, run, runCli, tempDir } from "../helpers.js";
 import { makeImage, OCI_INDEX, OCI_MANIFEST, pushManifest, sha256 } from "../registry/harness.js";
 import {

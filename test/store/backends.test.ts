@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chunkIdOf } from "../../src/store/chunk-id.js";
-import { DEFAULT_SETTINGS, openStore } from "../../src/store/open.js";
-import type { StoredChunk } from "../../src/store/types.js";
+import { BlobParts } from "../../src/layers/blob-service.js";
+import { startSite } from "../../src/sites/site.js";
+import { DEFAULT_SETTINGS, openStore as openPlainStore, type OpenOptions } from "../../src/store/open.js";
+import type { Store, StoredChunk } from "../../src/store/types.js";
 import { randomBytes, tempDir } from "../helpers.js";
 import { startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
 import { startCassandra, type CassandraCluster } from "../cassandra/servers.js";
@@ -15,6 +17,32 @@ import { startCassandra, type CassandraCluster } from "../cassandra/servers.js";
 interface Backend {
   /** A location where no store exists yet. */
   fresh(t: { after(fn: () => unknown): void }): Promise<string>;
+  /** Opens the store at a location (openStore, unless the backend wraps it). */
+  open?(location: string, options?: OpenOptions): Promise<Store>;
+}
+
+/**
+ * The store a site's registry runs on (sites/site-store.ts), over an embedded store: a site with
+ * no peers, so every call is the wrapper's own path to the local store (and its change log).
+ */
+async function openSiteStore(location: string, options?: OpenOptions): Promise<Store> {
+  const local = await openPlainStore(location, options);
+  const parts = new BlobParts({ chunkCacheBytes: 0 });
+  const site = await startSite(local, { site: "here", peers: [], peerListen: { host: "127.0.0.1", port: 0 }, access: { secret: "a-secret-of-sixteen-chars" }, schedule: "network-aware", probeIntervalSeconds: 0 }, () => undefined, parts);
+  // Closing the store the registry runs on stops the site first, as serve does.
+  return new Proxy(site.store, {
+    get(target, property) {
+      if (property === "close") {
+        return async () => {
+          await site.close();
+          await parts.close();
+          await target.close();
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 let stores = 0;
@@ -41,6 +69,7 @@ function chunk(seed: number, size = 10_000): StoredChunk {
 
 const backends: [string, () => Backend][] = [
   ["embedded", () => ({ fresh: async (t) => join(await tempDir(t), "store") })],
+  ["site store over embedded", () => ({ fresh: async (t) => join(await tempDir(t), "store"), open: openSiteStore })],
   ["redis", () => redisBackend(startRedis)],
   ["redis-cluster", () => redisBackend(() => startRedisCluster(3, 0))],
   ["cassandra", cassandraBackend],
@@ -49,6 +78,7 @@ const backends: [string, () => Backend][] = [
 for (const [name, setUp] of backends) {
   describe(`store contract: ${name}`, () => {
     const backend = setUp();
+    const openStore = backend.open ?? openPlainStore;
     {
       it("chunks, recipes and metadata survive a reopen", async (t) => {
         const dir = await backend.fresh(t);

@@ -4,27 +4,17 @@ import { isDedupError } from "../../src/errors.js";
 import { parseCassandraUrl } from "../../src/store/cassandra/address.js";
 import { familiesFor, familyOf } from "../../src/store/cassandra/meta-scan.js";
 import { RECIPE_PART, tableId } from "../../src/store/cassandra/schema.js";
-import { chunkIdOf } from "../../src/store/chunk-id.js";
-import { encodeChunk } from "../../src/store/codec.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store, StoredChunk } from "../../src/store/types.js";
-import { eventually, randomBytes } from "../helpers.js";
+import { eventually } from "../helpers.js";
 import { startCassandra, type CassandraCluster, type CassandraNode } from "../cassandra/servers.js";
+import { layerLikeChunks } from "./chunks.js";
 
 /**
  * The Cassandra store beyond the contract (backends.test.ts): URLs, recipes in parts, metadata
  * scans across key families, concurrent writers, an outage of the only node, and a 3-node cluster
  * (replication 3, QUORUM) losing one node in the middle of a push and of a pull.
  */
-
-/** Chunks of 4-12 KiB that zstd shrinks by about half, like layer data. */
-function chunks(count: number, seed: number): StoredChunk[] {
-  return Array.from({ length: count }, (_, i) => {
-    const size = 4096 + ((i * 7919 + seed) % 8192);
-    const plain = Buffer.concat([randomBytes(size >> 1, seed * 100_000 + i), Buffer.alloc(size - (size >> 1), i & 0xff)]);
-    return { id: chunkIdOf(plain), data: encodeChunk(plain, { codec: "zstd", level: 3 }) };
-  });
-}
 
 function recipeOf(digest: string, some: StoredChunk[]) {
   return { digest, size: some.length * 100, ids: some.map((c) => c.id), lengths: Uint32Array.from(some, () => 100) };
@@ -84,7 +74,7 @@ describe("cassandra store on one node", () => {
   it("stores recipes larger than a part, and reads the newest of two writes", async (t) => {
     const store = await openStore(fresh(), { create: true });
     t.after(() => store.close());
-    const some = chunks(40, 1);
+    const some = layerLikeChunks(40, 1);
     // 20 000 entries of 36 bytes: three parts.
     const many = Array.from({ length: 20_000 }, (_, i) => some[i % some.length]!);
     assert.ok(20_000 * 36 > 2 * RECIPE_PART);
@@ -132,7 +122,7 @@ describe("cassandra store on one node", () => {
     const url = fresh();
     const [a, b] = await Promise.all([openStore(url, { create: true }), openStore(url, { create: true })]);
     t.after(() => Promise.all([a.close(), b.close()]));
-    const shared = chunks(300, 2);
+    const shared = layerLikeChunks(300, 2);
     await Promise.all([a.putChunks(shared), b.putChunks(shared.slice(100)), b.putChunks(shared.slice(0, 150))]);
     let count = 0;
     for await (const chunk of a.scanChunks()) count += chunk.id.length === 32 ? 1 : 0;
@@ -168,7 +158,7 @@ describe("cassandra store on one node", () => {
   it("a crash (SIGKILL) of the only node: 503-style errors, then service again after its restart", async (t) => {
     const store = await openStore(fresh(), { create: true });
     t.after(() => store.close());
-    const some = chunks(20, 3);
+    const some = layerLikeChunks(20, 3);
     await store.putChunks(some);
     const node = server.nodes[0]!;
     await node.kill();
@@ -211,7 +201,7 @@ describe("cassandra store on three nodes, replication 3, QUORUM", () => {
     const store = await openStore(`${cluster.url("fault")}?replication=3`, { create: true });
     t.after(() => store.close());
     const [, b, c] = cluster.nodes as [CassandraNode, CassandraNode, CassandraNode];
-    const batch = (i: number) => chunks(16, 100 + i);
+    const batch = (i: number) => layerLikeChunks(16, 100 + i);
 
     // Push: batches of chunks, each followed by the recipe that names them; node b stops
     // cleanly (SIGTERM: it drains) after the 5th batch has started.

@@ -2,23 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createClient } from "@redis/client";
 import { isDedupError } from "../../src/errors.js";
-import { chunkIdOf } from "../../src/store/chunk-id.js";
-import { encodeChunk } from "../../src/store/codec.js";
 import { openStore } from "../../src/store/open.js";
 import { parseRedisUrl } from "../../src/store/redis/connection.js";
 import { storedMemory } from "../../src/store/redis/redis-store.js";
 import type { Store, StoredChunk } from "../../src/store/types.js";
-import { eventually, randomBytes } from "../helpers.js";
+import { eventually } from "../helpers.js";
 import { masterOf, startRedis, startRedisCluster, type RedisServer } from "../redis/servers.js";
-
-/** Chunks of 4-12 KiB that zstd shrinks by about half, like layer data. */
-function chunks(count: number, seed: number): StoredChunk[] {
-  return Array.from({ length: count }, (_, i) => {
-    const size = 4096 + ((i * 7919 + seed) % 8192);
-    const plain = Buffer.concat([randomBytes(size >> 1, seed * 100_000 + i), Buffer.alloc(size - (size >> 1), i & 0xff)]);
-    return { id: chunkIdOf(plain), data: encodeChunk(plain, { codec: "zstd", level: 3 }) };
-  });
-}
+import { layerLikeChunks } from "./chunks.js";
 
 async function packBytes(server: RedisServer, prefix: string): Promise<number> {
   const client = createClient({ url: `redis://127.0.0.1:${server.nodes[0]!.port}` });
@@ -68,7 +58,7 @@ describe("redis store", () => {
     const url = `${server.url}?prefix=twice`;
     const [a, b] = await Promise.all([openStore(url, { create: true }), openStore(url, { create: true })]);
     t.after(() => Promise.all([a.close(), b.close()]));
-    const shared = chunks(300, 1);
+    const shared = layerLikeChunks(300, 1);
     await Promise.all([a.putChunks(shared), b.putChunks(shared.slice(100)), b.putChunks(shared.slice(0, 150))]);
     const bytes = shared.reduce((sum, c) => sum + c.data.length, 0);
     assert.equal(await packBytes(server, "twice"), bytes);
@@ -80,7 +70,7 @@ describe("redis store", () => {
     const url = `${server.url}?prefix=orphan`;
     const store = await openStore(url, { create: true });
     t.after(() => store.close());
-    const [first] = chunks(1, 2);
+    const [first] = layerLikeChunks(1, 2);
     const client = createClient({ url: server.url });
     await client.connect();
     // A claim as a writer leaves it: "?" and a token, expiring.
@@ -96,7 +86,7 @@ describe("redis store", () => {
     t.after(() => store.close());
     let stored = 0;
     for (let batch = 0; batch < 10; batch++) {
-      const some = chunks(400, 10 + batch);
+      const some = layerLikeChunks(400, 10 + batch);
       await store.putChunks(some);
       stored += some.reduce((sum, c) => sum + c.data.length, 0);
     }
@@ -108,7 +98,7 @@ describe("redis store", () => {
   it("fails with STORE_UNAVAILABLE while Redis is down and recovers by itself", async (t) => {
     const store = await openStore(`${server.url}?prefix=outage`, { create: true });
     t.after(() => store.close());
-    const some = chunks(5, 3);
+    const some = layerLikeChunks(5, 3);
     await store.putChunks(some);
     await server.nodes[0]!.kill();
     await assert.rejects(store.getChunks([some[0]!.id]), (error) => isDedupError(error, "STORE_UNAVAILABLE") && /unavailable/.test(error.message));
@@ -129,7 +119,7 @@ describe("redis cluster store", () => {
   it("reads through the failover of a master that holds its chunks", async (t) => {
     const store: Store = await openStore(`${cluster.url}?prefix=failover`, { create: true });
     t.after(() => store.close());
-    const some = chunks(200, 4);
+    const some = layerLikeChunks(200, 4);
     await store.putChunks(some);
     const victim = await masterOf(cluster, Buffer.concat([Buffer.from("failover:c:"), some[0]!.id]));
     await victim.kill();

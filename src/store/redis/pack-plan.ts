@@ -18,15 +18,7 @@ const VALUE_OVERHEAD = 16;
 /** No pack above this: a read seeks by GETRANGE, so size only bounds one write's latency. */
 export const MAX_PACK_BYTES = 4 << 20;
 
-/** jemalloc's size class for an allocation of `n` bytes (lg_quantum 3, four classes per doubling). */
-export function sizeClass(n: number): number {
-  if (n <= 8) return 8;
-  if (n <= 128) return Math.ceil(n / 16) * 16;
-  const spacing = 2 ** (Math.floor(Math.log2(n - 1)) - 2);
-  return Math.ceil(n / spacing) * spacing;
-}
-
-/** The largest size class not above `n` (n >= 8). */
+/** The largest jemalloc size class (lg_quantum 3, four classes per doubling) not above `n` (n >= 8). */
 function classAtMost(n: number): number {
   if (n < 128) return Math.max(8, Math.floor(n / 16) * 16);
   const spacing = 2 ** (Math.floor(Math.log2(n)) - 2);

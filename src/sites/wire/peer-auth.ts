@@ -1,23 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
+import type { PeerTls } from "../../config/site-config.js";
 
-/**
- * What a site, or an operator's command, presents to a site's peer API: the shared secret, and
- * with mutual TLS its own certificate and the CA that every site's certificate chains to. The
- * peer API then takes only connections whose client certificate that CA signed, and peers are
- * reached over https:// only, their certificates checked against the same CA and their URLs.
- */
-export interface PeerAccess {
-  secret: string;
-  tls?: PeerTls;
-}
-
-export interface PeerTls {
-  cert: Buffer;
-  key: Buffer;
-  ca: Buffer;
-}
+/** How a site's peer API checks who calls it (PeerAccess, config/site-config.ts), and how callers present themselves. */
 
 /**
  * The shared secret, checked in constant time: both sides are hashed first, so neither the

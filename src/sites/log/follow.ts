@@ -1,5 +1,5 @@
-import type { MetadataStore } from "../store/types.js";
-import type { PeerClient } from "./peer-client.js";
+import type { MetadataStore } from "../../store/types.js";
+import type { PeerClient } from "../wire/peer-client.js";
 import type { SiteChanges } from "./site-changes.js";
 import { siteKeys } from "./site-keys.js";
 
@@ -7,12 +7,12 @@ import { siteKeys } from "./site-keys.js";
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 
 /**
- * Reads every peer's change log from where this site stopped (persisted per peer, so a site
- * that was down or joins later catches up), on start-up and then every interval, applying each
- * entry (site-changes.ts). A peer that cannot be reached is logged once, and again when it
+ * Follows every peer's change log: reads it from where this site stopped (persisted per peer, so
+ * a site that was down or joins later catches up), on start-up and then every interval, applying
+ * each entry (site-changes.ts). A peer that cannot be reached is logged once, and again when it
  * answers.
  */
-export class Replication {
+export class LogFollower {
   readonly #loops: Promise<void>[];
   readonly #stopped = new AbortController();
 

@@ -1,17 +1,19 @@
 import type { Agent, IncomingMessage } from "node:http";
 import { isIP } from "node:net";
-import { DedupError } from "../errors.js";
-import type { ChunkId } from "../store/chunk-id.js";
-import { decodeRecipe, type Recipe } from "../store/recipe.js";
-import type { ChangeEntry } from "./change-log.js";
-import { authorizationHeader, peerTransport, type PeerAccess, type PeerTransport } from "./peer-auth.js";
-import { decodeBitmap, joinIds, MAX_IDS_PER_HAS, PEER_API_PREFIX, readFrames } from "./peer-protocol.js";
-import type { PeerEntry } from "./site-config.js";
+import type { PeerAccess, PeerEntry } from "../../config/site-config.js";
+import { DedupError } from "../../errors.js";
+import type { ChunkId } from "../../store/chunk-id.js";
+import { decodeRecipe, type Recipe } from "../../store/recipe.js";
+import { authorizationHeader, peerTransport, type PeerTransport } from "./peer-auth.js";
+import { type ChangeEntry, decodeBitmap, joinIds, MAX_IDS_PER_HAS, PEER_API_PREFIX, readFrames } from "./peer-protocol.js";
+import { readBody } from "../../http/body.js";
 
 /** Connections kept open to each peer: enough for several `chunks` requests in flight at once. */
 const SOCKETS_PER_PEER = 8;
 /** A peer silent this long on an open request is taken for dead. */
 const IDLE_TIMEOUT_MS = 20_000;
+/** The most a whole answer (a recipe, a log page, a bitmap) may hold: a 16 GiB blob's recipe at 16 KiB chunks is 36 MB. */
+const MAX_ANSWER_BYTES = 256 << 20;
 
 /** What a `probe` measured: the bytes that arrived while the clock ran, and for how long it ran. */
 export interface ProbeMeasurement {
@@ -150,15 +152,14 @@ async function expectOk(peer: string, res: IncomingMessage): Promise<void> {
   throw new DedupError("STORE_UNAVAILABLE", `peer ${peer} answered ${res.statusCode}: ${text}`, { peer, status: res.statusCode });
 }
 
+/** A whole answer of the peer's (a recipe, a bitmap, an error text): bounded, as everything a peer sends. */
 async function readAll(peer: string, res: IncomingMessage, checkStatus = true): Promise<Buffer> {
   if (checkStatus) await expectOk(peer, res);
-  const parts: Buffer[] = [];
   try {
-    for await (const part of res as AsyncIterable<Buffer>) parts.push(part);
+    return await readBody(res, { maxBytes: MAX_ANSWER_BYTES, refuse: (why, limit) => new DedupError("STORE_UNAVAILABLE", `peer ${peer} sent ${why === "too-large" ? `more than ${limit} bytes` : `slower than ${limit} bytes per second`}`, { peer }) });
   } catch (error) {
     throw unavailable(peer, error);
   }
-  return Buffer.concat(parts);
 }
 
 function unavailable(peer: string, error: unknown): DedupError {

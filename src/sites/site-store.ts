@@ -1,25 +1,24 @@
-import { shareChunkCache } from "../layers/chunk-cache.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
-import type { RemoteBlobs } from "./remote-blobs.js";
-import type { SiteChanges } from "./site-changes.js";
-import { isReplicated } from "./site-keys.js";
+import type { RemoteBlobs } from "./fetch/remote-blobs.js";
+import type { SiteChanges } from "./log/site-changes.js";
+import { isShared } from "./log/site-keys.js";
 
 /**
  * The store a site's registry runs on: its own store, plus the other sites. Putting the sites
- * here rather than in the registry keeps the registry ignorant of them (it serves a replicated
- * tag, or streams a blob being fetched, exactly as it serves local ones), and keeps one rule
- * for every path that reads blobs (pulls, manifests, mounts, the seed API):
- *  - writes of replicated registry records (site-keys.ts) are stamped and logged for the peers;
+ * here rather than in the registry keeps the registry ignorant of them (it serves a tag another
+ * site pushed, or streams a blob being fetched, exactly as it serves local ones), and keeps one
+ * rule for every path that reads blobs (pulls, manifests, mounts, the seed API):
+ *  - writes of shared registry records (log/site-keys.ts) are stamped and logged for the peers;
  *  - a committed recipe is announced: peers learn that this site holds the blob;
  *  - a recipe this site lacks is looked for at the peers, which starts fetching the blob's
- *    missing chunks (remote-blobs.ts); the recipe is committed here only once the blob verified;
+ *    missing chunks (fetch/remote-blobs.ts); the recipe is committed here only once the blob verified;
  *  - a chunk this site lacks that such a fetch brings is waited for, so a pull streams the blob
  *    while it arrives.
  * Everything else goes straight to the site's own store.
  */
-export class ReplicatedStore implements Store {
+export class SiteStore implements Store {
   readonly #local: Store;
   readonly #changes: SiteChanges;
   readonly #remote: RemoteBlobs;
@@ -28,8 +27,6 @@ export class ReplicatedStore implements Store {
     this.#local = local;
     this.#changes = changes;
     this.#remote = remote;
-    // Pulls read through this store, fetches fill the local store's cache: one cache for both.
-    shareChunkCache(this, local);
   }
 
   get location(): string {
@@ -59,11 +56,11 @@ export class ReplicatedStore implements Store {
   }
 
   putMeta(key: string, value: Uint8Array): Promise<void> {
-    return isReplicated(key) ? this.#changes.writeLocal(key, value) : this.#local.putMeta(key, value);
+    return isShared(key) ? this.#changes.writeLocal(key, value) : this.#local.putMeta(key, value);
   }
 
   deleteMeta(key: string): Promise<void> {
-    return isReplicated(key) ? this.#changes.writeLocal(key, null) : this.#local.deleteMeta(key);
+    return isShared(key) ? this.#changes.writeLocal(key, null) : this.#local.deleteMeta(key);
   }
 
   getMeta(key: string): Promise<Buffer | undefined> {

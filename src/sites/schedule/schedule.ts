@@ -1,19 +1,10 @@
-import { DedupError } from "../errors.js";
+import { MAX_SITES, type SchedulePolicy } from "../../config/site-config.js";
+import { DedupError } from "../../errors.js";
 import { fractionalSchedule } from "./fractional-makespan.js";
 import { groupByHolders } from "./holder-groups.js";
 import { roundToChunks } from "./round-flow.js";
 import { assignRandom, assignSingleSource } from "./simple-policies.js";
-import { type Links, MAX_SITES, type MissingChunks, NO_SOURCE, type TransferPlan } from "./transfer.js";
-
-/**
- * Which site each missing chunk comes from. Pure: no IO, no clock.
- *  - `network-aware`: Nitro's max-flow schedule in bytes, rounded to whole chunks
- *    (fractional-makespan.ts, round-flow.ts); finishes within one chunk's time of the optimum.
- *    A transfer mends it as it runs (blob-fetch.ts); the two baselines are kept to.
- *  - `random`: Nitro's baseline, a random holder per chunk.
- *  - `single-source`: the seed's, the first holder in a fixed site order.
- */
-export type SchedulePolicy = "network-aware" | "random" | "single-source";
+import { type Links, type MissingChunks, NO_SOURCE, type TransferPlan } from "./transfer.js";
 
 export interface PlanOptions {
   readonly policy: SchedulePolicy;
@@ -25,6 +16,14 @@ export interface PlanOptions {
   readonly siteOrder?: readonly number[];
 }
 
+/**
+ * Which site each missing chunk comes from. Pure: no IO, no clock.
+ *  - `network-aware`: Nitro's max-flow schedule in bytes, rounded to whole chunks
+ *    (fractional-makespan.ts, round-flow.ts); finishes within one chunk's time of the optimum.
+ *    A fetch mends it as it runs (sites/fetch/peer-fetch.ts); the two baselines are kept to.
+ *  - `random`: Nitro's baseline, a random holder per chunk.
+ *  - `single-source`: the seed's, the first holder in a fixed site order.
+ */
 export function planTransfer(chunks: MissingChunks, links: Links, options: PlanOptions): TransferPlan {
   validate(chunks, links, options);
   const { bandwidth } = links;

@@ -1,6 +1,6 @@
-import type { ChunkId } from "../store/chunk-id.js";
-import type { Recipe } from "../store/recipe.js";
-import { BlobFetch, type BlobFetchContext } from "./blob-fetch.js";
+import type { ChunkId } from "../../store/chunk-id.js";
+import type { Recipe } from "../../store/recipe.js";
+import { PeerFetch, type PeerFetchContext } from "./peer-fetch.js";
 
 /**
  * Blobs this site lacks but peers hold. Asking for one (`recipe`) fetches its recipe from a
@@ -10,11 +10,11 @@ import { BlobFetch, type BlobFetchContext } from "./blob-fetch.js";
  * share one fetch.
  */
 export class RemoteBlobs {
-  readonly #ctx: BlobFetchContext;
-  readonly #fetches = new Map<string, Promise<BlobFetch | undefined>>();
-  readonly #running = new Set<BlobFetch>();
+  readonly #ctx: PeerFetchContext;
+  readonly #fetches = new Map<string, Promise<PeerFetch | undefined>>();
+  readonly #running = new Set<PeerFetch>();
 
-  constructor(ctx: BlobFetchContext) {
+  constructor(ctx: PeerFetchContext) {
     this.#ctx = ctx;
   }
 
@@ -24,7 +24,7 @@ export class RemoteBlobs {
   }
 
   /** The fetch of a blob some peer holds (started now, or the one under way); undefined if no reachable peer holds it. */
-  fetch(digest: string): Promise<BlobFetch | undefined> {
+  fetch(digest: string): Promise<PeerFetch | undefined> {
     let fetch = this.#fetches.get(digest);
     if (fetch === undefined) {
       fetch = this.#start(digest);
@@ -51,7 +51,7 @@ export class RemoteBlobs {
     await Promise.allSettled([...this.#fetches.values()].map(async (fetch) => (await fetch)?.done));
   }
 
-  async #start(digest: string): Promise<BlobFetch | undefined> {
+  async #start(digest: string): Promise<PeerFetch | undefined> {
     const { lanes, locations } = this.#ctx;
     const peers = lanes.map((lane) => lane.peer);
     const names = peers.map((peer) => peer.name);
@@ -69,7 +69,7 @@ export class RemoteBlobs {
       }
       if (recipe === undefined) continue;
       await locations.recordHolds(name, digest);
-      const fetch = new BlobFetch(this.#ctx, recipe);
+      const fetch = new PeerFetch(this.#ctx, recipe);
       await fetch.prepare();
       this.#running.add(fetch);
       void fetch.done.catch(() => undefined).then(() => this.#running.delete(fetch));

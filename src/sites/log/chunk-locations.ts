@@ -1,5 +1,5 @@
-import type { MetadataStore } from "../store/types.js";
-import { decodeBitmap, encodeBitmap } from "./peer-protocol.js";
+import type { MetadataStore } from "../../store/types.js";
+import { decodeBitmap, encodeBitmap } from "../wire/peer-protocol.js";
 import { siteKeys } from "./site-keys.js";
 
 /**

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from "node:http";
-import { DedupError } from "../errors.js";
-import { authorizationHeader, peerTransport, type PeerAccess } from "./peer-auth.js";
+import { checkPeerScheme, checkPeerUrl, type PeerAccess } from "../../config/site-config.js";
+import { DedupError } from "../../errors.js";
+import { authorizationHeader, peerTransport } from "./peer-auth.js";
 import { PEER_API_PREFIX } from "./peer-protocol.js";
-import { checkPeerScheme, checkPeerUrl } from "./site-config.js";
+import { readBody } from "../../http/body.js";
 
 /** A site silent this long is taken for gone (a replicate sends a progress line every 250 ms). */
 const IDLE_TIMEOUT_MS = 60_000;
@@ -32,10 +33,10 @@ export async function callSite(siteUrl: string, access: PeerAccess, method: stri
   throw new DedupError(res.statusCode === 400 ? "INPUT_INVALID" : "STORE_UNAVAILABLE", `the site at ${base} answered ${res.statusCode}: ${text}`);
 }
 
+/** A site's whole answer as text (a status, an error): at most 16 MiB. */
 export async function readText(res: IncomingMessage): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const part of res as AsyncIterable<Buffer>) parts.push(part);
-  return Buffer.concat(parts).toString("utf8");
+  const body = await readBody(res, { maxBytes: 16 << 20, refuse: (why, limit) => new DedupError("STORE_UNAVAILABLE", `the site's answer is ${why === "too-large" ? `over ${limit} bytes` : "too slow"}`) });
+  return body.toString("utf8");
 }
 
 /** The reply's lines as they arrive. */

@@ -1,5 +1,5 @@
-import { DedupError } from "../errors.js";
-import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
+import { DedupError } from "../../errors.js";
+import { CHUNK_ID_BYTES, type ChunkId } from "../../store/chunk-id.js";
 
 /**
  * The peer API, version 2: how sites talk to each other, on a listener of its own (never the
@@ -18,11 +18,11 @@ import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
  *                                         anyway.)
  *   GET  /dd-peer/v2/recipes/<digest>     the blob's binary recipe (store/recipe.ts), 404 if absent
  *   GET  /dd-peer/v2/log?after=SEQ        {"entries": [ChangeEntry...], "head": SEQ}: this site's change
- *                                         log after SEQ (change-log.ts), a page at a time
+ *                                         log after SEQ (sites/log/change-log.ts), a page at a time
  *   GET  /dd-peer/v2/probe?bytes=N        N bytes that do not compress (MIN_PROBE_BYTES..MAX_PROBE_BYTES,
  *                                         400 otherwise), for measuring the link from this site
- *                                         (link-probe.ts)
- *   GET  /dd-peer/v2/status[?image=REPO:TAG]  SiteStatus (site-admin.ts): peers (reachable, log lag,
+ *                                         (sites/fetch/link-probe.ts)
+ *   GET  /dd-peer/v2/status[?image=REPO:TAG]  SiteStatus (operator-calls.ts): peers (reachable, log lag,
  *                                         link estimate) and how much of each tagged image every
  *                                         site holds; for `docker-dedup sites`
  *   POST /dd-peer/v2/replicate            body {"repository", "reference", "to"?, "digest"?}: bring the
@@ -43,6 +43,29 @@ export const MAX_IDS_PER_REQUEST = 1024;
 /** Bounds a `probe` reply: enough bytes to arrive in many pieces (something to time), and few enough that one request cannot tie a link up for long. */
 export const MIN_PROBE_BYTES = 64 * 1024;
 export const MAX_PROBE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * One change a site made or learned, as peers read it from the site's log (sites/log/):
+ *  - a metadata write (`value`, base64) or delete (`value` null) under `registry/`;
+ *  - `holds`: `site` holds the whole blob `holds` (its recipe, hence all its chunks).
+ * `time` (ms) and `site` order writes to one key: the greater (time, site) wins everywhere.
+ */
+export type ChangeEntry = MetaChange | HoldsChange;
+
+export interface MetaChange {
+  seq: number;
+  site: string;
+  time: number;
+  key: string;
+  value: string | null;
+}
+
+export interface HoldsChange {
+  seq: number;
+  site: string;
+  time: number;
+  holds: string;
+}
 
 export function joinIds(ids: readonly ChunkId[]): Buffer {
   return Buffer.concat(ids as Buffer[], ids.length * CHUNK_ID_BYTES);

@@ -1,5 +1,6 @@
-import type { MetadataStore } from "../store/types.js";
-import { siteKeys } from "./site-keys.js";
+import type { MetadataStore } from "../../store/types.js";
+import { siteKeys } from "../log/site-keys.js";
+import type { LinkEstimate } from "../wire/operator-calls.js";
 
 /** A link nobody configured or measured yet: 100 Mbit/s. */
 export const DEFAULT_BYTES_PER_SECOND = 12_500_000;
@@ -14,17 +15,6 @@ const CHANGED_FACTOR = 2;
  * measurement off by 2x or more replaces the estimate), and
  * persisted (`sites/link/<peer>`) so a restart starts from what was learned.
  */
-export interface LinkEstimate {
-  /** What plans use now, bytes per second. */
-  bytesPerSecond: number;
-  /** The configured first estimate, if any. */
-  configured: number | undefined;
-  /** Where `bytesPerSecond` comes from. */
-  source: "learned" | "configured" | "default";
-  /** When a transfer last updated it (ISO time), if ever. */
-  updated: string | undefined;
-}
-
 export class LinkEstimates {
   readonly #meta: MetadataStore;
   readonly #current = new Map<string, number>();

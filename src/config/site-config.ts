@@ -1,9 +1,38 @@
-import { readFile } from "node:fs/promises";
 import { DedupError } from "../errors.js";
-import { readTlsFiles } from "../config/tls-files.js";
-import type { PeerAccess, PeerTls } from "./peer-auth.js";
-import type { SchedulePolicy } from "./schedule.js";
-import { MAX_SITES } from "./transfer.js";
+import { readSettingsFile } from "./read-file.js";
+import { readTlsFiles } from "./tls-files.js";
+
+/**
+ * The settings that make a `serve` process a site (src/sites/, docs/ARCHITECTURE.md "Sites"),
+ * and their checks, shared by the flags (cli/) and the config file (serve-config.ts).
+ */
+
+/** A transfer plan names the sites holding a chunk in one 32-bit mask, a bit per peer (sites/schedule/transfer.ts): at most this many peers. */
+export const MAX_SITES = 32;
+
+/**
+ * How a fetch splits the chunks a site lacks among the peers that hold them
+ * (sites/schedule/schedule.ts): `network-aware` (Nitro's max-flow schedule, the default),
+ * `random` (Nitro's baseline), `single-source` (the seed's).
+ */
+export type SchedulePolicy = "network-aware" | "random" | "single-source";
+
+/**
+ * What a site, or an operator's command, presents to a site's peer API: the shared secret, and
+ * with mutual TLS its own certificate and the CA that every site's certificate chains to. The
+ * peer API then takes only connections whose client certificate that CA signed, and peers are
+ * reached over https:// only, their certificates checked against the same CA and their URLs.
+ */
+export interface PeerAccess {
+  secret: string;
+  tls?: PeerTls;
+}
+
+export interface PeerTls {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+}
 
 /** One other site: its name and the base URL of its peer API (`http://host:port`). */
 export interface PeerEntry {
@@ -13,7 +42,7 @@ export interface PeerEntry {
   bytesPerSecond?: number;
 }
 
-/** What makes a `serve` process a site (see docs/ARCHITECTURE.md, "Sites"). */
+/** What makes a `serve` process a site. */
 export interface SiteConfig {
   site: string;
   peers: PeerEntry[];
@@ -21,7 +50,7 @@ export interface SiteConfig {
   /** What every site presents to every other: the shared secret, and with mutual TLS its certificate. */
   access: PeerAccess;
   schedule: SchedulePolicy;
-  /** Seconds between rounds of link probes (link-probe.ts); 0: no probes, the links are measured by transfers alone. */
+  /** Seconds between rounds of link probes (sites/fetch/link-probe.ts); 0: no probes, the links are measured by transfers alone. */
   probeIntervalSeconds: number;
 }
 
@@ -105,13 +134,7 @@ export async function readPeerTls(files: { cert?: string; key?: string; ca?: str
 }
 
 export async function readSecretFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new DedupError("INPUT_INVALID", `cannot read the peer secret file ${file}: ${(error as Error).message}`);
-  }
-  const secret = text.trim();
+  const secret = (await readSettingsFile(file, "the peer secret file")).toString("utf8").trim();
   if (secret.length < MIN_SECRET_LENGTH) throw new DedupError("INPUT_INVALID", `the peer secret in ${file} is shorter than ${MIN_SECRET_LENGTH} characters`);
   return secret;
 }

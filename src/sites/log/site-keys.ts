@@ -3,7 +3,7 @@
  *
  *   sites/log/<seq, 16 digits>          this site's change log               ChangeEntry (change-log.ts)
  *   sites/log-head                      the last seq written                 "<seq>"
- *   sites/stamp/<registry key>          who last wrote a replicated key      "<time> <site>"
+ *   sites/stamp/<registry key>          who last wrote a shared key          "<time> <site>"
  *   sites/peer/<peer>/seq               how far this site has read <peer>'s log
  *   sites/holds/<site>/<digest>         <site> holds the whole blob          "" (announced in a log)
  *   sites/has/<peer>/<digest>           which of the blob's chunks <peer> said it holds: a bitmap in recipe order
@@ -28,6 +28,6 @@ export const siteKeys = {
 } as const;
 
 /** Registry keys that every site shares; upload sessions stay with the site that holds their parts. */
-export function isReplicated(key: string): boolean {
+export function isShared(key: string): boolean {
   return key.startsWith("registry/") && !key.startsWith("registry/upload/");
 }

@@ -1,21 +1,26 @@
-import { DedupError } from "../errors.js";
-import type { ChunkCache } from "../layers/chunk-cache.js";
-import { decodePool } from "../layers/decode-pool.js";
-import { readBlob, wasRebuiltWhole } from "../layers/reconstruct.js";
-import type { ChunkId } from "../store/chunk-id.js";
-import { distinctChunks, type Recipe } from "../store/recipe.js";
-import type { Store } from "../store/types.js";
-import type { ChunkLocations } from "./chunk-locations.js";
+import type { SchedulePolicy } from "../../config/site-config.js";
+import { DedupError } from "../../errors.js";
+import type { BlobService } from "../../layers/blob-service.js";
+import type { ChunkCache } from "../../layers/chunk-cache.js";
+import type { DecodePool } from "../../layers/decode-pool.js";
+import type { ChunkId } from "../../store/chunk-id.js";
+import { distinctChunks, type Recipe } from "../../store/recipe.js";
+import type { Store } from "../../store/types.js";
+import type { ChunkLocations } from "../log/chunk-locations.js";
+import { CHUNK_RECEIVED, CHUNK_WAITING, replan } from "../schedule/replan.js";
+import { NO_SOURCE, type MissingChunks } from "../schedule/transfer.js";
+import { answerWithin } from "../../deadline.js";
+import type { PeerClient } from "../wire/peer-client.js";
 import type { LinkEstimates } from "./link-estimates.js";
-import type { PeerClient } from "./peer-client.js";
 import type { LaneRequest, LaneUser, PeerLane } from "./peer-lane.js";
-import { CHUNK_RECEIVED, CHUNK_WAITING, replan } from "./replan.js";
-import type { SchedulePolicy } from "./schedule.js";
-import { NO_SOURCE, type MissingChunks } from "./transfer.js";
 
-export interface BlobFetchContext {
+export interface PeerFetchContext {
   /** This site's own store: chunks go in as they arrive, the recipe once the blob verified. */
   store: Store;
+  /** The blobs of that store, to check a fetched blob against its digest before it counts as held. */
+  blobs: BlobService;
+  /** Decodes and checks the chunks peers send, off the main thread. */
+  decoder: DecodePool;
   /** Where pulls at this site find decoded chunks (chunk-cache.ts): fetched chunks go in as they verify. */
   cache: ChunkCache;
   /** Site index s in a plan is the peer of lanes[s]. */
@@ -23,7 +28,7 @@ export interface BlobFetchContext {
   locations: ChunkLocations;
   links: LinkEstimates;
   policy: SchedulePolicy;
-  /** Records the verified blob as held here (site-changes.ts). */
+  /** Records the verified blob as held here (sites/log/site-changes.ts). */
   commit: (recipe: Recipe) => Promise<void>;
   log: (line: string) => void;
 }
@@ -41,23 +46,23 @@ const REPLAN_INTERVAL_MS = 1000;
 
 /**
  * One blob fetched from peers into this site: the chunks it lacks, planned over the peers that
- * hold them (schedule.ts) into one queue per peer, asked for by the peers' lanes (peer-lane.ts)
+ * hold them (schedule/schedule.ts) into one queue per peer, asked for by the peers' lanes (peer-lane.ts)
  * as their links have room, each chunk checked against its id as it arrives and stored at once
  * (so this site becomes a source), and handed to whoever waits for it (a pull streaming the
  * blob meanwhile). With the network-aware policy, a lane whose queue ran dry takes chunks from
  * the end of the queue that would finish last, when it can deliver them sooner (estimates are
  * never exact, and this is what keeps every link busy to the end), and a source that runs far
- * below its estimate has its queue planned again (replan.ts). Under any policy, a source that
+ * below its estimate has its queue planned again (schedule/replan.ts). Under any policy, a source that
  * fails, or sends a chunk that does not match its id or that it lacks, loses those chunks to the
  * other holders. Only when every chunk is stored is the blob
  * read back, its digest verified, and its recipe committed: the blob counts as held here from
  * then on, and never before.
  */
-export class BlobFetch implements LaneUser {
+export class PeerFetch implements LaneUser {
   readonly recipe: Recipe;
   /** Settles when the blob is committed here, or when the fetch failed. */
   readonly done: Promise<void>;
-  readonly #ctx: BlobFetchContext;
+  readonly #ctx: PeerFetchContext;
   /**
    * Missing chunk k: its id, and the promise a reader waits on until the chunk is stored here;
    * from then on readers find it in the store, and the fetch lets go of its bytes.
@@ -88,7 +93,7 @@ export class BlobFetch implements LaneUser {
   #allArrived: () => void = () => undefined;
   #abort: (error: Error) => void = () => undefined;
 
-  constructor(ctx: BlobFetchContext, recipe: Recipe) {
+  constructor(ctx: PeerFetchContext, recipe: Recipe) {
     this.#ctx = ctx;
     this.recipe = recipe;
     this.done = new Promise<void>((resolve, reject) => (this.#finish = { resolve, reject }));
@@ -141,7 +146,7 @@ export class BlobFetch implements LaneUser {
   }
 
   async #run(wholeHolders: readonly string[]): Promise<void> {
-    const { store, lanes } = this.#ctx;
+    const { store, blobs, lanes } = this.#ctx;
     if (this.#remaining > 0) {
       this.#chunks.holders.set(await this.#holders(wholeHolders));
       this.#state = new Uint8Array(this.#ids.length).fill(CHUNK_WAITING);
@@ -164,7 +169,7 @@ export class BlobFetch implements LaneUser {
     // blob. A pull that streamed the whole blob meanwhile (it reads this recipe object) checked
     // it already; otherwise it is read back, from the cache by now (unless the blob is larger
     // than the cache), which costs a hash, not a decompression.
-    if (!wasRebuiltWhole(this.recipe)) for await (const _ of readBlob(store, this.recipe, undefined, this.#ctx.cache));
+    await blobs.checkRecipe(this.recipe);
     await store.sync();
     await this.#ctx.commit(this.recipe);
     this.#finish.resolve();
@@ -194,7 +199,7 @@ export class BlobFetch implements LaneUser {
 
   async #askHas(peer: PeerClient, ids: ChunkId[]): Promise<boolean[] | undefined> {
     try {
-      const held = await withDeadline(peer.has(ids), HAS_DEADLINE_MS);
+      const held = await answerWithin(peer.has(ids), HAS_DEADLINE_MS);
       if (held !== undefined) await this.#ctx.locations.recordHas(peer.name, this.recipe.digest, held);
       return held;
     } catch {
@@ -356,7 +361,7 @@ export class BlobFetch implements LaneUser {
 
   /** Checks a response's chunks (decoded and hashed off the main thread); stores, caches and hands out the good ones. */
   async #accept(s: number, frames: { k: number; stored: Buffer }[]): Promise<void> {
-    const plain = await decodePool().decodeChecked(
+    const plain = await this.#ctx.decoder.decodeChecked(
       frames.map((f) => f.stored),
       frames.map((f) => this.#ids[f.k]!),
       frames.map((f) => this.#chunks.sizes[f.k]!),
@@ -439,18 +444,6 @@ function deferred<T>(): Deferred<T> {
   });
   promise.catch(() => undefined); // nobody may be waiting for this chunk
   return { promise, resolve, reject };
-}
-
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function formatRate(bytesPerSecond: number): string {

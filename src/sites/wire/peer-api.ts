@@ -1,13 +1,15 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { DedupError, isDedupError } from "../errors.js";
-import { parseDigest } from "../layers/digest.js";
-import { encodeRecipe } from "../store/recipe.js";
-import type { Store } from "../store/types.js";
-import type { ChangeLog } from "./change-log.js";
-import type { ReplicateEvent, ReplicateRequest, SiteAdmin } from "./site-admin.js";
-import { createPeerServer, secretChecker, type PeerAccess } from "./peer-auth.js";
+import type { PeerAccess } from "../../config/site-config.js";
+import { DedupError, isDedupError } from "../../errors.js";
+import { readBody, type BodyRules } from "../../http/body.js";
+import { parseDigest } from "../../layers/digest.js";
+import { encodeRecipe } from "../../store/recipe.js";
+import type { Store } from "../../store/types.js";
+import type { ReplicateCall, ReplicateEvent, ReplicateRequest, StatusCall } from "./operator-calls.js";
+import { createPeerServer, secretChecker } from "./peer-auth.js";
 import {
+  type ChangeEntry,
   encodeBitmap,
   frameHeader,
   MAX_IDS_PER_HAS,
@@ -22,13 +24,20 @@ import {
 
 export interface PeerApiOptions {
   site: string;
-  /** The site's own store, not the replicated one: a peer must get only what this site holds, never what it would fetch. */
+  /** The site's own store, not the SiteStore over it: a peer must get only what this site holds, never what it would fetch. */
   store: Store;
-  log: ChangeLog;
+  log: ServedLog;
   access: PeerAccess;
   logLine: (line: string) => void;
-  /** Answers `status` and `replicate`; without it those calls are 404. */
-  admin?: SiteAdmin;
+  statusCall: StatusCall;
+  replicateCall: ReplicateCall;
+}
+
+/** The site's change log (sites/log/change-log.ts), as `info` and `log` serve it. */
+export interface ServedLog {
+  readonly head: number;
+  /** Up to `limit` entries after `after`, in order. */
+  read(after: number, limit: number): Promise<ChangeEntry[]>;
 }
 
 /** Log entries per `log` reply. */
@@ -41,13 +50,16 @@ const PROBE_BLOCK_BYTES = 1024 * 1024;
 /** The peer API server (peer-protocol.ts describes the calls); the caller listens and closes. */
 export function createPeerApiServer(options: PeerApiOptions): Server {
   const authorized = secretChecker(options.access.secret);
+  // Made at the first probe, so that a site nobody probes never makes it.
+  let probeBlock: Buffer | undefined;
+  const probe = () => (probeBlock ??= randomBytes(PROBE_BLOCK_BYTES));
   const server = createPeerServer(options.access.tls, (req, res) => {
     if (!authorized(req.headers.authorization)) {
       req.resume();
       send(res, 401, "text/plain", "peer secret required\n");
       return;
     }
-    handle(options, req, res).catch((error: unknown) => {
+    handle(options, probe, req, res).catch((error: unknown) => {
       const clientFault = isDedupError(error, "INPUT_INVALID") || isDedupError(error, "DIGEST_INVALID");
       if (!clientFault) options.logLine(`peer API ${req.method} ${req.url}: ${(error as Error).message}`);
       if (res.headersSent) res.destroy();
@@ -58,7 +70,7 @@ export function createPeerApiServer(options: PeerApiOptions): Server {
   return server;
 }
 
-async function handle(options: PeerApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(options: PeerApiOptions, probe: () => Buffer, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://peer");
   const call = url.pathname.startsWith(PEER_API_PREFIX) ? url.pathname.slice(PEER_API_PREFIX.length) : undefined;
   const route = `${req.method} ${call?.startsWith("recipes/") ? "recipes/" : call}`;
@@ -66,17 +78,15 @@ async function handle(options: PeerApiOptions, req: IncomingMessage, res: Server
     case "GET info":
       return send(res, 200, "application/json", JSON.stringify({ site: options.site, version: PEER_API_VERSION, head: options.log.head }));
     case "GET status":
-      if (options.admin === undefined) break;
-      return send(res, 200, "application/json", JSON.stringify(await options.admin.status(url.searchParams.get("image") ?? undefined)));
+      return send(res, 200, "application/json", JSON.stringify(await options.statusCall.status(url.searchParams.get("image") ?? undefined)));
     case "POST replicate":
-      if (options.admin === undefined) break;
-      return replicate(options.admin, req, res, options.logLine);
+      return replicate(options.replicateCall, req, res, options.logLine);
     case "POST has": {
-      const ids = splitIds(await readBody(req, MAX_IDS_PER_HAS * 32), MAX_IDS_PER_HAS);
+      const ids = splitIds(await readBody(req, peerBodyRules(MAX_IDS_PER_HAS * 32)), MAX_IDS_PER_HAS);
       return send(res, 200, "application/octet-stream", encodeBitmap(await options.store.hasChunks(ids)));
     }
     case "POST chunks":
-      return sendChunks(options.store, splitIds(await readBody(req, MAX_IDS_PER_REQUEST * 32), MAX_IDS_PER_REQUEST), res);
+      return sendChunks(options.store, splitIds(await readBody(req, peerBodyRules(MAX_IDS_PER_REQUEST * 32)), MAX_IDS_PER_REQUEST), res);
     case "GET recipes/": {
       const recipe = await options.store.getRecipe(parseDigest(call!.slice("recipes/".length)));
       return recipe === undefined ? send(res, 404, "text/plain", "no such recipe\n") : send(res, 200, "application/octet-stream", encodeRecipe(recipe));
@@ -86,7 +96,7 @@ async function handle(options: PeerApiOptions, req: IncomingMessage, res: Server
       if (!Number.isSafeInteger(bytes) || bytes < MIN_PROBE_BYTES || bytes > MAX_PROBE_BYTES) {
         return send(res, 400, "text/plain", `bytes: expected ${MIN_PROBE_BYTES} to ${MAX_PROBE_BYTES}\n`);
       }
-      return sendProbe(bytes, res);
+      return sendProbe(bytes, probe(), res);
     }
     case "GET log": {
       const after = Number(url.searchParams.get("after") ?? 0);
@@ -103,17 +113,17 @@ async function handle(options: PeerApiOptions, req: IncomingMessage, res: Server
  * `replicate`: checked, then done here or passed on to the destination, the reply streamed back
  * as it comes. Once the reply has begun, a failure is its last line (`{"type": "error"}`).
  */
-async function replicate(admin: SiteAdmin, req: IncomingMessage, res: ServerResponse, logLine: (line: string) => void): Promise<void> {
+async function replicate(call: ReplicateCall, req: IncomingMessage, res: ServerResponse, logLine: (line: string) => void): Promise<void> {
   let request: ReplicateRequest;
   try {
-    request = JSON.parse((await readBody(req, 64 * 1024)).toString("utf8")) as ReplicateRequest;
+    request = JSON.parse((await readBody(req, peerBodyRules(64 * 1024))).toString("utf8")) as ReplicateRequest;
   } catch (error) {
     throw new DedupError("INPUT_INVALID", `replicate: the body is not JSON: ${(error as Error).message}`);
   }
   if (typeof request !== "object" || request === null) throw new DedupError("INPUT_INVALID", "replicate: expected a JSON object");
-  const destination = admin.route(request);
+  const destination = call.route(request);
   if (destination !== undefined) {
-    const digest = request.digest ?? (await admin.resolve(request));
+    const digest = request.digest ?? (await call.resolve(request));
     const reply = await destination.replicate({ ...request, ...(digest === undefined ? {} : { digest }) });
     res.writeHead(reply.statusCode ?? 502, { "Content-Type": reply.headers["content-type"] ?? "text/plain" });
     try {
@@ -129,7 +139,7 @@ async function replicate(admin: SiteAdmin, req: IncomingMessage, res: ServerResp
     if (!res.destroyed) res.write(`${JSON.stringify(event)}\n`);
   };
   try {
-    await admin.replicate(request, emit);
+    await call.replicate(request, emit);
   } catch (error) {
     logLine(`replicate ${request.repository}:${request.reference}: ${(error as Error).message}`);
     emit({ type: "error", message: (error as Error).message });
@@ -152,11 +162,8 @@ async function sendChunks(store: Store, ids: Buffer[], res: ServerResponse): Pro
   res.end();
 }
 
-let probeBlock: Buffer | undefined;
-
-/** `bytes` of random data, the same block over and over: made on the first probe, so that a site nobody probes never makes it. */
-async function sendProbe(bytes: number, res: ServerResponse): Promise<void> {
-  const block = (probeBlock ??= randomBytes(PROBE_BLOCK_BYTES));
+/** `bytes` of random data, `block` over and over. */
+async function sendProbe(bytes: number, block: Buffer, res: ServerResponse): Promise<void> {
   res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": bytes });
   for (let left = bytes; left > 0 && !res.destroyed; left -= block.length) await write(res, block.subarray(0, Math.min(left, block.length)));
   res.end();
@@ -174,15 +181,12 @@ async function write(res: ServerResponse, data: Uint8Array): Promise<void> {
   });
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const part of req as AsyncIterable<Buffer>) {
-    size += part.length;
-    if (size > limit) throw new DedupError("INPUT_INVALID", `request body over ${limit} bytes`);
-    parts.push(part);
-  }
-  return Buffer.concat(parts);
+/** A peer request's body: at most `maxBytes`, and at the usual minimum rate. */
+function peerBodyRules(maxBytes: number): BodyRules & { maxBytes: number } {
+  return {
+    maxBytes,
+    refuse: (why, limit) => new DedupError("INPUT_INVALID", why === "too-large" ? `request body over ${limit} bytes` : `request body slower than ${limit} bytes per second`),
+  };
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {

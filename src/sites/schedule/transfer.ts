@@ -1,10 +1,9 @@
 /**
  * The data a transfer plan works on. Chunks are indices into parallel typed arrays rather than
  * objects, because an image can miss 100,000 chunks and a plan must take milliseconds; sites are
- * indices 0..31, so the sites holding a chunk are one 32-bit mask. Mapping indices to chunk ids
- * and site names is the caller's business.
+ * indices 0..31 (MAX_SITES, config/site-config.ts), so the sites holding a chunk are one 32-bit
+ * mask. Mapping indices to chunk ids and site names is the caller's business.
  */
-export const MAX_SITES = 32;
 
 /** In `TransferPlan.source`: the plan fetches this chunk from nowhere (not asked for, or no usable site holds it). */
 export const NO_SOURCE = 255;

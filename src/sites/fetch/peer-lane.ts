@@ -1,5 +1,5 @@
 import type { LinkEstimates } from "./link-estimates.js";
-import type { PeerClient } from "./peer-client.js";
+import type { PeerClient } from "../wire/peer-client.js";
 
 /**
  * A link's bytes in flight are kept to what it carries in the time the peer takes to start
@@ -33,7 +33,7 @@ export interface LaneRequest {
   send(): Promise<void>;
 }
 
-/** A transfer using lanes (blob-fetch.ts): each lane asks it for requests when the link has room. */
+/** A transfer using lanes (peer-fetch.ts): each lane asks it for requests when the link has room. */
 export interface LaneUser {
   /**
    * The next request for this lane's peer, of about `maxBytes` (at least one chunk), its chunks

@@ -1,7 +1,7 @@
+import type { PeerClient } from "../wire/peer-client.js";
+import { MAX_PROBE_BYTES, MIN_PROBE_BYTES } from "../wire/peer-protocol.js";
 import type { LinkEstimates } from "./link-estimates.js";
-import type { PeerClient } from "./peer-client.js";
 import type { PeerLane } from "./peer-lane.js";
-import { MAX_PROBE_BYTES, MIN_PROBE_BYTES } from "./peer-protocol.js";
 
 /**
  * A probe is sized to last about this long at the link's estimated rate: long enough that the
@@ -23,7 +23,7 @@ export interface LinkProberOptions {
 /**
  * Keeps the estimates of links that transfers leave alone up to date (`serve --probe-interval`):
  * every interval, each peer whose lane has nothing in flight and whose link no transfer measured
- * within the interval is asked for a `probe` (peer-protocol.ts) of about PROBE_SECONDS at the
+ * within the interval is asked for a `probe` (wire/peer-protocol.ts) of about PROBE_SECONDS at the
  * current estimate, and the rate measured is folded into the estimate as a transfer's would be.
  * Links in use need no probe: their transfers measure them. A peer's probes never overlap, and a
  * peer that fails them is said once, then again once it answers.

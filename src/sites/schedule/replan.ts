@@ -1,4 +1,4 @@
-import { DedupError } from "../errors.js";
+import { DedupError } from "../../errors.js";
 import { type PlanOptions, planTransfer } from "./schedule.js";
 import { type MissingChunks, NO_SOURCE, type TransferPlan } from "./transfer.js";
 

@@ -1,29 +1,8 @@
-import type { MetadataStore } from "../store/types.js";
+import type { MetadataStore } from "../../store/types.js";
+import type { ChangeEntry, HoldsChange, MetaChange } from "../wire/peer-protocol.js";
 import { siteKeys } from "./site-keys.js";
 
-/**
- * One change a site made or learned, as peers read it from the site's log:
- *  - a metadata write (`value`, base64) or delete (`value` null) under `registry/`;
- *  - `holds`: `site` holds the whole blob `holds` (its recipe, hence all its chunks).
- * `time` (ms) and `site` order writes to one key: the greater (time, site) wins everywhere.
- */
-export type ChangeEntry = MetaChange | HoldsChange;
-
-export interface MetaChange {
-  seq: number;
-  site: string;
-  time: number;
-  key: string;
-  value: string | null;
-}
-
-export interface HoldsChange {
-  seq: number;
-  site: string;
-  time: number;
-  holds: string;
-}
-
+/** A change to append: the log gives it its sequence number. Entries are stored as peers read them (ChangeEntry, wire/peer-protocol.ts). */
 export type NewChange = Omit<MetaChange, "seq"> | Omit<HoldsChange, "seq">;
 
 /** The log is compacted (`compact`) when it opens and after this many appends. */

@@ -1,8 +1,9 @@
-import type { Recipe } from "../store/recipe.js";
-import type { Store } from "../store/types.js";
-import { ChangeLog, type ChangeEntry } from "./change-log.js";
+import type { Recipe } from "../../store/recipe.js";
+import type { Store } from "../../store/types.js";
+import type { ChangeEntry } from "../wire/peer-protocol.js";
+import { ChangeLog } from "./change-log.js";
 import { ChunkLocations } from "./chunk-locations.js";
-import { isReplicated, siteKeys } from "./site-keys.js";
+import { isShared, siteKeys } from "./site-keys.js";
 
 interface Stamp {
   time: number;
@@ -10,7 +11,7 @@ interface Stamp {
 }
 
 /**
- * The metadata side of a site: every write of a replicated key (site-keys.ts) made here or
+ * The metadata side of a site: every write of a shared key (site-keys.ts) made here or
  * learned from a peer goes through this class, which keeps who wrote each key last (its stamp)
  * and appends what changed to the site's log. Last writer wins by (time, site), so all sites
  * end with the same value whatever order they learn changes in. Changes learned from a peer are
@@ -23,7 +24,7 @@ export class SiteChanges {
   readonly log: ChangeLog;
   readonly locations: ChunkLocations;
   readonly #store: Store;
-  /** One replicated write at a time: a stamp is read, compared and written without interleaving. */
+  /** One write of a shared key at a time: a stamp is read, compared and written without interleaving. */
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(site: string, store: Store, log: ChangeLog) {
@@ -56,7 +57,7 @@ export class SiteChanges {
   apply(entry: ChangeEntry): Promise<void> {
     if (typeof entry.site !== "string" || typeof entry.time !== "number") return Promise.resolve();
     if ("holds" in entry) return this.#applyHolds(entry.site, entry.holds, entry.time);
-    if (typeof entry.key !== "string" || !isReplicated(entry.key)) return Promise.resolve();
+    if (typeof entry.key !== "string" || !isShared(entry.key)) return Promise.resolve();
     return this.#exclusive(async () => {
       const current = await this.#stampOf(entry.key);
       if (current !== undefined && !isNewer(entry, current)) return;

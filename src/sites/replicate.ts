@@ -1,0 +1,112 @@
+import { DedupError } from "../errors.js";
+import type { BlobService } from "../layers/blob-service.js";
+import { isSha256Digest } from "../layers/digest.js";
+import { keys } from "../registry/keys.js";
+import { isValidRepositoryName, isValidTag } from "../registry/names.js";
+import type { Recipe } from "../store/recipe.js";
+import type { Store } from "../store/types.js";
+import type { RemoteBlobs } from "./fetch/remote-blobs.js";
+import { walkImage } from "./image-members.js";
+import type { ReplicateCall, ReplicateEvent, ReplicateRequest } from "./wire/operator-calls.js";
+import type { PeerClient } from "./wire/peer-client.js";
+
+export interface ReplicateContext {
+  site: string;
+  /** This site's own store, and its blobs. */
+  local: Store;
+  blobs: BlobService;
+  peers: readonly PeerClient[];
+  remote: RemoteBlobs;
+}
+
+/** A progress line at least this often, so that nobody on the way takes a long fetch for a dead connection. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * The `replicate` command (`docker-dedup replicate`, the peer API's `POST replicate`), as a site
+ * runs it: it brings an image's manifests and blobs into this site through the same path a pull
+ * at this site takes (fetch/remote-blobs.ts, fetch/peer-fetch.ts): only the chunks it lacks,
+ * planned over the peers that hold them. Blobs are fetched one after the other, so each plan has
+ * the links to itself and the link estimates learned stay true.
+ */
+export class ReplicateCommand implements ReplicateCall {
+  readonly #ctx: ReplicateContext;
+
+  constructor(ctx: ReplicateContext) {
+    this.#ctx = ctx;
+  }
+
+  route(request: ReplicateRequest): PeerClient | undefined {
+    if (typeof request.repository !== "string" || !isValidRepositoryName(request.repository)) throw new DedupError("INPUT_INVALID", `replicate: bad repository name ${JSON.stringify(request.repository)}`);
+    if (typeof request.reference !== "string" || !(isValidTag(request.reference) || isSha256Digest(request.reference))) {
+      throw new DedupError("INPUT_INVALID", `replicate: bad reference ${JSON.stringify(request.reference)}: a tag or a sha256 digest`);
+    }
+    if (request.to === undefined || request.to === this.#ctx.site) return undefined;
+    const peer = this.#ctx.peers.find((p) => p.name === request.to);
+    if (peer === undefined) throw new DedupError("INPUT_INVALID", `replicate: site ${this.#ctx.site} knows no site ${JSON.stringify(request.to)} (its peers: ${this.#ctx.peers.map((p) => p.name).join(", ") || "none"})`);
+    return peer;
+  }
+
+  async resolve(request: ReplicateRequest): Promise<string | undefined> {
+    if (isSha256Digest(request.reference)) return request.reference;
+    return (await this.#ctx.local.getMeta(keys.tag(request.repository, request.reference)))?.toString("utf8");
+  }
+
+  async replicate(request: ReplicateRequest, emit: (event: ReplicateEvent) => void): Promise<void> {
+    const started = Date.now();
+    const { site, local, remote } = this.#ctx;
+    const digest = (await this.resolve(request)) ?? request.digest;
+    const image = `${request.repository}${isSha256Digest(request.reference) ? "@" : ":"}${request.reference}`;
+    if (digest === undefined || !isSha256Digest(digest)) throw new DedupError("BLOB_UNKNOWN", `site ${site} does not know ${image} (not pushed, or its tag has not reached this site yet)`);
+    let done = 0;
+    let total = 0;
+    let fetched = 0;
+    let current: { size: number; fetch: { missingBytes: number; receivedBytes: number } } | undefined;
+    const progress = () => {
+      const inBlob = current === undefined ? 0 : Math.min(current.size, Math.max(0, current.size - current.fetch.missingBytes + current.fetch.receivedBytes));
+      emit({ type: "progress", done: done + inBlob, total, fetched: fetched + (current?.fetch.receivedBytes ?? 0) });
+    };
+    const timer = setInterval(progress, PROGRESS_INTERVAL_MS);
+    let lacked = 0;
+    /** Makes the blob whole here, fetching what this site lacks; resolves with its recipe. */
+    const ensure = async (blobDigest: string, size: number): Promise<Recipe> => {
+      const held = await local.getRecipe(blobDigest);
+      if (held !== undefined) return held;
+      const fetch = await remote.fetch(blobDigest);
+      if (fetch === undefined) throw new DedupError("BLOB_UNKNOWN", `no reachable site holds ${blobDigest} of ${image}`);
+      current = { size, fetch };
+      try {
+        await fetch.done;
+      } finally {
+        lacked += fetch.missingBytes;
+        fetched += fetch.receivedBytes;
+        current = undefined;
+      }
+      return (await local.getRecipe(blobDigest)) ?? fetch.recipe;
+    };
+    try {
+      // Manifests first (an index's children too), each made whole here and read from here.
+      const members = new Map<string, number>();
+      const manifests = await walkImage(digest, members, {
+        recipe: (manifest) => ensure(manifest, 0),
+        bytes: async (recipe) => {
+          const bytes = await this.#ctx.blobs.readAll(recipe.digest);
+          if (bytes === undefined) throw new DedupError("BLOB_UNKNOWN", `manifest ${recipe.digest} of ${image} is not here after its fetch`);
+          return bytes;
+        },
+      });
+      total = [...members.values()].reduce((sum, size) => sum + size, 0);
+      done = manifests.reduce((sum, m) => sum + members.get(m)!, 0);
+      emit({ type: "plan", site, digest, blobs: members.size, bytes: total });
+      for (const [blob, size] of members) {
+        if (manifests.includes(blob)) continue;
+        await ensure(blob, size);
+        done += size;
+        progress();
+      }
+      emit({ type: "done", site, digest, blobs: members.size, bytes: total, lacked, fetched, seconds: (Date.now() - started) / 1000 });
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import { join } from "node:path";
+import { BlobParts, BlobService } from "../src/layers/blob-service.js";
+import { openStore } from "../src/store/open.js";
+import type { Store } from "../src/store/types.js";
+import { tempDir } from "./helpers.js";
+
+/** A blob service over `store` with parts of its own, closed (parts, not the store) when the test ends. */
+export function blobsOver(t: { after(fn: () => unknown): void }, store: Store, chunkCacheBytes = 64 << 20): BlobService {
+  const parts = new BlobParts({ chunkCacheBytes });
+  const blobs = new BlobService(store, parts);
+  t.after(async () => {
+    await blobs.close();
+    await parts.close();
+  });
+  return blobs;
+}
+
+/** A fresh embedded store in a temporary directory and the blobs over it; both closed when the test ends. */
+export async function freshBlobs(t: { after(fn: () => unknown): void }, chunkCacheBytes?: number): Promise<{ store: Store; blobs: BlobService }> {
+  const store = await openStore(join(await tempDir(t), "store"), { create: true });
+  t.after(() => store.close());
+  return { store, blobs: blobsOver(t, store, chunkCacheBytes) };
+}
+
+/** A stored blob's bytes (or a range of them), read through the door. */
+export async function readBack(blobs: BlobService, digest: string, range?: { start: number; end: number }): Promise<Buffer> {
+  const blob = await blobs.open(digest);
+  if (blob === undefined) throw new Error(`${digest} is not stored`);
+  const parts: Buffer[] = [];
+  for await (const part of blob.read(range)) parts.push(part);
+  return Buffer.concat(parts);
+}
