@@ -7,7 +7,7 @@ import { tempDir } from "./helpers.js";
 /** A blob service over `store` with parts of its own, closed (parts, not the store) when the test ends. */
 export function blobsOver(t: { after(fn: () => unknown): void }, store: Store, chunkCacheBytes = 64 << 20): BlobService {
   const parts = new BlobParts({ chunkCacheBytes });
-  const blobs = new BlobService(store, parts);
+  const blobs = new BlobService(store, parts, (line) => process.env.DOCKER_DEDUP_TEST_LOG && console.log(line));
   t.after(async () => {
     await blobs.close();
     await parts.close();

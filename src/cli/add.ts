@@ -36,7 +36,7 @@ export function addCommand(command: Command, storeOption: Option): void {
           }
         }
         progress.clearLine();
-      });
+      }, { resumeConversions: true });
       if (failures > 0) throw new DedupError("INPUT_INVALID", `${failures} of ${sources.length} blobs were not added`);
     });
 }

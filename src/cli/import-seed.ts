@@ -36,7 +36,7 @@ export function importSeedCommand(command: Command, storeOption: Option): void {
               `${(summary.importedBytes / 1e6 / seconds).toFixed(1)} MB/s), ${summary.alreadyStored} already in the store, ${summary.failed} failed\n`,
           );
           if (summary.failed > 0) throw new DedupError("INPUT_INVALID", `${summary.failed} of ${summary.found} seed layers were not imported`);
-        }).finally(() => progress?.clearLine());
+        }, { resumeConversions: true }).finally(() => progress?.clearLine());
       } finally {
         await source.close();
       }

@@ -84,7 +84,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
         throw error;
       }
       const store = site?.store ?? local;
-      const blobs = new BlobService(store, parts);
+      const blobs = new BlobService(store, parts, log);
       const registry = createRegistryServer({ store, blobs, log, uploads, limits, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
       try {
         await new Promise<void>((resolve, reject) => {
@@ -117,6 +117,8 @@ export function serveCommand(command: Command, storeOption: Option): void {
         const probes = siteConfig.probeIntervalSeconds > 0 ? `; link probes every ${siteConfig.probeIntervalSeconds} s` : "";
         process.stderr.write(`docker-dedup: site ${siteConfig.site}: peer API on ${siteConfig.access.tls === undefined ? "http" : "https"}://${peerWhere}${siteConfig.access.tls === undefined ? "" : " (mutual TLS)"}; peers: ${peers}; schedule ${siteConfig.schedule}${probes}\n`);
       }
+      const resumed = await blobs.resumeConversions();
+      if (resumed > 0) log(`converting ${resumed} gzip layers left from before the last stop`);
       for (const m of mirror?.mirrors ?? []) {
         const isDefault = m.namespace === mirror?.defaultNamespace ? ", the default namespace" : "";
         process.stderr.write(`docker-dedup: mirroring ${m.namespace} from ${m.upstream}${m.username === undefined ? "" : ` as ${m.username}`}${isDefault}\n`);

@@ -1,15 +1,21 @@
+import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { DedupError } from "../errors.js";
 import type { Recipe } from "../store/recipe.js";
-import { summarizeStore, type StoreSummary } from "../store/summary.js";
 import type { Store } from "../store/types.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { ChunkClaims } from "./claims.js";
+import type { BlobCompression } from "./compression.js";
+import { GzipConverter, type Conversion } from "./gzip/convert.js";
+import { EncodePool } from "./gzip/encode-pool.js";
+import { decodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
+import { recreateGzip } from "./gzip/recreate.js";
 import { concatRecipes, digestOfConcatenation } from "./concat.js";
 import { DecodePool } from "./decode-pool.js";
 import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
 import { IngestPool } from "./ingest-pool.js";
 import { readBlob, type ByteRange, type ReadParts } from "./reconstruct.js";
+import { summarizeBlobs, type BlobSummary } from "./summary.js";
 import type { BlobSource } from "./sources.js";
 import { verifyStore, type Damage } from "./verify.js";
 
@@ -25,6 +31,8 @@ export interface BlobPartsOptions {
   chunkCacheBytes: number;
   /** Threads decompressing chunks for reads (default: one per core). */
   decodeThreads?: number;
+  /** Threads re-encoding gzip layers (default: one per core). */
+  encodeThreads?: number;
 }
 
 /**
@@ -35,16 +43,19 @@ export interface BlobPartsOptions {
 export class BlobParts implements ReadParts {
   readonly cache: ChunkCache;
   readonly decoder: DecodePool;
+  readonly encoder: EncodePool;
   readonly verified = new WeakSet<Recipe>();
   readonly ingestBuffers = new IngestBuffers();
 
   constructor(options: BlobPartsOptions) {
     this.cache = new ChunkCache(options.chunkCacheBytes);
     this.decoder = new DecodePool(options.decodeThreads ?? availableParallelism());
+    this.encoder = new EncodePool(options.encodeThreads ?? availableParallelism());
   }
 
   async close(): Promise<void> {
     await this.decoder.close();
+    await this.encoder.close();
   }
 }
 
@@ -61,19 +72,34 @@ export interface IngestOptions {
   expectedDigest?: string;
   /** Called once the whole source is read, before the last chunks and the recipe are committed. */
   onInputDone?: () => void;
+  /**
+   * false: the blob is a piece of another (an upload's part), never converted from gzip on its
+   * own; `concatenate` looks at the whole. Default true.
+   */
+  convert?: boolean;
 }
+
 
 export class BlobService {
   readonly #store: Store;
   readonly #parts: BlobParts;
   /** Who writes which chunk among this process's ingests into the store (threads included). */
   readonly #claims: ChunkClaims;
+  readonly #converter: GzipConverter;
   #pool: IngestPool | undefined;
 
-  constructor(store: Store, parts: BlobParts) {
+  constructor(store: Store, parts: BlobParts, log: (line: string) => void = () => undefined) {
     this.#store = store;
     this.#parts = parts;
     this.#claims = new ChunkClaims(store);
+    this.#converter = new GzipConverter({
+      store,
+      pool: parts.encoder,
+      readRecipeRange: (digest, start, end) => this.#readRecipeRange(digest, start, end),
+      recipeSize: async (digest) => (await store.getRecipe(digest))?.size,
+      ingest: (source) => this.ingest(source),
+      log,
+    });
   }
 
   /** Where the blobs live, for messages. */
@@ -81,9 +107,14 @@ export class BlobService {
     return this.#store.location;
   }
 
-  /** Stores a blob from a stream; resolves once it is durable (a crash after this loses nothing). */
-  ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
-    return ingestBlob(this.#store, source, { ...options, claims: this.#claims, buffers: this.#parts.ingestBuffers, cache: this.#parts.cache });
+  /**
+   * Stores a blob from a stream; resolves once it is durable (a crash after this loses nothing).
+   * A gzip blob is marked for conversion to its content (gzip/convert.ts), done in the background.
+   */
+  async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
+    const result = await ingestBlob(this.#store, source, { ...options, claims: this.#claims, buffers: this.#parts.ingestBuffers, cache: this.#parts.cache });
+    if (result.compression === "gzip" && options.convert !== false) await this.#converter.mark(result.digest);
+    return result;
   }
 
   /**
@@ -92,17 +123,38 @@ export class BlobService {
    */
   ingestFiles(sources: readonly BlobSource[], onBytes?: (bytes: number) => void): Promise<IngestResult>[] {
     this.#pool ??= new IngestPool(this.#store, this.#claims, Math.min(sources.length, availableParallelism()));
-    return sources.map((source) => this.#pool!.ingest(source, onBytes));
+    return sources.map(async (source) => {
+      const result = await this.#pool!.ingest(source, onBytes);
+      if (result.compression === "gzip") await this.#converter.mark(result.digest);
+      return result;
+    });
   }
 
-  /** The blob `digest`, if the store can rebuild it. */
+  /** The blob `digest`, if the store can rebuild it: from its chunks, or (a gzip layer) from its content and form. */
   async open(digest: string): Promise<StoredBlob | undefined> {
     const recipe = await this.#store.getRecipe(digest);
-    return recipe === undefined ? undefined : this.#blob(recipe);
+    if (recipe !== undefined) return this.#blob(recipe);
+    const form = await this.#gzipForm(digest);
+    return form === undefined ? undefined : this.#gzipBlob(form);
   }
 
   async has(digest: string): Promise<boolean> {
-    return (await this.#store.getRecipe(digest)) !== undefined;
+    return (await this.#store.getRecipe(digest)) !== undefined || (await this.#store.getMeta(gzipFormKey(digest))) !== undefined;
+  }
+
+  /** Converts the gzip blobs marked and not converted yet (after a restart), in the background. */
+  resumeConversions(): Promise<number> {
+    return this.#converter.resume();
+  }
+
+  /** Converts one stored gzip blob now; what became of it. */
+  convertGzip(digest: string): Promise<Conversion> {
+    return this.#converter.convert(digest);
+  }
+
+  /** Resolves once every gzip blob marked so far has been converted (or kept as it is). */
+  conversionsSettled(): Promise<void> {
+    return this.#converter.settled();
   }
 
   /** A small blob (a manifest, a config) whole, verified; undefined if the store lacks it. */
@@ -117,10 +169,11 @@ export class BlobService {
   /**
    * The blob that stored blobs `parts` make laid end to end (an upload that came in several
    * requests), committed as `digest` once its bytes proved to be that: `knownDigest` is the
-   * digest the caller computed as the parts came in, else the parts are read back to get it.
+   * digest the caller computed as the parts came in, else the parts are read back to get it;
+   * `compression`, what the first part's first bytes said (a gzip blob is marked for conversion).
    * DIGEST_MISMATCH if they are not `digest`.
    */
-  async concatenate(digest: string, parts: readonly string[], knownDigest?: string): Promise<{ digest: string; size: number }> {
+  async concatenate(digest: string, parts: readonly string[], { knownDigest, compression }: { knownDigest?: string | undefined; compression?: BlobCompression | undefined } = {}): Promise<{ digest: string; size: number }> {
     const recipes = await Promise.all(parts.map((part) => this.#store.getRecipe(part)));
     const missing = recipes.findIndex((recipe) => recipe === undefined);
     if (missing !== -1) throw new DedupError("STORE_INVALID", `part ${parts[missing]} of ${digest} has no recipe`, { digest: parts[missing] });
@@ -130,6 +183,7 @@ export class BlobService {
     if (!(await this.has(digest))) {
       await this.#store.putRecipe(recipe);
       await this.#store.sync();
+      if (compression === "gzip") await this.#converter.mark(digest);
     }
     return { digest, size: recipe.size };
   }
@@ -144,18 +198,34 @@ export class BlobService {
     for await (const piece of readBlob(this.#store, recipe, undefined, this.#parts)) void piece;
   }
 
-  /** Re-hashes every chunk and rebuilds every blob; what is damaged. */
-  verify(onProgress?: (checked: number) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
-    return verifyStore(this.#store, this.#parts, onProgress);
+  /** Re-hashes every chunk and rebuilds every blob, gzip layers re-created from their content too; what is damaged. */
+  async verify(onProgress?: (checked: number) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
+    const report = await verifyStore(this.#store, this.#parts, onProgress);
+    for await (const [key, value] of this.#store.scanMeta(GZIP_FORM_PREFIX)) {
+      const digest = key.slice(GZIP_FORM_PREFIX.length);
+      report.blobs++;
+      try {
+        for await (const piece of this.#gzipBlob(decodeGzipForm(digest, value)).read()) void piece;
+      } catch (error) {
+        if (!(error instanceof DedupError)) throw error;
+        report.damage.push({ kind: "blob", id: digest, problem: error.message });
+      }
+      onProgress?.(report.blobs);
+    }
+    return report;
   }
 
-  /** What the store holds, counted. */
-  summary(): Promise<StoreSummary> {
-    return summarizeStore(this.#store);
+  /** What the store holds, counted (summary.ts). */
+  summary(): Promise<BlobSummary> {
+    return summarizeBlobs(this.#store);
   }
 
-  /** Stops the ingest workers, if any ran; the store and the parts stay open (their owner closes them). */
+  /**
+   * Stops the ingest workers, if any ran, and the gzip conversions after the one under way (what
+   * is left keeps its mark for the next start); the store and the parts stay open (their owner closes them).
+   */
   async close(): Promise<void> {
+    await this.#converter.stop();
     await this.#pool?.close();
     this.#pool = undefined;
   }
@@ -164,5 +234,66 @@ export class BlobService {
     const store = this.#store;
     const parts = this.#parts;
     return { digest: recipe.digest, size: recipe.size, read: (range?: ByteRange) => readBlob(store, recipe, range, parts) };
+  }
+
+  async #gzipForm(digest: string): Promise<GzipForm | undefined> {
+    const bytes = await this.#store.getMeta(gzipFormKey(digest));
+    return bytes === undefined ? undefined : decodeGzipForm(digest, bytes);
+  }
+
+  /**
+   * A gzip blob re-created from its content: the whole of it hashed on the way and its last piece
+   * held back until the digest matched; a range, re-created up to its end (the content it comes
+   * from is verified chunk by chunk, and the encoder was proven on this very content).
+   */
+  #gzipBlob(form: GzipForm): StoredBlob {
+    const content = (start: number, end: number) => this.#readRecipeRange(form.content, start, end);
+    const encoder = this.#parts.encoder;
+    return {
+      digest: form.digest,
+      size: form.size,
+      read: (range?: ByteRange) => (range === undefined ? verifiedWhole(form, recreateGzip(form, content, encoder)) : sliced(recreateGzip(form, content, encoder), range, form)),
+    };
+  }
+
+  /** The bytes [start, end) of a blob stored as chunks; nothing for an empty range. */
+  async *#readRecipeRange(digest: string, start: number, end: number): AsyncGenerator<Buffer> {
+    if (end <= start) return;
+    const recipe = await this.#store.getRecipe(digest);
+    if (recipe === undefined) throw new DedupError("CHUNK_MISSING", `${digest} is not stored as chunks`, { digest });
+    yield* readBlob(this.#store, recipe, start === 0 && end === recipe.size ? undefined : { start, end: end - 1 }, this.#parts);
+  }
+}
+
+/** A re-created blob's pieces, hashed; the last held back until the whole matched its digest. */
+async function* verifiedWhole(form: GzipForm, pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const hash = createHash("sha256");
+  let held: Buffer | undefined;
+  let size = 0;
+  for await (const piece of pieces) {
+    hash.update(piece);
+    size += piece.length;
+    if (held !== undefined) yield held;
+    held = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+  }
+  const actual = `sha256:${hash.digest("hex")}`;
+  if (actual !== form.digest || size !== form.size) {
+    throw new DedupError("CHUNK_CORRUPT", `re-created ${form.digest} but got ${actual} (${size} bytes): the store is damaged`, { digest: form.digest, actual });
+  }
+  if (held !== undefined) yield held;
+}
+
+/** The bytes of `range` out of a re-created blob's pieces. */
+async function* sliced(pieces: AsyncIterable<Uint8Array>, range: ByteRange, form: GzipForm): AsyncGenerator<Buffer> {
+  if (!(Number.isInteger(range.start) && Number.isInteger(range.end) && 0 <= range.start && range.start <= range.end && range.end < form.size)) {
+    throw new DedupError("RANGE_INVALID", `range ${range.start}-${range.end} is outside the ${form.size}-byte blob`, { ...range, size: form.size });
+  }
+  let at = 0;
+  for await (const piece of pieces) {
+    const from = Math.max(0, range.start - at);
+    const to = Math.min(piece.length, range.end + 1 - at);
+    if (from < to) yield Buffer.from(piece.buffer, piece.byteOffset + from, to - from);
+    at += piece.length;
+    if (at > range.end) return;
   }
 }

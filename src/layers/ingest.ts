@@ -9,7 +9,7 @@ import { BufferPool } from "../store/buffer-pool.js";
 import type { Store, StoredChunk } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { ChunkClaimer } from "./claims.js";
-import { detectCompression } from "./compression.js";
+import { detectCompression, type BlobCompression } from "./compression.js";
 import { parseDigest } from "./digest.js";
 
 export interface IngestResult {
@@ -20,6 +20,8 @@ export interface IngestResult {
   newChunks: number;
   newBytes: number;
   storedBytes: number;
+  /** What the blob's first bytes say it is compressed with, if anything. */
+  compression?: BlobCompression;
 }
 
 export interface IngestOptions {
@@ -74,9 +76,11 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   const digester = createHash("sha256");
   const writer = new ChunkWriter(store, options.claims, options.buffers, options.cache);
   let size = 0;
+  let compression: BlobCompression | undefined;
   for await (const piece of source) {
     // A compressed blob's chunks will not shrink again: do not spend zstd on them.
-    if (size === 0 && piece.length > 0 && detectCompression(piece) !== undefined) writer.storeRaw();
+    if (size === 0 && piece.length > 0) compression = detectCompression(piece);
+    if (size === 0 && compression !== undefined) writer.storeRaw();
     digester.update(piece);
     size += piece.length;
     for (const chunk of splitter.push(piece)) await writer.add(chunk);
@@ -90,7 +94,7 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   }
   await store.putRecipe({ digest, size, ids: writer.ids, lengths: Uint32Array.from(writer.lengths) });
   await store.sync();
-  return { digest, size, chunks: writer.ids.length, newChunks: writer.newChunks, newBytes: writer.newBytes, storedBytes: writer.storedBytes };
+  return { digest, size, chunks: writer.ids.length, newChunks: writer.newChunks, newBytes: writer.newBytes, storedBytes: writer.storedBytes, ...(compression === undefined ? {} : { compression }) };
 }
 
 /** Hashes chunks, and compresses and stores those the store lacks, a batch at a time. */

@@ -101,8 +101,10 @@ async function info(blobs: BlobService): Promise<string> {
     `blobs: ${s.blobs}`,
     `chunks: ${s.chunks}`,
     `original size: ${s.logicalBytes}`,
+    `unique size: ${s.uniqueBytes}`,
     `stored size: ${s.storedBytes}`,
     `dedup ratio: ${s.dedupRatio.toFixed(3)}`,
+    `compression ratio: ${s.compressionRatio.toFixed(3)}`,
     "",
   ].join("\n");
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { BlobCompression } from "../layers/compression.js";
 import type { MetadataStore } from "../store/types.js";
 import { keys } from "./keys.js";
 
@@ -6,6 +7,8 @@ import { keys } from "./keys.js";
 export interface UploadPart {
   digest: string;
   size: number;
+  /** What its first bytes say it is compressed with (the first part's tells of the whole blob). */
+  compression?: BlobCompression;
 }
 
 /**

@@ -160,8 +160,9 @@ export class UploadSessions {
   async appendPart(session: UploadSession, body: AsyncIterable<Uint8Array>): Promise<UploadSession> {
     const running = this.#hashes.resume(session);
     const source = new PartSource(body, running);
-    const part = await this.#blobs.ingest(source.pieces());
-    const appended = part.size === 0 ? session : await this.#append(session, { digest: part.digest, size: part.size }, running);
+    const part = await this.#blobs.ingest(source.pieces(), { convert: false });
+    const record: UploadPart = { digest: part.digest, size: part.size, ...(part.compression === undefined ? {} : { compression: part.compression }) };
+    const appended = part.size === 0 ? session : await this.#append(session, record, running);
     if (source.broken !== undefined) throw source.broken;
     return appended;
   }
@@ -216,7 +217,7 @@ export class UploadSessions {
     const { parts } = session.record;
     // One part is the blob, with its digest known; several have theirs from the running hash when this process kept it.
     const known = parts.length === 1 ? parts[0]!.digest : this.#hashes.digest(session);
-    return this.#blobs.concatenate(digest, parts.map((part) => part.digest), known);
+    return this.#blobs.concatenate(digest, parts.map((part) => part.digest), { knownDigest: known, compression: parts[0]!.compression });
   }
 
   async #append(session: UploadSession, part: UploadPart, running: Hash | undefined): Promise<UploadSession> {

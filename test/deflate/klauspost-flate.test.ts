@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { inflateRawSync } from "node:zlib";
 import { hash4, hash5, hash7 } from "../../src/deflate/klauspost-flate/fast-encoder.js";
-import { encodePgzipBlock, KLAUSPOST_FAMILY, KLAUSPOST_LEVEL_VERSIONS, KlauspostFlateEncoder, PgzipBodyEncoder, pgzipTail, PGZIP_TAIL_SIZE } from "../../src/deflate/klauspost-flate/index.js";
+import { PgzipBlockEncoder, KLAUSPOST_FAMILY, KLAUSPOST_LEVEL_VERSIONS, KlauspostFlateEncoder, PgzipBodyEncoder, pgzipTail, PGZIP_TAIL_SIZE } from "../../src/deflate/klauspost-flate/index.js";
 import { randomBytes, randomPieces, run, tempDir } from "../helpers.js";
 import { gzipWith } from "./gzipper.js";
 
@@ -280,7 +280,7 @@ test("pgzip and kflate: 4 MB of real tar at every level", async (t) => {
   await compare("tar 1.5 MB", input.subarray(MiB, 2 * MiB + MiB / 2), { levels: [8, 9], kflate: true });
 });
 
-test("encodePgzipBlock is pure: blocks encoded out of order, interleaved with other levels, concatenate to the stream", async (t) => {
+test("pgzip blocks are independent: encoded out of order, interleaved with other blocks, they concatenate to the stream", async (t) => {
   const input = await realTar(t, 5 * MiB + 3000);
   for (const [level, block] of [
     [-1, MiB],
@@ -295,13 +295,14 @@ test("encodePgzipBlock is pure: blocks encoded out of order, interleaved with ot
     // A multiple of the block size ends with an empty last block.
     if (input.length % block === 0) blocks.push(new Uint8Array(0));
     const outs: Uint8Array[] = new Array(blocks.length);
-    // Last first, then the others from the end, each after an unrelated block at another level (the
-    // compressors are cached per level, so this also checks that reuse leaves nothing behind).
+    // Last first, then the others from the end, each after an unrelated block of the same encoder
+    // (its compressor is reused, so this also checks that reuse leaves nothing behind).
+    const encoder = new PgzipBlockEncoder(level);
     for (let k = blocks.length - 1; k >= 0; k--) {
-      encodePgzipBlock(randomBytes(70_000 + k, k), randomBytes(PGZIP_TAIL_SIZE, k + 1), level === 6 ? 5 : 6, k % 2 === 0);
-      encodePgzipBlock(randomBytes(50_000 + k, k + 2), new Uint8Array(0), level, true);
+      encoder.encode(randomBytes(70_000 + k, k), randomBytes(PGZIP_TAIL_SIZE, k + 1), k % 2 === 0);
+      encoder.encode(randomBytes(50_000 + k, k + 2), new Uint8Array(0), true);
       const dict = k === 0 ? new Uint8Array(0) : pgzipTail(blocks[k - 1]!);
-      outs[k] = encodePgzipBlock(blocks[k]!, dict, level, k === blocks.length - 1);
+      outs[k] = encoder.encode(blocks[k]!, dict, k === blocks.length - 1);
     }
     assertSame(Buffer.concat(outs), streamed, `blocks of level ${level}, ${block >> 10} KiB, encoded independently`);
     assertSame(streamed, await realPgzip(level, block, input), `level ${level}, ${block >> 10} KiB`);
@@ -323,7 +324,7 @@ test("a multiple of the block size ends with an empty last block primed with the
 test("bad parameters are refused", () => {
   assert.throws(() => new PgzipBodyEncoder(-1, PGZIP_TAIL_SIZE, () => {}), RangeError);
   assert.throws(() => new PgzipBodyEncoder(10, MiB, () => {}), RangeError);
-  assert.throws(() => encodePgzipBlock(new Uint8Array(1), new Uint8Array(0), -3, true), RangeError);
+  assert.throws(() => new PgzipBlockEncoder(-3), RangeError);
   assert.throws(() => new KlauspostFlateEncoder(1.5, () => {}), RangeError);
 });
 

@@ -50,33 +50,33 @@ function checkLevel(level: number): void {
   if (!Number.isInteger(level) || level < -2 || level > 9) throw new RangeError(`klauspost flate: invalid compression level ${level}: want -2..9`);
 }
 
-// One compressor per level, reset for each block as pgzip's pool does (reuse gives the same bytes as a
-// fresh writer: everything from before a reset is out of reach of the matchers).
-const compressors = new Map<number, Compressor>();
-
-function compressorFor(level: number): Compressor {
-  let c = compressors.get(level);
-  if (c === undefined) {
-    c = new Compressor(level, 1 << 20);
-    compressors.set(level, c);
-  }
-  return c;
-}
-
 /**
- * One pgzip block: klauspost flate at `level` over `input`, primed with `dictionary` (the previous
- * block's tail, or empty), ending with a sync flush, or with the final block when `last`. Pure function
- * of its arguments, so blocks can be encoded in parallel on worker threads.
+ * Encodes pgzip blocks at one level, reusing one compressor (about 2 MB of tables) from block to
+ * block as pgzip's pool does: reuse gives the same bytes as a fresh writer, as everything from
+ * before a reset is out of reach of the matchers.
  */
-export function encodePgzipBlock(input: Uint8Array, dictionary: Uint8Array, level: number, last: boolean): Uint8Array {
-  checkLevel(level);
-  const c = compressorFor(level);
-  c.resetDict(dictionary);
-  c.w.ensure(input.length + (input.length >> 4) + 64);
-  c.write(input);
-  c.syncFlush();
-  if (last) c.close();
-  return c.w.take();
+export class PgzipBlockEncoder {
+  private readonly compressor: Compressor;
+
+  constructor(readonly level: number) {
+    checkLevel(level);
+    this.compressor = new Compressor(level, 1 << 20);
+  }
+
+  /**
+   * One pgzip block: klauspost flate over `input`, primed with `dictionary` (the previous block's
+   * tail, or empty), ending with a sync flush, or with the final block when `last`. A function of
+   * its arguments alone, so blocks can be encoded in parallel, each thread with an encoder of its own.
+   */
+  encode(input: Uint8Array, dictionary: Uint8Array, last: boolean): Uint8Array {
+    const c = this.compressor;
+    c.resetDict(dictionary);
+    c.w.ensure(input.length + (input.length >> 4) + 64);
+    c.write(input);
+    c.syncFlush();
+    if (last) c.close();
+    return c.w.take();
+  }
 }
 
 /** The dictionary pgzip gives the block after `block`: its last 16 KiB, or none if it is not longer. */
@@ -84,19 +84,27 @@ export function pgzipTail(block: Uint8Array): Uint8Array {
   return block.length > PGZIP_TAIL_SIZE ? block.subarray(block.length - PGZIP_TAIL_SIZE) : new Uint8Array(0);
 }
 
-/** The whole deflate body of a pgzip stream (blocks of blockSize), streamed: output to sink as produced. */
+/**
+ * The whole deflate body of a pgzip stream (blocks of blockSize), streamed: output to sink as
+ * produced. Started with the previous block's `dictionary`, it encodes a part of a stream that
+ * begins at a block boundary (what follows the first block, in parallel): such a part that is
+ * not the stream's end is not closed, its blocks all end with their sync flush.
+ */
 export class PgzipBodyEncoder {
+  private readonly blocks: PgzipBlockEncoder;
   private readonly buffer: Uint8Array;
   private filled = 0;
-  private tail: Uint8Array = new Uint8Array(0);
+  private tail: Uint8Array;
   private closed = false;
 
   constructor(
-    private readonly level: number,
+    level: number,
     private readonly blockSize: number,
     private readonly sink: (bytes: Uint8Array) => void,
+    dictionary: Uint8Array = new Uint8Array(0),
   ) {
-    checkLevel(level);
+    this.tail = dictionary;
+    this.blocks = new PgzipBlockEncoder(level);
     if (!Number.isInteger(blockSize) || blockSize <= PGZIP_TAIL_SIZE) throw new RangeError(`pgzip: block size must be an integer > ${PGZIP_TAIL_SIZE}, got ${blockSize}`);
     this.buffer = new Uint8Array(blockSize);
   }
@@ -121,7 +129,7 @@ export class PgzipBodyEncoder {
 
   private compressCurrent(last: boolean): void {
     const block = this.buffer.subarray(0, this.filled);
-    const out = encodePgzipBlock(block, this.tail, this.level, last);
+    const out = this.blocks.encode(block, this.tail, last);
     this.tail = pgzipTail(block).slice();
     this.filled = 0;
     this.sink(out);

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { test } from "node:test";
+import { gzipFormKey } from "../../src/layers/gzip/form.js";
+import { GZIP_KEPT_PREFIX, GZIP_PENDING_PREFIX } from "../../src/layers/gzip/convert.js";
+import { freshBlobs, readBack } from "../blobs.js";
+import { fromPieces, randomBytes, tempDir } from "../helpers.js";
+import { gzipWith, type RealEncoder } from "../deflate/gzipper.js";
+import { zlibVectors } from "../deflate/zlib-vectors.js";
+import { realTar } from "../deflate/zlib-inputs.js";
+
+/**
+ * gzip blobs made by the real tools are stored as their content plus a form, proven before the
+ * compressed bytes go, and read back byte-exact, whole and in ranges; what no encoder of the
+ * library makes stays as it is, and reads back byte-exact too.
+ */
+
+const digestOf = (data: Uint8Array) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+
+async function converted(t: { after(fn: () => unknown): void }, gzip: Buffer) {
+  const { store, blobs } = await freshBlobs(t);
+  const { digest } = await blobs.ingest(fromPieces([gzip]));
+  assert.ok((await store.getMeta(GZIP_PENDING_PREFIX + digest)) !== undefined, "marked for conversion when it is committed");
+  await blobs.conversionsSettled();
+  return { store, blobs, digest };
+}
+
+async function assertReadsBack(blobs: Awaited<ReturnType<typeof converted>>["blobs"], digest: string, gzip: Buffer): Promise<void> {
+  assert.ok((await readBack(blobs, digest)).equals(gzip), "whole, byte-exact");
+  for (const [start, end] of [[0, 9], [10, 5000], [gzip.length - 20, gzip.length - 1], [Math.floor(gzip.length / 2), Math.floor(gzip.length / 2) + 70_000]] as const) {
+    const last = Math.min(end, gzip.length - 1);
+    assert.ok((await readBack(blobs, digest, { start, end: last })).equals(gzip.subarray(start, last + 1)), `range ${start}-${last}`);
+  }
+}
+
+const REAL: [string, RealEncoder][] = [
+  ["Go compress/gzip level 6 (docker push, BuildKit, containerd)", { encoder: "stdlib", level: 6 }],
+  ["Go compress/gzip level 1 (crane, ko, kaniko)", { encoder: "stdlib", level: 1 }],
+  ["Go compress/gzip level 9", { encoder: "stdlib", level: 9 }],
+  ["pgzip default, 1 MiB blocks (skopeo, podman, buildah)", { encoder: "pgzip", level: -1, block: 1 << 20 }],
+  ["pgzip default, 256 KiB blocks (umoci 0.4)", { encoder: "pgzip", level: -1, block: 256 << 10 }],
+  ["klauspost/compress/gzip level 5", { encoder: "kflate", level: 5 }],
+];
+
+for (const [name, real] of REAL) {
+  test(`${name}: stored as its content, read back byte-exact`, async (t) => {
+    const tar = await realTar(await tempDir(t), 3 << 20);
+    const gzip = await gzipWith(real, tar);
+    const { store, blobs, digest } = await converted(t, gzip);
+    assert.ok((await store.getMeta(gzipFormKey(digest))) !== undefined, "a form was written");
+    assert.equal(await store.getRecipe(digest), undefined, "the compressed bytes' recipe is gone");
+    assert.ok((await store.getRecipe(digestOf(tar))) !== undefined, "the content is a blob of its own");
+    assert.equal(await store.getMeta(GZIP_PENDING_PREFIX + digest), undefined);
+    await assertReadsBack(blobs, digest, gzip);
+  });
+}
+
+test("zlib's gzip (Python's gzip.compress and GzipFile) is stored as its content, read back byte-exact", async (t) => {
+  const tar = await realTar(await tempDir(t), 2 << 20);
+  for (const gzip of await zlibVectors([{ kind: "gzip" }, { kind: "gzip", level: 6 }, { kind: "gzipfile", level: 1, piece: 10240 }], tar)) {
+    const { store, blobs, digest } = await converted(t, gzip);
+    assert.equal(await store.getRecipe(digest), undefined, "converted");
+    await assertReadsBack(blobs, digest, gzip);
+  }
+});
+
+test("several members, trailing bytes, an empty member: stored as content, byte-exact", async (t) => {
+  const one = await gzipWith({ encoder: "stdlib", level: 6 }, randomBytes(300_000, 1));
+  const two = await gzipWith({ encoder: "pgzip", level: -1, block: 1 << 20 }, Buffer.alloc(2_000_000, 7));
+  const empty = await gzipWith({ encoder: "stdlib", level: 6 }, Buffer.alloc(0));
+  const gzip = Buffer.concat([one, empty, two, Buffer.alloc(1024)]);
+  const { store, blobs, digest } = await converted(t, gzip);
+  assert.equal(await store.getRecipe(digest), undefined, "converted");
+  await assertReadsBack(blobs, digest, gzip);
+});
+
+test("GNU gzip (no encoder of the library) and a damaged stream stay as they are, with the reason, and read back byte-exact", async (t) => {
+  const tar = await realTar(await tempDir(t), 1 << 20);
+  const gnu = execFileSync("gzip", ["-n", "-6"], { input: tar });
+  const damaged = Buffer.from(await gzipWith({ encoder: "stdlib", level: 6 }, tar));
+  damaged[damaged.length - 6]! ^= 0xff; // the trailer's length no longer matches the content
+  for (const [gzip, why] of [[gnu, /no encoder of the library writes it/], [damaged, /CRC-32 or length does not match/]] as const) {
+    const { store, blobs, digest } = await converted(t, gzip);
+    assert.ok((await store.getRecipe(digest)) !== undefined, "still stored as its compressed bytes");
+    assert.match((await store.getMeta(GZIP_KEPT_PREFIX + digest))!.toString(), why);
+    assert.ok((await readBack(blobs, digest)).equals(gzip));
+  }
+});
+
+test("a converted layer dedups against the same content pushed uncompressed, and against its other compressions", async (t) => {
+  const { store, blobs } = await freshBlobs(t);
+  const tar = await realTar(await tempDir(t), 3 << 20);
+  const plain = await blobs.ingest(fromPieces([tar]));
+  const go = await blobs.ingest(fromPieces([await gzipWith({ encoder: "stdlib", level: 6 }, tar)]));
+  const pgzip = await blobs.ingest(fromPieces([await gzipWith({ encoder: "pgzip", level: -1, block: 1 << 20 }, tar)]));
+  await blobs.conversionsSettled();
+  assert.equal(go.newBytes > 0, true);
+  assert.equal(await store.getRecipe(go.digest), undefined);
+  assert.equal(await store.getRecipe(pgzip.digest), undefined);
+  const summary = await blobs.summary();
+  // The content is stored once: distinct chunk bytes no more than the tar's (plus the forms' nothing).
+  assert.ok(summary.uniqueBytes <= tar.length + 200_000, `distinct bytes ${summary.uniqueBytes} for a ${tar.length}-byte tar`);
+  assert.ok(plain.digest === digestOf(tar));
+});
+
+test("long members are re-created in parts on several threads (Go between checkpoints, pgzip at block boundaries), byte-exact", async (t) => {
+  const tar = await realTar(await tempDir(t), 11 << 20);
+  for (const real of [{ encoder: "stdlib", level: 6 }, { encoder: "pgzip", level: -1, block: 1 << 20 }, { encoder: "pgzip", level: -1, block: 256 << 10 }] as const) {
+    const gzip = await gzipWith(real, tar);
+    const { store, blobs, digest } = await converted(t, gzip);
+    const form = JSON.parse((await store.getMeta(gzipFormKey(digest)))!.toString()) as { members: { checkpoints?: string[] }[] };
+    if (real.encoder === "stdlib") assert.ok((form.members[0]!.checkpoints?.length ?? 0) >= 2, "checkpoints to cut the stream at");
+    await assertReadsBack(blobs, digest, gzip);
+  }
+});
