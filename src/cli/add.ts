@@ -26,6 +26,8 @@ export function addCommand(command: Command, storeOption: Option): void {
         for (const [i, result] of results.entries()) {
           try {
             const { digest } = await result;
+            // No repository links what add stores: pinned, garbage collection keeps it.
+            await blobs.pin(digest);
             progress.clearLine();
             process.stdout.write(`${digest}  ${sources[i]!.label}\n`);
           } catch (error) {

@@ -12,6 +12,7 @@ const storeOption = () => new Option("--store <location>", "store directory (or 
 const commands: Record<string, () => Promise<void>> = {
   add: async () => (await import("./add.js")).addCommand(program.command("add"), storeOption()),
   checkout: async () => (await import("./checkout.js")).checkoutCommand(program.command("checkout"), storeOption()),
+  gc: async () => (await import("./gc.js")).gcCommand(program.command("gc"), storeOption()),
   "import-seed": async () => (await import("./import-seed.js")).importSeedCommand(program.command("import-seed"), storeOption()),
   replicate: async () => (await import("./replicate.js")).replicateCommand(program.command("replicate")),
   serve: async () => (await import("./serve.js")).serveCommand(program.command("serve"), storeOption()),

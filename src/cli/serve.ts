@@ -11,6 +11,9 @@ import { DEFAULT_UPLOAD_LIMITS } from "../registry/upload-session.js";
 import { DEFAULT_REQUEST_LIMITS } from "../registry/limits.js";
 import { openStore, storeLocation } from "../store/open.js";
 import { BlobParts, BlobService } from "../layers/blob-service.js";
+import { parseDuration } from "../config/duration.js";
+import { DEFAULT_GC_GRACE } from "./gc.js";
+import { scheduleCollections } from "./gc-schedule.js";
 
 export const DEFAULT_LISTEN = "127.0.0.1:5000";
 
@@ -28,6 +31,8 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--max-connections-per-client <n>", "connections one client address may hold open", String(DEFAULT_REQUEST_LIMITS.maxConnectionsPerClient))
     .option("--max-blob-size <bytes>", "the largest blob a push may create", String(DEFAULT_REQUEST_LIMITS.maxBlobBytes))
     .option("--min-body-rate <bytes/s>", `cut a request body slower than this, judged over ${DEFAULT_REQUEST_LIMITS.bodyWindowMs / 1000} s`, String(DEFAULT_REQUEST_LIMITS.minBodyBytesPerSecond))
+    .option("--gc-interval <duration>", "collect garbage this often: what no repository or upload needs (0: never; `docker-dedup gc` does it by hand)", "1h")
+    .option("--gc-grace <duration>", "how long something stays unneeded before garbage collection deletes it", DEFAULT_GC_GRACE)
     .option("--chunk-cache-mb <MiB>", "decoded chunks kept in memory for warm pulls (0: none; default $DOCKER_DEDUP_CHUNK_CACHE_MB or 512)")
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
     .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
@@ -117,6 +122,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
         const probes = siteConfig.probeIntervalSeconds > 0 ? `; link probes every ${siteConfig.probeIntervalSeconds} s` : "";
         process.stderr.write(`docker-dedup: site ${siteConfig.site}: peer API on ${siteConfig.access.tls === undefined ? "http" : "https"}://${peerWhere}${siteConfig.access.tls === undefined ? "" : " (mutual TLS)"}; peers: ${peers}; schedule ${siteConfig.schedule}${probes}\n`);
       }
+      const collections = scheduleCollections(blobs, store, parseDuration(flags.gcInterval, "--gc-interval"), parseDuration(flags.gcGrace, "--gc-grace"), log);
       const resumed = await blobs.resumeConversions();
       if (resumed > 0) log(`converting ${resumed} gzip layers left from before the last stop`);
       for (const m of mirror?.mirrors ?? []) {
@@ -139,6 +145,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
       if (seedServer !== undefined) await new Promise((resolve) => seedServer.close(resolve));
       await registry.close();
       clearTimeout(force);
+      await collections.stop();
       await site?.close();
       await blobs.close();
       await parts.close();
@@ -158,6 +165,8 @@ interface ServeFlags extends PeerTlsFlags {
   minBodyRate: string;
   maxConcurrentReads: string;
   chunkCacheMb?: string;
+  gcInterval: string;
+  gcGrace: string;
   config?: string;
   upstream: string[];
   seedApi?: string;

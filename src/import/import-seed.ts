@@ -64,7 +64,10 @@ export async function importSeed(source: SeedSource, blobs: BlobService, listene
 async function importLayer(source: SeedSource, blobs: BlobService, layer: SeedLayer, layerKeys: Set<string>, listener: SeedImportListener): Promise<IngestResult> {
   const bytes = new SeedLayerBytes(source, await readLayerRecipe(source, layer.key), layer.keyLength, layerKeys, listener);
   try {
-    return await blobs.ingest(bytes, { expectedDigest: `sha256:${layer.key}` });
+    const result = await blobs.ingest(bytes, { expectedDigest: `sha256:${layer.key}` });
+    // No repository links an imported layer: pinned, garbage collection keeps it.
+    await blobs.pin(result.digest);
+    return result;
   } catch (error) {
     throw bytes.fault ?? error;
   }

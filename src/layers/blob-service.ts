@@ -5,6 +5,7 @@ import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { ChunkClaims } from "./claims.js";
+import { bringBack, collect, pinKey, type CollectOptions, type CollectReport } from "./gc.js";
 import type { BlobCompression } from "./compression.js";
 import { GzipConverter, type Conversion } from "./gzip/convert.js";
 import { EncodePool } from "./gzip/encode-pool.js";
@@ -130,12 +131,30 @@ export class BlobService {
     });
   }
 
-  /** The blob `digest`, if the store can rebuild it: from its chunks, or (a gzip layer) from its content and form. */
+  /**
+   * The blob `digest`, if the store can rebuild it: from its chunks, or (a gzip layer) from its
+   * content and form. A blob garbage collection doomed is brought back (gc.ts): whoever opens it
+   * by its digest needs it.
+   */
   async open(digest: string): Promise<StoredBlob | undefined> {
-    const recipe = await this.#store.getRecipe(digest);
-    if (recipe !== undefined) return this.#blob(recipe);
-    const form = await this.#gzipForm(digest);
-    return form === undefined ? undefined : this.#gzipBlob(form);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const recipe = await this.#store.getRecipe(digest);
+      if (recipe !== undefined) return this.#blob(recipe);
+      const form = await this.#gzipForm(digest);
+      if (form !== undefined) return this.#gzipBlob(form);
+      if (!(await bringBack(this.#store, digest))) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Keeps a blob that no repository links (one `add` or `import-seed` stored) from garbage collection. */
+  async pin(digest: string): Promise<void> {
+    await this.#store.putMeta(pinKey(digest), Buffer.alloc(0));
+  }
+
+  /** Collects what no root needs (gc.ts); `roots` are what the layers above need (a registry's links, upload parts). */
+  collect(options: Omit<CollectOptions, "now"> & { now?: number }): Promise<CollectReport> {
+    return collect(this.#store, { ...options, now: options.now ?? Date.now() });
   }
 
   async has(digest: string): Promise<boolean> {
@@ -256,10 +275,10 @@ export class BlobService {
     };
   }
 
-  /** The bytes [start, end) of a blob stored as chunks; nothing for an empty range. */
+  /** The bytes [start, end) of a blob stored as chunks (brought back if doomed); nothing for an empty range. */
   async *#readRecipeRange(digest: string, start: number, end: number): AsyncGenerator<Buffer> {
     if (end <= start) return;
-    const recipe = await this.#store.getRecipe(digest);
+    const recipe = (await this.#store.getRecipe(digest)) ?? ((await bringBack(this.#store, digest)) ? await this.#store.getRecipe(digest) : undefined);
     if (recipe === undefined) throw new DedupError("CHUNK_MISSING", `${digest} is not stored as chunks`, { digest });
     yield* readBlob(this.#store, recipe, start === 0 && end === recipe.size ? undefined : { start, end: end - 1 }, this.#parts);
   }

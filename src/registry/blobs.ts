@@ -62,6 +62,7 @@ export async function deleteBlob(ex: Exchange, rawName: string, rawDigest: strin
   if ((await ex.registry.meta.blobLink(name, digest)) === undefined) throw blobUnknown(name, digest);
   // The chunks stay: other repositories may share them, and garbage collection owns deletion.
   await ex.registry.meta.unlinkBlob(name, digest);
+  await ex.registry.meta.dropIfEmpty(name);
   sendEmpty(ex.res, 202, { "Docker-Content-Digest": digest });
 }
 

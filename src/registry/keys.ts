@@ -34,8 +34,12 @@ export const keys = {
   repositoryPrefix: `${ROOT}repo/`,
   repository: (name: string) => `${ROOT}repo/${name}`,
 
+  blobLinkPrefix: `${ROOT}blob/`,
+  blobLinkPrefixOf: (name: string) => `${ROOT}blob/${name}@`,
   blobLink: (name: string, digest: string) => `${ROOT}blob/${name}@${digest}`,
 
+  manifestLinkPrefix: `${ROOT}manifest/`,
+  manifestLinkPrefixOf: (name: string) => `${ROOT}manifest/${name}@`,
   manifestLink: (name: string, digest: string) => `${ROOT}manifest/${name}@${digest}`,
 
   tagPrefix: (name: string) => `${ROOT}tag/${name}:`,

@@ -97,6 +97,7 @@ export async function deleteManifest(ex: Exchange, rawName: string, rawReference
   if (reference.kind === "tag") {
     if ((await meta.getTag(name, reference.tag)) === undefined) throw manifestUnknown(name, rawReference);
     await meta.deleteTag(name, reference.tag);
+    await meta.dropIfEmpty(name);
     sendEmpty(ex.res, 202);
     return;
   }
@@ -107,6 +108,7 @@ export async function deleteManifest(ex: Exchange, rawName: string, rawReference
   for (const tag of await meta.tagsOf(name, digest)) await meta.deleteTag(name, tag);
   if (record.subject !== undefined) await meta.removeReferrer(name, record.subject, digest);
   await meta.deleteManifest(name, digest);
+  await meta.dropIfEmpty(name);
   sendEmpty(ex.res, 202);
 }
 

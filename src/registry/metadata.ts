@@ -38,6 +38,14 @@ export class RegistryMetadata {
     if ((await this.#meta.getMeta(key)) === undefined) await this.#putJson(key, { created: new Date().toISOString() });
   }
 
+  /** Takes a repository out of the catalog once it links no blob and no manifest and has no tag. */
+  async dropIfEmpty(name: string): Promise<void> {
+    for (const prefix of [keys.blobLinkPrefixOf(name), keys.manifestLinkPrefixOf(name), keys.tagPrefix(name)]) {
+      for await (const _ of this.#meta.scanMeta(prefix)) return;
+    }
+    await this.#meta.deleteMeta(keys.repository(name));
+  }
+
   async repositoryExists(name: string): Promise<boolean> {
     return (await this.#meta.getMeta(keys.repository(name))) !== undefined;
   }

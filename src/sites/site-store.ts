@@ -1,6 +1,6 @@
 import type { ChunkId } from "../store/chunk-id.js";
 import type { Recipe } from "../store/recipe.js";
-import type { Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
+import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
 import type { RemoteBlobs } from "./fetch/remote-blobs.js";
 import type { SiteChanges } from "./log/site-changes.js";
 import { isShared } from "./log/site-keys.js";
@@ -81,6 +81,22 @@ export class SiteStore implements Store {
 
   scanChunks(): AsyncIterable<StoredChunk> {
     return this.#local.scanChunks();
+  }
+
+  scanChunkEntries(): AsyncIterable<ChunkEntry[]> {
+    return this.#local.scanChunkEntries();
+  }
+
+  doomChunks(ids: readonly ChunkId[], at: number): Promise<void> {
+    return this.#local.doomChunks(ids, at);
+  }
+
+  deleteDoomedChunks(ids: readonly ChunkId[], doomedBy: number): Promise<{ chunks: number; bytes: number }> {
+    return this.#local.deleteDoomedChunks(ids, doomedBy);
+  }
+
+  compact(minLiveShare: number): Promise<{ packs: number; freedBytes: number }> {
+    return this.#local.compact(minLiveShare);
   }
 
   deleteRecipe(digest: string): Promise<void> {

@@ -1,12 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { DedupError } from "../errors.js";
 import type { ChunkId } from "./chunk-id.js";
-import { PackReader, PackWriter, type PackLocation } from "./packs.js";
+import { packPath, PackReader, PackWriter, RECORD_HEADER, type PackLocation } from "./packs.js";
 import { decodeRecipe, encodeRecipe, type Recipe } from "./recipe.js";
 import { parseSettings } from "./settings.js";
-import type { Store, StoredChunk, StoreSettings, StoreUsage } from "./types.js";
+import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "./types.js";
 
 /**
  * The embedded store: a directory, nothing to install or run.
@@ -20,6 +21,13 @@ import type { Store, StoredChunk, StoreSettings, StoreUsage } from "./types.js";
  * then their index entries are committed, then (by the caller) the recipe. LMDB commits are
  * atomic and ordered, and a killed process cannot corrupt it; `sync()` waits for LMDB's
  * background flush, after which everything committed survives a power cut too.
+ *
+ * Garbage collection: a doomed chunk's index entry carries the time it was doomed (24 bytes
+ * instead of 16). Compaction rewrites a pack whose live share fell low: its records still in the
+ * index are appended anew, their entries moved to the copies only where they still point at the
+ * old ones (in one LMDB transaction), and the pack file is removed; a reader that finds a pack
+ * gone looks its entries up again. A pack some writer may still append to is registered in the
+ * metadata (`packs/writing/<hex>`, refreshed every minute) and left alone.
  */
 export class EmbeddedStore implements Store {
   readonly location: string;
@@ -31,6 +39,9 @@ export class EmbeddedStore implements Store {
   readonly #packDir: string;
   readonly #writer: PackWriter;
   readonly #reader: PackReader;
+  readonly #heartbeat: NodeJS.Timeout;
+  /** putChunks calls under way: a compaction that rolls the current pack waits for their index entries. */
+  readonly #puts = new Set<Promise<void>>();
 
   private constructor(dir: string, root: RootDatabase, settings: StoreSettings) {
     this.location = dir;
@@ -40,8 +51,13 @@ export class EmbeddedStore implements Store {
     this.#meta = metaDb(root);
     this.settings = settings;
     this.#packDir = join(dir, "packs");
-    this.#writer = new PackWriter(this.#packDir);
+    this.#writer = new PackWriter(this.#packDir, (pack) => this.#markWriting(pack));
     this.#reader = new PackReader(this.#packDir);
+    this.#heartbeat = setInterval(() => {
+      const pack = this.#writer.current;
+      if (pack !== undefined) void this.#markWriting(pack).catch(() => undefined);
+    }, WRITING_REFRESH_MS);
+    this.#heartbeat.unref();
   }
 
   /** Opens the store in `dir`; with `create`, makes it (with `defaults`) if it is not there. */
@@ -65,10 +81,21 @@ export class EmbeddedStore implements Store {
   }
 
   async hasChunks(ids: readonly ChunkId[]): Promise<boolean[]> {
-    return ids.map((id) => this.#index.doesExist(id));
+    return ids.map((id) => this.#index.getBinaryFast(id)?.length === LIVE_ENTRY);
   }
 
   async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
+    try {
+      return this.#read(ids);
+    } catch (error) {
+      // A compaction (of this process or another) removed a pack between the index lookup and
+      // the read: the entries point at the copies now.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      return this.#read(ids);
+    }
+  }
+
+  #read(ids: readonly ChunkId[]): (Uint8Array | undefined)[] {
     const found: number[] = [];
     const locations: PackLocation[] = [];
     ids.forEach((id, i) => {
@@ -83,8 +110,138 @@ export class EmbeddedStore implements Store {
     return out;
   }
 
+  async *scanChunkEntries(): AsyncIterable<ChunkEntry[]> {
+    let batch: ChunkEntry[] = [];
+    for (const { key, value } of this.#index.getRange({})) {
+      const entry: ChunkEntry = { id: Buffer.from(key), storedLength: value.readUInt32BE(12) };
+      if (value.length === DOOMED_ENTRY) entry.doomedAt = Number(value.readBigUInt64BE(LIVE_ENTRY));
+      batch.push(entry);
+      if (batch.length === 1024) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  async doomChunks(ids: readonly ChunkId[], at: number): Promise<void> {
+    await this.#root.transaction(() => {
+      for (const id of ids) {
+        const entry = this.#index.getBinary(id);
+        if (entry?.length !== LIVE_ENTRY) continue;
+        const doomed = Buffer.alloc(DOOMED_ENTRY);
+        entry.copy(doomed);
+        doomed.writeBigUInt64BE(BigInt(at), LIVE_ENTRY);
+        this.#index.putSync(id, doomed);
+      }
+    });
+  }
+
+  async deleteDoomedChunks(ids: readonly ChunkId[], doomedBy: number): Promise<{ chunks: number; bytes: number }> {
+    return this.#root.transaction(() => {
+      let chunks = 0;
+      let bytes = 0;
+      for (const id of ids) {
+        const entry = this.#index.getBinary(id);
+        if (entry?.length !== DOOMED_ENTRY || Number(entry.readBigUInt64BE(LIVE_ENTRY)) > doomedBy) continue;
+        this.#index.removeSync(id);
+        chunks++;
+        bytes += entry.readUInt32BE(12);
+      }
+      return { chunks, bytes };
+    });
+  }
+
+  async compact(minLiveShare: number): Promise<{ packs: number; freedBytes: number }> {
+    // This store's own current pack may be the one to rewrite: appends move on to a new pack, and
+    // the chunks being put into it now are committed to the index before it is looked at.
+    const current = this.#writer.current;
+    if (current !== undefined && this.#liveShare(current, this.#recordsByPack()) < minLiveShare) {
+      await this.#writer.roll();
+      await Promise.allSettled([...this.#puts]);
+      await this.deleteMeta(writingKey(current));
+    }
+    const inIndex = this.#recordsByPack();
+    const writing = new Map<number, number>();
+    for await (const [key, value] of this.scanMeta(WRITING_PREFIX)) writing.set(parseInt(key.slice(WRITING_PREFIX.length), 16), Number(value.readBigUInt64BE(0)));
+    let packs = 0;
+    let freedBytes = 0;
+    for (const name of readdirSync(this.#packDir)) {
+      const pack = parseInt(name, 16);
+      if (!/^[0-9a-f]{8}\.pack$/.test(name) || pack === this.#writer.current) continue;
+      const lastSeen = writing.get(pack);
+      if (lastSeen !== undefined && Date.now() - lastSeen < WRITING_STALE_MS) continue;
+      const size = statSync(join(this.#packDir, name)).size;
+      const records = inIndex.get(pack) ?? [];
+      const live = liveBytes(records);
+      if (size > 0 && live / size >= minLiveShare) continue;
+      await this.#movePack(pack, records);
+      this.#reader.forget(pack);
+      // Another compaction (another process's gc) may have removed it first.
+      await unlink(packPath(this.#packDir, pack)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error;
+      });
+      if (lastSeen !== undefined) await this.deleteMeta(writingKey(pack));
+      packs++;
+      freedBytes += size - live;
+    }
+    return { packs, freedBytes };
+  }
+
+  /** The records each pack still has in the index, doomed ones included (they are still read). */
+  #recordsByPack(): Map<number, { id: Buffer; entry: Buffer }[]> {
+    const inIndex = new Map<number, { id: Buffer; entry: Buffer }[]>();
+    for (const { key, value } of this.#index.getRange({})) {
+      const pack = value.readUInt32BE(0);
+      let records = inIndex.get(pack);
+      if (records === undefined) inIndex.set(pack, (records = []));
+      records.push({ id: Buffer.from(key), entry: Buffer.from(value) });
+    }
+    return inIndex;
+  }
+
+  #liveShare(pack: number, inIndex: Map<number, { id: Buffer; entry: Buffer }[]>): number {
+    const size = statSync(packPath(this.#packDir, pack)).size;
+    return size === 0 ? 1 : liveBytes(inIndex.get(pack) ?? []) / size;
+  }
+
+  /** Appends a pack's records anew and points their entries at the copies, where they still point at the originals. */
+  async #movePack(pack: number, records: { id: Buffer; entry: Buffer }[]): Promise<void> {
+    for (let at = 0; at < records.length; at += MOVE_BATCH) {
+      const batch = records.slice(at, at + MOVE_BATCH);
+      const data = this.#reader.read(batch.map((r) => decodeLocation(r.entry)));
+      const moved = await this.#writer.append(batch.map((r, i) => ({ id: r.id, data: data[i]! })));
+      await this.#writer.durable();
+      await this.#root.transaction(() => {
+        batch.forEach((r, i) => {
+          const now = this.#index.getBinary(r.id);
+          if (now === undefined || now.compare(r.entry, 0, LIVE_ENTRY, 0, LIVE_ENTRY) !== 0) return;
+          const entry = Buffer.from(now);
+          encodeLocation(moved[i]!).copy(entry);
+          this.#index.putSync(r.id, entry);
+        });
+      });
+    }
+  }
+
+  async #markWriting(pack: number): Promise<void> {
+    const now = Buffer.alloc(8);
+    now.writeBigUInt64BE(BigInt(Date.now()));
+    await this.putMeta(writingKey(pack), now);
+  }
+
   async putChunks(chunks: readonly StoredChunk[]): Promise<void> {
     if (chunks.length === 0) return;
+    const put = this.#put(chunks);
+    this.#puts.add(put);
+    try {
+      await put;
+    } finally {
+      this.#puts.delete(put);
+    }
+  }
+
+  async #put(chunks: readonly StoredChunk[]): Promise<void> {
     const locations = await this.#writer.append(chunks);
     await this.#writer.durable();
     // Puts of one event turn share a transaction and transactions commit in order,
@@ -159,7 +316,10 @@ export class EmbeddedStore implements Store {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    const pack = this.#writer.current;
     await this.#writer.close();
+    if (pack !== undefined) await this.deleteMeta(writingKey(pack));
     this.#reader.close();
     await this.#root.flushed;
     await this.#root.close();
@@ -168,6 +328,25 @@ export class EmbeddedStore implements Store {
 }
 
 const SETTINGS_KEY = "store/settings";
+/** Index entries: a live chunk's location, or that and the time it was doomed. */
+const LIVE_ENTRY = 16;
+const DOOMED_ENTRY = 24;
+/** Packs a writer may append to, with when it last said so (u64 ms). */
+const WRITING_PREFIX = "packs/writing/";
+const WRITING_REFRESH_MS = 60_000;
+/** A registration this old is a crashed writer's: its pack is left to compaction. */
+const WRITING_STALE_MS = 60 * 60_000;
+/** Records copied per append while a pack is rewritten. */
+const MOVE_BATCH = 1024;
+
+/** Bytes of a pack's records that are still in the index. */
+function liveBytes(records: { entry: Buffer }[]): number {
+  return records.reduce((sum, r) => sum + RECORD_HEADER + r.entry.readUInt32BE(12), 0);
+}
+
+function writingKey(pack: number): string {
+  return WRITING_PREFIX + pack.toString(16).padStart(8, "0");
+}
 
 function metaDb(root: RootDatabase): Database<Buffer, string> {
   return root.openDB<Buffer, string>({ name: "meta", encoding: "binary" });

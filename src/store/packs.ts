@@ -51,10 +51,31 @@ export class PackWriter {
   #written = 0;
   #synced = 0;
   #syncing: Promise<void> | undefined;
+  readonly #onOpen: (pack: number) => Promise<void>;
+  /** The last pack takes no more appends: the next append opens a new one. */
+  #rolled = false;
 
-  constructor(dir: string) {
+  /** `onOpen` hears of each new pack before anything is appended to it (compaction leaves such packs alone). */
+  constructor(dir: string, onOpen: (pack: number) => Promise<void> = async () => undefined) {
     mkdirSync(dir, { recursive: true });
     this.#dir = dir;
+    this.#onOpen = onOpen;
+  }
+
+  /** The pack appends go to now, if one is open. */
+  get current(): number | undefined {
+    return this.#rolled ? undefined : this.#packs.at(-1)?.number;
+  }
+
+  /**
+   * Appends go to a new pack from now on (compaction wants to rewrite the current one); resolves
+   * once the appends already made to it are on disk. The pack it returns is no longer appended to.
+   */
+  async roll(): Promise<number | undefined> {
+    const pack = this.current;
+    this.#rolled = true;
+    await this.durable();
+    return pack;
   }
 
   /** Appends the chunks in one write; resolves once written (not yet durable: see `durable`). */
@@ -124,7 +145,7 @@ export class PackWriter {
         await this.#opening;
         continue;
       }
-      const current = this.#packs.at(-1);
+      const current = this.#rolled ? undefined : this.#packs.at(-1);
       if (current !== undefined && (current.size === 0 || current.size + bytes <= MAX_PACK_BYTES)) {
         const start = current.size;
         current.size += bytes;
@@ -143,7 +164,9 @@ export class PackWriter {
       const number = randomBytes(4).readUInt32BE(0);
       try {
         const handle = await open(packPath(this.#dir, number), "wx");
+        await this.#onOpen(number);
         this.#packs.push({ number, handle, size: 0, writes: new Set() });
+        this.#rolled = false;
         return;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -193,6 +216,14 @@ export class PackReader {
   close(): void {
     for (const fd of this.#fds.values()) closeSync(fd);
     this.#fds.clear();
+  }
+
+  /** Lets go of a pack (compaction removed it): a later read opens the file anew. */
+  forget(pack: number): void {
+    const fd = this.#fds.get(pack);
+    if (fd === undefined) return;
+    closeSync(fd);
+    this.#fds.delete(pack);
   }
 
   #readRange(pack: number, offset: number, length: number): Buffer {

@@ -9,14 +9,42 @@ export interface StoredChunk {
   data: Uint8Array;
 }
 
-/** Content-addressed chunks. Batch calls are the primary API: one round trip per batch. */
+/** A chunk as garbage collection sees it: no bytes, only its size and whether it is doomed. */
+export interface ChunkEntry {
+  id: ChunkId;
+  storedLength: number;
+  /** When it was doomed (ms since the epoch); absent for a live chunk. */
+  doomedAt?: number;
+}
+
+/**
+ * Content-addressed chunks. Batch calls are the primary API: one round trip per batch.
+ *
+ * Garbage collection deletes chunks in two phases, so that it never takes a chunk from under
+ * an ingest that counted on it: a chunk no blob needs is first *doomed* (still read, but
+ * `hasChunks` answers false, so an ingest writes it again, which makes it live), and deleted only
+ * if it is still doomed a grace period later, and still needed by nothing.
+ */
 export interface ChunkStore {
+  /** Whether each chunk is stored and live (a doomed chunk counts as absent: write it again). */
   hasChunks(ids: readonly ChunkId[]): Promise<boolean[]>;
-  /** The stored form of each chunk; undefined where the store lacks it. */
+  /** The stored form of each chunk, doomed or not; undefined where the store lacks it. */
   getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]>;
-  /** Idempotent. Resolves once the chunks are committed (visible to every reader). */
+  /** Idempotent; makes doomed chunks live again. Resolves once the chunks are committed (visible to every reader). */
   putChunks(chunks: readonly StoredChunk[]): Promise<void>;
   scanChunks(): AsyncIterable<StoredChunk>;
+  /** Every chunk, doomed or not, in batches, without its bytes. */
+  scanChunkEntries(): AsyncIterable<ChunkEntry[]>;
+  /** Dooms the live chunks among `ids`, as of `at` (ms since the epoch). */
+  doomChunks(ids: readonly ChunkId[], at: number): Promise<void>;
+  /** Deletes those of `ids` that are doomed since `doomedBy` or before; how many, and their stored bytes. */
+  deleteDoomedChunks(ids: readonly ChunkId[], doomedBy: number): Promise<{ chunks: number; bytes: number }>;
+  /**
+   * Gives back the space deleted chunks held, where the backend keeps chunks in packs: packs
+   * whose live share fell under `minLiveShare` are rewritten (their live records copied, the
+   * index pointed at the copies, the old pack removed) while reads and writes go on.
+   */
+  compact(minLiveShare: number): Promise<{ packs: number; freedBytes: number }>;
 }
 
 /** Blob digest -> recipe. A recipe is written only after all of its chunks are committed. */

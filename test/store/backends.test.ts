@@ -169,6 +169,52 @@ for (const [name, setUp] of backends) {
         assert.deepEqual(await after("tags/x:d"), []);
         assert.deepEqual(await after("tags/"), ["tags/x:a", "tags/x:b", "tags/x:c", "tags/x:d"]);
       });
+
+      it("garbage collection: doomed chunks are still read but count as absent, a put revives them, only chunks still doomed by then are deleted", async (t) => {
+        const store = await openStore(await backend.fresh(t), { create: true });
+        t.after(() => store.close());
+        const chunks = Array.from({ length: 6 }, (_, i) => chunk(i + 3000, 4000));
+        await store.putChunks(chunks);
+        const ids = chunks.map((c) => c.id);
+        await store.doomChunks(ids.slice(0, 4), 1000);
+        assert.deepEqual(await store.hasChunks(ids), [false, false, false, false, true, true], "doomed chunks count as absent");
+        (await store.getChunks(ids)).forEach((data, i) => assert.ok(Buffer.from(data!).equals(chunks[i]!.data), `chunk ${i} is still read`));
+        const entries = new Map<string, number | undefined>();
+        for await (const batch of store.scanChunkEntries()) for (const e of batch) entries.set(e.id.toString("hex"), e.doomedAt);
+        assert.deepEqual(ids.map((id) => entries.get(id.toString("hex"))), [1000, 1000, 1000, 1000, undefined, undefined]);
+        // An ingest writes chunk 0 again: it is live, and stays.
+        await store.putChunks([chunks[0]!]);
+        assert.deepEqual(await store.hasChunks([ids[0]!]), [true]);
+        // Chunk 1 is written again and doomed again later: not deleted by a pass for what was
+        // doomed by 1000. Dooming a doomed chunk keeps the time it was first doomed.
+        await store.putChunks([chunks[1]!]);
+        await store.doomChunks([ids[1]!, ids[2]!], 5000);
+        assert.deepEqual(await store.deleteDoomedChunks(ids, 1000), { chunks: 2, bytes: chunks[2]!.data.length + chunks[3]!.data.length });
+        assert.deepEqual((await store.getChunks(ids)).map((data) => data !== undefined), [true, true, false, false, true, true]);
+        assert.equal((await store.deleteDoomedChunks(ids, 5000)).chunks, 1);
+        assert.deepEqual(await store.hasChunks(ids), [true, false, false, false, true, true]);
+      });
+
+      it("garbage collection: compaction gives back what deleted chunks held and keeps every live chunk readable", async (t) => {
+        const location = await backend.fresh(t);
+        const store = await openStore(location, { create: true });
+        const chunks = Array.from({ length: 400 }, (_, i) => chunk(i + 5000, 20_000));
+        for (let at = 0; at < chunks.length; at += 50) await store.putChunks(chunks.slice(at, at + 50));
+        // Reopened, so the writes went to a pack this store no longer appends to.
+        await store.close();
+        const again = await openStore(location);
+        t.after(() => again.close());
+        const before = (await again.usage()).backendBytes;
+        const dead = chunks.filter((_, i) => i % 4 !== 0).map((c) => c.id);
+        await again.doomChunks(dead, 1);
+        await again.deleteDoomedChunks(dead, 1);
+        const { freedBytes } = await again.compact(0.5);
+        const after = (await again.usage()).backendBytes;
+        const live = chunks.filter((_, i) => i % 4 === 0);
+        (await again.getChunks(live.map((c) => c.id))).forEach((data, i) => assert.ok(Buffer.from(data!).equals(live[i]!.data), `live chunk ${i}`));
+        assert.deepEqual((await again.getChunks(dead.slice(0, 5))).map((data) => data === undefined), [true, true, true, true, true]);
+        if (freedBytes > 0) assert.ok(after < before - freedBytes / 2, `usage ${before} -> ${after} after freeing ${freedBytes}`);
+      });
     }
   });
 }

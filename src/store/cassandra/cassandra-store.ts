@@ -4,7 +4,7 @@ import { DedupError } from "../../errors.js";
 import type { ChunkId } from "../chunk-id.js";
 import { decodeRecipe, encodeRecipe, type Recipe } from "../recipe.js";
 import { parseSettings } from "../settings.js";
-import type { Store, StoredChunk, StoreSettings, StoreUsage } from "../types.js";
+import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "../types.js";
 import { parseCassandraUrl } from "./address.js";
 import { connectCassandra, type CassandraConnection } from "./connection.js";
 import { compareUtf8, familiesFor, familyOf, mergeByKey } from "./meta-scan.js";
@@ -132,6 +132,23 @@ export class CassandraStore implements Store {
       yield* page.rows;
       pageState = page.pageState ?? undefined;
     } while (pageState);
+  }
+
+  // Garbage collection on Cassandra: being written (the contract is in ../types.ts).
+  async *scanChunkEntries(): AsyncIterable<ChunkEntry[]> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
+  }
+
+  async doomChunks(): Promise<void> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
+  }
+
+  async deleteDoomedChunks(): Promise<{ chunks: number; bytes: number }> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
+  }
+
+  async compact(): Promise<{ packs: number; freedBytes: number }> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
   }
 
   async getRecipe(digest: string): Promise<Recipe | undefined> {

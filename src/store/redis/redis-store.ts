@@ -3,7 +3,7 @@ import { DedupError } from "../../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../chunk-id.js";
 import { decodeRecipe, encodeRecipe, type Recipe } from "../recipe.js";
 import { parseSettings } from "../settings.js";
-import type { Store, StoredChunk, StoreSettings, StoreUsage } from "../types.js";
+import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "../types.js";
 import { connectRedis, parseRedisUrl, type Arg, type RedisNode, type RedisTarget, type Reply } from "./connection.js";
 import { planPacks } from "./pack-plan.js";
 
@@ -230,6 +230,23 @@ export class RedisStore implements Store {
         if (keys.length > 0) yield keys;
       } while (cursor !== "0");
     }
+  }
+
+  // Garbage collection on Redis: being written (the contract is in ../types.ts).
+  async *scanChunkEntries(): AsyncIterable<ChunkEntry[]> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Redis yet");
+  }
+
+  async doomChunks(): Promise<void> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Redis yet");
+  }
+
+  async deleteDoomedChunks(): Promise<{ chunks: number; bytes: number }> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Redis yet");
+  }
+
+  async compact(): Promise<{ packs: number; freedBytes: number }> {
+    throw new DedupError("STORE_INVALID", "garbage collection is not available on Redis yet");
   }
 
   async getRecipe(digest: string): Promise<Recipe | undefined> {
