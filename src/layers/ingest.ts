@@ -44,6 +44,8 @@ export interface IngestOptions {
   onInputDone?: () => void;
 }
 
+/** Chunks found stored, checked again before the recipe, per store call. */
+const FOUND_BATCH = 512;
 /** Chunks are checked against the store and written in batches of about this many bytes. */
 const BATCH_BYTES = 4 << 20;
 /** Batches being compressed and written at once; bounds memory to about 4 x BATCH_BYTES. */
@@ -116,6 +118,8 @@ class ChunkWriter {
   readonly #inFlight = new Set<Promise<void>>();
   /** Chunks of this blob that other ingests were writing when this one needed them. */
   readonly #othersWriting: ChunkId[] = [];
+  /** Chunks of this blob found stored already, which it counts on instead of writing. */
+  readonly #found: ChunkId[] = [];
   #failure: unknown;
   #compression: Compression;
 
@@ -152,11 +156,33 @@ class ChunkWriter {
     await Promise.allSettled(this.#inFlight);
     if (this.#failure !== undefined) throw this.#failure;
     // The recipe may name only committed chunks: wait for those other ingests were writing.
-    if (this.#othersWriting.length === 0) return;
-    const committed = await this.#claims.awaitIdle(this.#othersWriting);
-    const lost = committed.filter((ok) => !ok).length;
-    if (lost > 0) {
-      throw new DedupError("STORE_UNAVAILABLE", `a concurrent ingest failed to store ${lost} chunks this blob shares with it; send the blob again`);
+    if (this.#othersWriting.length > 0) {
+      const committed = await this.#claims.awaitIdle(this.#othersWriting);
+      const lost = committed.filter((ok) => !ok).length;
+      if (lost > 0) {
+        throw new DedupError("STORE_UNAVAILABLE", `a concurrent ingest failed to store ${lost} chunks this blob shares with it; send the blob again`);
+      }
+    }
+    await this.#keepFound();
+  }
+
+  /**
+   * Chunks this blob found stored rather than wrote: garbage collection may have doomed them
+   * since (store/types.ts), to delete them a grace period later. Those doomed now are written
+   * back from their stored bytes before the recipe names them; one already deleted fails the
+   * ingest (nothing is acknowledged: the client sends the blob again).
+   */
+  async #keepFound(): Promise<void> {
+    for (let at = 0; at < this.#found.length; at += FOUND_BATCH) {
+      const ids = this.#found.slice(at, at + FOUND_BATCH);
+      const live = await this.#store.hasChunks(ids);
+      const doomed = ids.filter((_, i) => !live[i]);
+      if (doomed.length === 0) continue;
+      const data = await this.#store.getChunks(doomed);
+      if (data.some((bytes) => bytes === undefined)) {
+        throw new DedupError("STORE_UNAVAILABLE", "garbage collection deleted chunks this blob shares with blobs deleted before; send the blob again");
+      }
+      await this.#store.putChunks(doomed.map((id, i) => ({ id, data: data[i]! })));
     }
   }
 
@@ -202,7 +228,10 @@ class ChunkWriter {
   async #write(batch: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
     const claims = await this.#claims.claim(batch.map((c) => c.id));
     const mine = batch.filter((_, i) => claims[i] === "write");
-    batch.forEach((c, i) => claims[i] === "busy" && this.#othersWriting.push(c.id));
+    batch.forEach((c, i) => {
+      if (claims[i] === "busy") this.#othersWriting.push(c.id);
+      else if (claims[i] === "present") this.#found.push(c.id);
+    });
     if (mine.length > 0) await this.#writeClaimed(mine);
   }
 

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { DedupError } from "../errors.js";
@@ -51,7 +52,11 @@ export class EmbeddedStore implements Store {
     this.#meta = metaDb(root);
     this.settings = settings;
     this.#packDir = join(dir, "packs");
-    this.#writer = new PackWriter(this.#packDir, (pack) => this.#markWriting(pack));
+    this.#writer = new PackWriter(
+      this.#packDir,
+      (pack) => this.#markWriting(pack),
+      (pack) => this.deleteMeta(writingKey(pack)),
+    );
     this.#reader = new PackReader(this.#packDir);
     this.#heartbeat = setInterval(() => {
       const pack = this.#writer.current;
@@ -163,7 +168,7 @@ export class EmbeddedStore implements Store {
     }
     const inIndex = this.#recordsByPack();
     const writing = new Map<number, number>();
-    for await (const [key, value] of this.scanMeta(WRITING_PREFIX)) writing.set(parseInt(key.slice(WRITING_PREFIX.length), 16), Number(value.readBigUInt64BE(0)));
+    for await (const [key, value] of this.scanMeta(WRITING_PREFIX)) if (writerAlive(value)) writing.set(parseInt(key.slice(WRITING_PREFIX.length), 16), Number(value.readBigUInt64BE(0)));
     let packs = 0;
     let freedBytes = 0;
     for (const name of readdirSync(this.#packDir)) {
@@ -224,10 +229,12 @@ export class EmbeddedStore implements Store {
     }
   }
 
+  /** Registers a pack this process appends to: the time, and who (host and pid), so that a crashed writer's packs are known as such. */
   async #markWriting(pack: number): Promise<void> {
-    const now = Buffer.alloc(8);
-    now.writeBigUInt64BE(BigInt(Date.now()));
-    await this.putMeta(writingKey(pack), now);
+    const value = Buffer.alloc(12);
+    value.writeBigUInt64BE(BigInt(Date.now()));
+    value.writeUInt32BE(process.pid, 8);
+    await this.putMeta(writingKey(pack), Buffer.concat([value, Buffer.from(hostname())]));
   }
 
   async putChunks(chunks: readonly StoredChunk[]): Promise<void> {
@@ -338,6 +345,21 @@ const WRITING_REFRESH_MS = 60_000;
 const WRITING_STALE_MS = 60 * 60_000;
 /** Records copied per append while a pack is rewritten. */
 const MOVE_BATCH = 1024;
+
+/**
+ * Whether the writer of a `packs/writing/` registration may still append: one on this host whose
+ * process is gone (killed, crashed) will not; one on another host (a store on a shared disk) is
+ * trusted until its registration goes stale.
+ */
+function writerAlive(registration: Buffer): boolean {
+  if (registration.length < 12 || registration.subarray(12).toString() !== hostname()) return true;
+  try {
+    process.kill(registration.readUInt32BE(8), 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
 
 /** Bytes of a pack's records that are still in the index. */
 function liveBytes(records: { entry: Buffer }[]): number {

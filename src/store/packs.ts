@@ -52,14 +52,20 @@ export class PackWriter {
   #synced = 0;
   #syncing: Promise<void> | undefined;
   readonly #onOpen: (pack: number) => Promise<void>;
+  readonly #onAbandon: (pack: number) => Promise<void>;
   /** The last pack takes no more appends: the next append opens a new one. */
   #rolled = false;
 
-  /** `onOpen` hears of each new pack before anything is appended to it (compaction leaves such packs alone). */
-  constructor(dir: string, onOpen: (pack: number) => Promise<void> = async () => undefined) {
+  /**
+   * `onOpen` hears of each new pack before its file exists (so compaction, which leaves packs a
+   * writer announced alone, can never take a file this writer is about to append to);
+   * `onAbandon`, of a number announced and then not used (another writer's file had it).
+   */
+  constructor(dir: string, onOpen: (pack: number) => Promise<void> = async () => undefined, onAbandon: (pack: number) => Promise<void> = async () => undefined) {
     mkdirSync(dir, { recursive: true });
     this.#dir = dir;
     this.#onOpen = onOpen;
+    this.#onAbandon = onAbandon;
   }
 
   /** The pack appends go to now, if one is open. */
@@ -162,13 +168,14 @@ export class PackWriter {
   async #openNew(): Promise<void> {
     for (;;) {
       const number = randomBytes(4).readUInt32BE(0);
+      await this.#onOpen(number);
       try {
         const handle = await open(packPath(this.#dir, number), "wx");
-        await this.#onOpen(number);
         this.#packs.push({ number, handle, size: 0, writes: new Set() });
         this.#rolled = false;
         return;
       } catch (error) {
+        await this.#onAbandon(number);
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
     }
