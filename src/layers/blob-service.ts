@@ -7,7 +7,7 @@ import { ChunkCache } from "./chunk-cache.js";
 import { ChunkClaims } from "./claims.js";
 import { bringBack, collect, pinKey, type CollectOptions, type CollectReport } from "./gc.js";
 import type { BlobCompression } from "./compression.js";
-import { GzipConverter, type Conversion } from "./gzip/convert.js";
+import { GZIP_KEPT_PREFIX, GzipConverter, type Conversion } from "./gzip/convert.js";
 import { EncodePool } from "./gzip/encode-pool.js";
 import { decodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
 import { recreateGzip } from "./gzip/recreate.js";
@@ -202,9 +202,18 @@ export class BlobService {
     if (!(await this.has(digest))) {
       await this.#store.putRecipe(recipe);
       await this.#store.sync();
-      if (compression === "gzip") await this.#converter.mark(digest);
     }
+    // Not only a new blob: an upload of one PATCH (docker's, skopeo's) stored its part under the
+    // blob's own digest already, unconverted.
+    if (compression === "gzip") await this.#markUnlessDecided(digest);
     return { digest, size: recipe.size };
+  }
+
+  /** Marks a gzip blob stored as its compressed bytes for conversion, unless it was converted or kept already. */
+  async #markUnlessDecided(digest: string): Promise<void> {
+    if ((await this.#store.getRecipe(digest)) === undefined) return;
+    if ((await this.#store.getMeta(GZIP_KEPT_PREFIX + digest)) !== undefined) return;
+    await this.#converter.mark(digest);
   }
 
   /**

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { CLI, REPO_ROOT, run } from "../helpers.js";
+import { escape, missingTools, processesUsing, readSteps, runScenario, stepChecker, tail } from "./scenario.js";
 
 /**
  * Real clients against `docker-dedup serve`: skopeo pushes (uncompressed with --preserve-digests,
@@ -152,53 +151,9 @@ async function makeFixture(dir: string): Promise<Fixture> {
   return { layout, nonce, tar, gz, mirror, pt, multi: { index, amd64, arm64 } };
 }
 
-interface StepResult {
-  code: number;
-  ms: number;
-  stdout: string;
-  stderr: string;
-  /** docker-dedup's access log lines written while the step ran. */
-  requests: string;
-  /** The same from the second docker-dedup, the pull-through mirror. */
-  mirrorRequests: string;
-}
-
-/** Runs scenario.sh in fresh net+pid+mount namespaces; stops it (and so everything it started) if the test ends first. */
-async function runScenario(env: Record<string, string>, timeoutMs: number, onStart: (stop: () => Promise<void>) => void): Promise<{ code: number | null; stderr: string }> {
-  // setpriv --pdeathsig: if this node process dies, unshare gets SIGKILL; --kill-child then sends
-  // SIGTERM to the script (its trap stops the daemons), and when the script, PID 1 of the new PID
-  // namespace, exits, the kernel kills whatever is left in it.
-  const args = ["--pdeathsig", "SIGKILL", "unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM", "bash", SCENARIO];
-  const child = spawn("setpriv", args, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stdout.on("data", (d) => (stderr += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    // unshare ignores SIGTERM while it waits; SIGKILL makes --kill-child send SIGTERM to the
-    // script, whose trap stops the daemons. `close` comes once the script's stdio is closed.
-    child.kill("SIGKILL");
-    await exited;
-  };
-  onStart(stop);
-  const timer = setTimeout(() => void stop(), timeoutMs);
-  const code = await exited;
-  clearTimeout(timer);
-  return { code, stderr };
-}
-
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-const tail = (text: string, lines = 25) => text.trimEnd().split("\n").slice(-lines).join("\n");
-
 test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (direct, as a mirror, multi-arch, pull-through); the stores verify", { timeout: 300_000 }, async (t) => {
   if (process.getuid?.() !== 0) return t.skip("needs root (namespaces, dockerd, containerd)");
-  const missing = ["setpriv", "unshare", "dockerd", "docker", "containerd", "ctr", "podman", "skopeo", "docker-registry", "curl", "ip", "dpkg-deb"].filter(
-    (tool) => !(process.env.PATH ?? "").split(":").some((dir) => existsSync(join(dir, tool))),
-  );
+  const missing = missingTools(["setpriv", "unshare", "dockerd", "docker", "containerd", "ctr", "podman", "skopeo", "docker-registry", "curl", "ip", "dpkg-deb"]);
   assert.deepEqual(missing, [], `missing tools (Debian packages docker.io containerd podman skopeo docker-registry curl iproute2 util-linux)`);
 
   const dir = await mkdtemp(join(tmpdir(), "docker-dedup-clients-"));
@@ -213,34 +168,15 @@ test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (dire
   const fx = await makeFixture(dir);
   const work = join(dir, "work");
   await mkdir(work);
-  const scenario = await runScenario({ WORK: work, LAYOUT: fx.layout, NODE: process.execPath, CLI }, 240_000, (stop) => (stopScenario = stop));
+  const scenario = await runScenario(SCENARIO, { WORK: work, LAYOUT: fx.layout, NODE: process.execPath, CLI }, 240_000, (stop) => (stopScenario = stop));
   t.diagnostic(`scenario took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  const serveLogBytes = await readFile(join(work, "serve.log")).catch(() => Buffer.alloc(0));
-  const serveLog = serveLogBytes.toString("utf8");
-  const mirrorLogBytes = await readFile(join(work, "mirror.log")).catch(() => Buffer.alloc(0));
-  const mirrorLog = mirrorLogBytes.toString("utf8");
-  const results = new Map<string, StepResult>();
-  const tsv = existsSync(join(work, "results.tsv")) ? await readFile(join(work, "results.tsv"), "utf8") : "";
-  const lines = tsv.split("\n").filter(Boolean).map((line) => line.split("\t") as [string, string, string, string, string]);
-  for (const [i, [id, code, ms, logAt, mirrorLogAt]] of lines.entries()) {
-    const read = async (ext: string) => readFile(join(work, "out", `${id}.${ext}`), "utf8").catch(() => "");
-    // The registry's access log from this step's start to the next step's: the requests it made.
-    const slice = (log: Buffer, column: 3 | 4, at: string) => log.subarray(Number(at), lines[i + 1] ? Number(lines[i + 1]![column]) : undefined).toString("utf8");
-    const requests = slice(serveLogBytes, 3, logAt);
-    const mirrorRequests = slice(mirrorLogBytes, 4, mirrorLogAt);
-    results.set(id, { code: Number(code), ms: Number(ms), stdout: await read("out"), stderr: await read("err"), requests, mirrorRequests });
-  }
+  const { results, serveLog, mirrorLog } = await readSteps(work);
   const port = (await readFile(join(work, "port"), "utf8").catch(() => "")).trim();
   const reg = `127.0.0.1:${port}`;
 
   /** The step's result after asserting it ran and exited 0; the message carries the client's stderr. */
-  const ok = (id: string): StepResult => {
-    const r = results.get(id);
-    assert.ok(r, `step ${id} did not run (an earlier step it needs failed). scenario exit ${scenario.code}; its stderr:\n${tail(scenario.stderr)}`);
-    assert.equal(r.code, 0, `step ${id} exited ${r.code}. stderr:\n${tail(r.stderr)}\nstdout:\n${tail(r.stdout, 10)}\nregistry log (tail):\n${tail(id.startsWith("pt.") ? mirrorLog : serveLog, 15)}`);
-    return r;
-  };
+  const ok = stepChecker(results, scenario, (id) => (id.startsWith("pt.") ? mirrorLog : serveLog));
   const json = <T>(id: string): T => JSON.parse(ok(id).stdout) as T;
   const check = (name: string, fn: () => void | Promise<void>) => t.test(name, fn);
 
@@ -425,11 +361,7 @@ test("real clients: skopeo pushes; dockerd, containerd/ctr and podman pull (dire
   });
   await check("the scenario script itself exited 0 and every process it started is gone", async () => {
     assert.equal(scenario.code, 0, tail(scenario.stderr));
-    const leftovers: string[] = [];
-    for (const pid of (await readdir("/proc")).filter((name) => /^\d+$/.test(name))) {
-      const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replace(/\0/g, " ");
-      if (cmdline.includes(dir)) leftovers.push(`${pid}: ${cmdline}`);
-    }
+    const leftovers = await processesUsing(dir);
     assert.deepEqual(leftovers, [], "processes still running with the scratch dir on their command line");
   });
   t.diagnostic(`steps: ${[...results].map(([id, r]) => `${id} ${r.code === 0 ? "" : `exit ${r.code} `}${r.ms}ms`).join(", ")}`);

@@ -15,7 +15,7 @@ import { asBody, makeImage, OCI_MANIFEST, openUpload, patchChunk, pullBlob, push
  * and pull back byte-exact, whole and in ranges, however they were pushed.
  */
 
-test("gzip layers pushed in one request and in several come back byte-exact, stored as their content", async (t) => {
+test("gzip layers pushed in one request, in one PATCH and in several come back byte-exact, stored as their content", async (t) => {
   const registry = await startRegistry(t);
   const tar = await realTar(await tempDir(t), 6 << 20);
   const docker = await gzipWith({ encoder: "stdlib", level: 6 }, tar);
@@ -27,9 +27,14 @@ test("gzip layers pushed in one request and in several come back byte-exact, sto
   const cuts = [0, 1_000_000, 3_000_001, skopeo.length];
   for (let i = 0; i + 1 < cuts.length; i++) assert.equal((await patchChunk(registry.url, location, skopeo.subarray(cuts[i], cuts[i + 1]), cuts[i])).status, 202);
   assert.equal((await fetch(`${registry.url}${location}?digest=${sha256(skopeo)}`, { method: "PUT" })).status, 201);
+  // Level 9 in one PATCH, as docker and skopeo push: the part is stored under the blob's own digest.
+  const single = await gzipWith({ encoder: "stdlib", level: 9 }, tar);
+  const one = await openUpload(registry.url, "gz/app");
+  assert.equal((await patchChunk(registry.url, one, single, 0)).status, 202);
+  assert.equal((await fetch(`${registry.url}${one}?digest=${sha256(single)}`, { method: "PUT" })).status, 201);
 
   await registry.blobs.conversionsSettled();
-  for (const gzip of [docker, skopeo]) {
+  for (const gzip of [docker, skopeo, single]) {
     assert.ok((await registry.store.getMeta(gzipFormKey(sha256(gzip)))) !== undefined, "stored as its content");
     assert.equal(await registry.store.getRecipe(sha256(gzip)), undefined, "the compressed bytes' recipe is gone");
     assert.ok((await pullBlob(registry.url, "gz/app", sha256(gzip))).equals(gzip), "pulls back byte-exact");
@@ -39,11 +44,11 @@ test("gzip layers pushed in one request and in several come back byte-exact, sto
     assert.equal(range.status, 206);
     assert.ok(Buffer.from(await range.arrayBuffer()).equals(gzip.subarray(1000, 201_000)));
   }
-  // Both compressions are stored as one content: the tar's.
-  for (const gzip of [docker, skopeo]) {
+  // The three compressions are stored as one content: the tar's.
+  for (const gzip of [docker, skopeo, single]) {
     assert.equal(JSON.parse((await registry.store.getMeta(gzipFormKey(sha256(gzip))))!.toString()).content, sha256(tar));
   }
-  assert.equal((await registry.blobs.summary()).gzip.asContent, 2);
+  assert.equal((await registry.blobs.summary()).gzip.asContent, 3);
   assert.deepEqual(registry.logs.filter((line) => !line.startsWith("gzip ")), []);
 });
 

@@ -22,62 +22,9 @@
 # is stopped on exit, also on SIGTERM/SIGINT.
 set -uo pipefail
 : "${WORK:?}" "${LAYOUT:?}" "${NODE:?}" "${CLI:?}"
-OUT="$WORK/out"; RES="$WORK/results.tsv"; mkdir -p "$OUT"; : >"$RES"
-ip link set lo up
+# step, wait_for, stop_pid, the cleanup on exit, start_serve/stop_serve, start_dockerd
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# --- process bookkeeping ------------------------------------------------------------------------
-SERVE_PID=; DOCKERD_PID=; CONTAINERD_PID=; UPSTREAM_PID=; MIRROR_PID=
-stop_pid() { # PID [seconds]: SIGTERM, wait, then SIGKILL
-  local pid=$1 tries=$(( ${2:-10} * 10 ))
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 1 "$tries"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
-cleanup() {
-  trap - EXIT TERM INT
-  stop_pid "$DOCKERD_PID" 15; DOCKERD_PID=
-  stop_pid "$CONTAINERD_PID" 10; CONTAINERD_PID=
-  stop_pid "$SERVE_PID" 10; SERVE_PID=
-  stop_pid "$MIRROR_PID" 10; MIRROR_PID=
-  stop_pid "$UPSTREAM_PID" 10; UPSTREAM_PID=
-}
-trap cleanup EXIT
-trap 'echo "scenario: interrupted" >&2; exit 130' TERM INT
-
-# step ID COMMAND...: runs COMMAND, records its exit code and time; returns its exit code.
-step() {
-  local id=$1; shift
-  local t0 at mat; t0=$(date +%s%N)
-  at=$(stat -c %s "$WORK/serve.log" 2>/dev/null || echo 0); mat=$(stat -c %s "$WORK/mirror.log" 2>/dev/null || echo 0)
-  if [ "$(type -t "$1")" = function ]; then
-    # Functions of this script (start/stop a daemon) set variables here: not in a subshell.
-    "$@" >"$OUT/$id.out" 2>"$OUT/$id.err" </dev/null
-  else
-    # Commands run in the background and are waited for, so that a SIGTERM runs the trap at once.
-    "$@" >"$OUT/$id.out" 2>"$OUT/$id.err" </dev/null &
-    wait $!
-  fi
-  local rc=$?
-  printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$rc" $(( ($(date +%s%N) - t0) / 1000000 )) "$at" "$mat" >>"$RES"
-  return $rc
-}
-wait_for() { # SECONDS COMMAND...: retries COMMAND every 0.1 s
-  local tries=$(( $1 * 10 )); shift
-  for _ in $(seq 1 "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-
-# --- docker-dedup -------------------------------------------------------------------------------
-start_serve() {
-  "$NODE" "$CLI" serve --store "$WORK/store" --listen 127.0.0.1:0 --access-log 2>"$WORK/serve.log" &
-  SERVE_PID=$!
-  wait_for 20 grep -q 'registry listening on' "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; return 1; }
-  sed -n 's|.*registry listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$WORK/serve.log" | head -1 >"$WORK/port"
-  REG="127.0.0.1:$(cat "$WORK/port")"
-  wait_for 5 curl -fsS "http://$REG/v2/"
-}
 step serve.start start_serve || exit 1
 
 # --- skopeo pushes ------------------------------------------------------------------------------
@@ -94,15 +41,6 @@ done
 
 # --- dockerd ------------------------------------------------------------------------------------
 D="$WORK/docker"
-start_dockerd() { # DIR REGISTRY: a dockerd with its state under DIR, REGISTRY (host:port) its mirror
-  local dir=$1 mirror=$2
-  mkdir -p "$dir/data" "$dir/exec"; echo '{}' >"$dir/daemon.json"
-  dockerd --iptables=false --ip6tables=false --ip-masq=false --bridge=none --storage-driver=vfs \
-    --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" -H "unix://$dir/docker.sock" \
-    --config-file "$dir/daemon.json" --registry-mirror "http://$mirror" --insecure-registry "$mirror" >"$dir/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  wait_for 30 docker -H "unix://$dir/docker.sock" version || { tail -30 "$dir/dockerd.log" >&2; return 1; }
-}
 DK=(docker -H "unix://$D/docker.sock")
 if step docker.start start_dockerd "$D" "$REG"; then
   # The mirror first: on a fresh daemon every blob of it comes through the mirror.
@@ -260,9 +198,6 @@ fi
 stop_pid "$UPSTREAM_PID" 10; UPSTREAM_PID=
 
 # --- the store after all pulls ------------------------------------------------------------------
-stop_serve() {
-  kill -TERM "$SERVE_PID"; wait "$SERVE_PID"; local rc=$?; SERVE_PID=; return $rc
-}
 step serve.stop stop_serve
 step verify "$NODE" "$CLI" verify --store "$WORK/store"
 exit 0
