@@ -9,7 +9,7 @@ import { bringBack, collect, pinKey, type CollectOptions, type CollectReport } f
 import type { BlobCompression } from "./compression.js";
 import { GZIP_KEPT_PREFIX, GzipConverter, type Conversion } from "./gzip/convert.js";
 import { EncodePool } from "./gzip/encode-pool.js";
-import { decodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
+import { decodeGzipForm, encodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
 import { recreateGzip } from "./gzip/recreate.js";
 import { concatRecipes, digestOfConcatenation } from "./concat.js";
 import { DecodePool } from "./decode-pool.js";
@@ -159,6 +159,24 @@ export class BlobService {
 
   async has(digest: string): Promise<boolean> {
     return (await this.#store.getRecipe(digest)) !== undefined || (await this.#store.getMeta(gzipFormKey(digest))) !== undefined;
+  }
+
+  /** How a gzip blob is stored as its content, if it is (a site hands it to its peers). */
+  gzipForm(digest: string): Promise<GzipForm | undefined> {
+    return this.#gzipForm(digest);
+  }
+
+  /**
+   * Stores a gzip blob as its content and a form another store proved (a peer's): the content
+   * must be here already; the blob is re-created from it and checked against its digest first.
+   */
+  async adoptGzipForm(form: GzipForm): Promise<void> {
+    if ((await this.#store.getRecipe(form.content)) === undefined) {
+      throw new DedupError("BLOB_UNKNOWN", `content ${form.content} of ${form.digest} is not here`, { digest: form.content });
+    }
+    for await (const piece of this.#gzipBlob(form).read()) void piece;
+    await this.#store.putMeta(gzipFormKey(form.digest), encodeGzipForm(form));
+    await this.#store.sync();
   }
 
   /** Converts the gzip blobs marked and not converted yet (after a restart), in the background. */
