@@ -56,7 +56,8 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 /**
  * Parses an `Authorization` header: `Basic base64(user:password)` (the password may hold `:`;
  * the user may not, as RFC 7617 says) or `Bearer <token>`. The scheme is case-insensitive.
- * Other schemes, bad base64, bytes that are not UTF-8, or an empty user are `invalid`.
+ * Other schemes, bad base64, bytes that are not UTF-8, or an empty user are `invalid`; Basic with
+ * an empty user and an empty password is `none`, as containers/image sends it for "no credentials".
  */
 export function parseAuthorization(header: string | readonly string[] | undefined): Credentials {
   if (header === undefined) return { kind: "none" };
@@ -93,6 +94,9 @@ function parseBasic(value: string): Credentials {
   }
   const colon = text.indexOf(":");
   if (colon === -1) return invalid("Basic credentials without a ':'");
+  // skopeo, podman and buildah (containers/image) send an empty user and password when they
+  // have no credentials: that is an anonymous request, not a login attempt.
+  if (text === ":") return { kind: "none" };
   const username = text.slice(0, colon);
   if (username === "") return invalid("Basic credentials with an empty user");
   return { kind: "basic", username, password: text.slice(colon + 1) };

@@ -4,9 +4,11 @@ import { startSite, type Site } from "../sites/site.js";
 import { readTlsFiles } from "../config/tls-files.js";
 import { checkPeers, checkPeerScheme, checkSchedule, checkSiteName, parsePeerFlag, parseProbeIntervalFlag, readPeerTls, readSecretFile, type SiteConfig } from "../config/site-config.js";
 import { addPeerTlsOptions, PEER_TLS_FLAG_NAMES, peerTlsFiles, type PeerTlsFlags } from "./peer-tls-flags.js";
+import { addAuthOptions, buildServeAuth } from "./serve-auth.js";
+import type { AuthSettings } from "../config/auth-settings.js";
 import { DedupError } from "../errors.js";
 import { createRegistryServer } from "../registry/app.js";
-import { createSeedApiServer } from "../registry/seed-api.js";
+import { createSeedApiServer, pullableBlobs } from "../registry/seed-api.js";
 import { DEFAULT_UPLOAD_LIMITS } from "../registry/upload-session.js";
 import { DEFAULT_REQUEST_LIMITS } from "../registry/limits.js";
 import { openStore, storeLocation } from "../store/open.js";
@@ -37,7 +39,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
     .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
     .option("--seed-api-dir <dir>", "the only directory /checkout may write into (required with --seed-api)")
-    .option("--config <file>", "JSON settings file (mirror mode: mirrors, defaultNamespace, manifestTtlSeconds; tlsCert, tlsKey; see README)")
+    .option("--config <file>", "JSON settings file (mirror mode: mirrors, defaultNamespace, manifestTtlSeconds; tlsCert, tlsKey; auth: htpasswd, authPolicy, token*; see README)")
     .option(
       "--upstream <[namespace=]url>",
       "mirror mode: pull through this registry (repeatable); the namespace defaults to the URL's host (docker.io for Docker Hub); pushes to mirrored names are refused",
@@ -50,7 +52,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--peer-secret-file <file>", "the secret all sites share, authenticating every peer request")
     .option("--schedule <policy>", "how a pull splits missing chunks among peers: network-aware (default), random, single-source")
     .option("--probe-interval <seconds>", "measure the links transfers leave idle this often, with a short download from each peer (0, the default: never)");
-  addPeerTlsOptions(command)
+  addAuthOptions(addPeerTlsOptions(command))
     .action(async (flags: ServeFlags) => {
       const { host, port } = parseListen(flags.listen);
       const seedApi = flags.seedApi === undefined ? undefined : parseListen(flags.seedApi);
@@ -70,14 +72,15 @@ export function serveCommand(command: Command, storeOption: Option): void {
         throw new DedupError("INPUT_INVALID", `bad --max-concurrent-reads "${flags.maxConcurrentReads}": expected 0 or a positive integer`);
       }
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new DedupError("INPUT_INVALID", "--tls-cert and --tls-key go together: give both or neither");
+      const log = (line: string) => process.stderr.write(`docker-dedup: ${line}\n`);
       const file = flags.config === undefined ? undefined : await loadServeConfig(flags.config);
+      const auth = await buildServeAuth(flags, file?.auth, log);
       const mirror = mirrorSettings(file, flags.upstream);
       const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : file?.tls;
       const tls = tlsFiles === undefined ? undefined : await readTlsFiles(tlsFiles);
       const siteConfig = await siteSettings(file, flags);
       const local = await openStore(storeLocation(flags.store, file?.store), { create: true });
       const parts = new BlobParts({ chunkCacheBytes: chunkCacheMiB(flags.chunkCacheMb) * 1024 * 1024 });
-      const log = (line: string) => process.stderr.write(`docker-dedup: ${line}\n`);
       // A promise nobody awaited failed: a bug (the fuzz suite looks for this line), not a reason
       // to take down every client's requests with the process.
       process.on("unhandledRejection", (reason) => log(`bug: unhandled promise rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
@@ -90,7 +93,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
       }
       const store = site?.store ?? local;
       const blobs = new BlobService(store, parts, log);
-      const registry = createRegistryServer({ store, blobs, log, uploads, limits, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }) });
+      const registry = createRegistryServer({ store, blobs, log, uploads, limits, maxConcurrentReads, accessLog: flags.accessLog ?? false, ...(mirror === undefined ? {} : { mirror }), ...(tls === undefined ? {} : { tls }), ...(auth === undefined ? {} : { auth: auth.registry }) });
       try {
         await new Promise<void>((resolve, reject) => {
           registry.server.once("error", reject);
@@ -100,21 +103,26 @@ export function serveCommand(command: Command, storeOption: Option): void {
         await site?.close();
         await parts.close();
         await store.close();
+        await auth?.close();
         const e = error as NodeJS.ErrnoException;
         throw new DedupError("INPUT_INVALID", `cannot listen on ${flags.listen}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`);
       }
-      const seedServer = seedApi === undefined ? undefined : createSeedApiServer({ blobs, checkoutDir: flags.seedApiDir! });
+      // The seed API has no users: with auth on, it answers what anonymous clients may pull.
+      const seedAccess = auth === undefined ? {} : { mayServe: pullableBlobs(registry.registry.meta, auth.mayPullAnonymously) };
+      const seedServer = seedApi === undefined ? undefined : createSeedApiServer({ blobs, checkoutDir: flags.seedApiDir!, ...seedAccess });
       if (seedServer !== undefined) {
         await new Promise<void>((resolve, reject) => {
           seedServer.once("error", (error: NodeJS.ErrnoException) => reject(new DedupError("INPUT_INVALID", `cannot listen on ${flags.seedApi}: ${error.message}`)));
           seedServer.listen(seedApi!.port, seedApi!.host, () => resolve());
         });
-        process.stderr.write(`docker-dedup: seed API (/checkout, /is_available, /info) on http://${flags.seedApi}, writing into ${flags.seedApiDir}\n`);
+        const view = auth === undefined ? "" : ", answering for the blobs of repositories anonymous users may pull";
+        process.stderr.write(`docker-dedup: seed API (/checkout, /is_available, /info) on http://${flags.seedApi}, writing into ${flags.seedApiDir}${view}\n`);
       }
       const address = registry.server.address();
       const where = typeof address === "object" && address !== null ? formatAddress(address.address, address.port) : flags.listen;
       // Tests and scripts read the port from this line when they asked for port 0.
       process.stderr.write(`docker-dedup: registry listening on ${tls === undefined ? "http" : "https"}://${where} (store ${store.location})\n`);
+      if (auth !== undefined) log(auth.summary);
       if (site !== undefined && siteConfig !== undefined) {
         const peerAddress = site.peerServer.address();
         const peerWhere = typeof peerAddress === "object" && peerAddress !== null ? formatAddress(peerAddress.address, peerAddress.port) : "?";
@@ -150,10 +158,11 @@ export function serveCommand(command: Command, storeOption: Option): void {
       await blobs.close();
       await parts.close();
       await store.close();
+      await auth?.close();
     });
 }
 
-interface ServeFlags extends PeerTlsFlags {
+interface ServeFlags extends PeerTlsFlags, AuthSettings {
   store?: string;
   listen: string;
   accessLog?: boolean;

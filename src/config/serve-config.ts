@@ -1,5 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { DedupError } from "../errors.js";
+import { AUTH_KEYS, type AuthSettings } from "./auth-settings.js";
 import { readSettingsFile } from "./read-file.js";
 import { checkPeerUrl, checkProbeInterval, checkSchedule, checkSiteName, type PeerEntry } from "./site-config.js";
 
@@ -19,7 +20,10 @@ import { checkPeerUrl, checkProbeInterval, checkSchedule, checkSiteName, type Pe
  *     "site": "paris", "peerListen": "10.0.0.1:5001", "peerSecretFile": "peer-secret",
  *     "peers": [{"name": "lyon", "url": "http://10.0.0.2:5001", "bandwidth": 200}],
  *     "schedule": "network-aware", "probeInterval": 60,
- *     "peerTlsCert": "site.pem", "peerTlsKey": "site-key.pem", "peerTlsCa": "sites-ca.pem"
+ *     "peerTlsCert": "site.pem", "peerTlsKey": "site-key.pem", "peerTlsCa": "sites-ca.pem",
+ *     "htpasswd": "users.htpasswd", "authPolicy": "policy.json",
+ *     "tokenRealm": "https://registry.example.com/auth/token", "tokenService": "registry.example.com",
+ *     "tokenIssuer": "registry.example.com", "tokenKey": "token-key.pem", "tokenTrust": "token-service.pem"
  *   }
  *
  * `tlsCert`/`tlsKey` (both or neither) are PEM files, relative to the config file's directory.
@@ -29,7 +33,9 @@ import { checkPeerUrl, checkProbeInterval, checkSchedule, checkSiteName, type Pe
  * `peerSecretFile` and the `peerTls*` files (mutual TLS between sites: all three or none) are
  * relative to the config file's directory; `probeInterval` is the seconds
  * between probes of the links transfers leave idle (0 or absent: none); flags add peers and
- * override the rest.
+ * override the rest. The auth keys are the flags of auth-settings.ts (`htpasswd`, `authPolicy`,
+ * `tokenKey` and `tokenTrust` are files, relative to the config file's directory); a flag
+ * overrides its key, and how they combine is checked once both are merged (`planAuth`).
  */
 
 /** One upstream registry that the mirror serves a namespace of. */
@@ -64,6 +70,8 @@ export interface ServeConfig {
   store?: string;
   /** Sites (site-config.ts), as far as the file gives them. */
   sites?: SiteSettings;
+  /** Authentication (auth-settings.ts), as far as the file gives it. */
+  auth?: AuthSettings;
 }
 
 export interface SiteSettings {
@@ -95,6 +103,8 @@ export async function loadServeConfig(file: string): Promise<ServeConfig> {
   if (config.tls !== undefined) config.tls = { cert: resolve(dirname(file), config.tls.cert), key: resolve(dirname(file), config.tls.key) };
   if (config.store !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(config.store)) config.store = resolve(dirname(file), config.store);
   if (config.sites?.peerSecretFile !== undefined) config.sites.peerSecretFile = resolve(dirname(file), config.sites.peerSecretFile);
+  const auth = config.auth;
+  if (auth !== undefined) for (const key of AUTH_FILE_KEYS) if (auth[key] !== undefined) auth[key] = resolve(dirname(file), auth[key]);
   const peerTls = config.sites?.peerTls;
   if (peerTls !== undefined) for (const key of ["cert", "key", "ca"] as const) if (peerTls[key] !== undefined) peerTls[key] = resolve(dirname(file), peerTls[key]);
   return config;
@@ -106,8 +116,16 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
     throw new DedupError("INPUT_INVALID", `${where}: ${message}`);
   };
   if (!isObject(value)) return fail("expected a JSON object");
-  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds", "tlsCert", "tlsKey", "store", ...SITE_KEYS], "", fail);
+  checkKeys(value, ["mirrors", "defaultNamespace", "manifestTtlSeconds", "tlsCert", "tlsKey", "store", ...SITE_KEYS, ...AUTH_KEYS], "", fail);
   const config: ServeConfig = {};
+  const auth: AuthSettings = {};
+  for (const key of AUTH_KEYS) {
+    const setting = value[key];
+    if (setting === undefined) continue;
+    if (typeof setting !== "string" || setting === "") fail(`${key}: expected ${(AUTH_FILE_KEYS as readonly string[]).includes(key) ? "a file name" : "a string"}`);
+    auth[key] = setting as string;
+  }
+  if (Object.keys(auth).length > 0) config.auth = auth;
   const sites = parseSiteSettings(value, fail);
   if (sites !== undefined) config.sites = sites;
   if (value.store !== undefined) {
@@ -160,6 +178,9 @@ export function parseServeConfig(value: unknown, where = "config", env: NodeJS.P
   config.defaultNamespaceGiven = defaultNamespace !== undefined;
   return config;
 }
+
+/** The auth settings that name files. */
+const AUTH_FILE_KEYS = ["htpasswd", "authPolicy", "tokenKey", "tokenTrust"] as const satisfies readonly (keyof AuthSettings)[];
 
 const SITE_KEYS = ["site", "peers", "peerListen", "peerSecretFile", "peerTlsCert", "peerTlsKey", "peerTlsCa", "schedule", "probeInterval"] as const;
 

@@ -4,6 +4,7 @@ import type { Socket } from "node:net";
 import type { MirrorConfig } from "../config/serve-config.js";
 import type { BlobService } from "../layers/blob-service.js";
 import type { Store } from "../store/types.js";
+import { answerTokenRequest, authorizeRequest, type RegistryAuth } from "./access.js";
 import { deleteBlob, getBlob } from "./blobs.js";
 import type { Exchange, Registry } from "./context.js";
 import { sendJson } from "./http-util.js";
@@ -11,7 +12,7 @@ import { listReferrers, listRepositories, listTags } from "./listings.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { RegistryMetadata } from "./metadata.js";
 import { Mirror } from "./mirror.js";
-import { isValidRepositoryName } from "./names.js";
+import { checkRepositoryName } from "./names.js";
 import { ReadGate } from "./read-gate.js";
 import { errorBody, RegistryError, sendError, toRegistryError } from "./oci-errors.js";
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from "./limits.js";
@@ -38,6 +39,8 @@ export interface RegistryOptions {
   now?: () => number;
   /** Serve HTTPS (node:https) with this PEM certificate (chain) and private key instead of plain HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Authentication and authorization (access.ts); without it, anyone may do anything. */
+  auth?: RegistryAuth;
 }
 
 export interface RegistryServer {
@@ -67,7 +70,9 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
     limits,
     reads: new ReadGate(options.maxConcurrentReads ?? 0),
     log,
+    now,
     ...(mirror === undefined ? {} : { mirror }),
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
   };
   // Every request's work is awaited here, and anything it throws past its own error handling is
   // a bug: logged, its connection cut, and the server goes on serving the others.
@@ -115,7 +120,7 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
   const ex: Exchange = { registry, req, res, method, query: url.searchParams };
   res.setHeader("Docker-Distribution-Api-Version", "registry/2.0");
   res.setHeader("X-Content-Type-Options", "nosniff");
-  if (accessLog) res.once("close", () => registry.log(`${method} ${url.pathname}${url.search} ${res.statusCode} ${Date.now() - started}ms`));
+  if (accessLog) res.once("close", () => registry.log(`${ex.who?.user === undefined ? "" : `[${ex.who.user}] `}${method} ${url.pathname}${url.search} ${res.statusCode} ${Date.now() - started}ms`));
   try {
     await dispatch(ex, url.pathname);
   } catch (thrown) {
@@ -133,6 +138,8 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
 }
 
 async function dispatch(ex: Exchange, pathname: string): Promise<void> {
+  const auth = ex.registry.auth;
+  if (auth?.tokenService !== undefined && pathname === auth.tokenService.path) return answerTokenRequest(ex, auth.tokenService.handler);
   const route = matchRoute(pathname);
   if (route === undefined) throw new RegistryError("UNSUPPORTED", `no such endpoint: ${pathname.slice(0, 200)}`, { status: 404 });
   if (route === "invalid") throw new RegistryError("NAME_INVALID", "the request path is not valid percent-encoding");
@@ -140,7 +147,10 @@ async function dispatch(ex: Exchange, pathname: string): Promise<void> {
   if (!allowed.includes(ex.method)) {
     throw new RegistryError("UNSUPPORTED", `${ex.method} is not supported on this endpoint`, { headers: { Allow: allowed.join(", ") } });
   }
-  if (ex.registry.mirror !== undefined && "name" in route && isValidRepositoryName(route.name) && (await ex.registry.mirror.handle(ex, route))) return;
+  // A bad name is NAME_INVALID whoever asks, as distribution answers; then who may do what.
+  if ("name" in route) checkRepositoryName(route.name);
+  if (auth !== undefined) ex.who = await authorizeRequest(ex, auth.authorizer, route);
+  if (ex.registry.mirror !== undefined && "name" in route && (await ex.registry.mirror.handle(ex, route))) return;
   await ROUTE_HANDLERS[route.kind](ex, route as never);
 }
 

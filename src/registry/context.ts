@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Authorized } from "../auth/authorizer.js";
+import type { RegistryAuth } from "./access.js";
 import type { BlobService } from "../layers/blob-service.js";
 import type { RegistryMetadata } from "./metadata.js";
 import type { Route } from "./routes.js";
@@ -18,6 +20,10 @@ export interface Registry {
   readonly log: (line: string) => void;
   /** Mirror mode (mirror.ts): set when upstreams are configured. */
   readonly mirror?: MirrorRoutes;
+  /** Authentication and authorization (access.ts); undefined: an open registry. */
+  readonly auth?: RegistryAuth;
+  /** The time now, in ms since the epoch: tokens are checked and issued by it. */
+  readonly now: () => number;
 }
 
 /** One request, with its parsed URL. */
@@ -27,6 +33,8 @@ export interface Exchange {
   readonly res: ServerResponse;
   readonly method: string;
   readonly query: URLSearchParams;
+  /** Who asked, once authorized (with auth on): the user for logs and per-user limits, and what else they may do. */
+  who?: Authorized;
 }
 
 /** Mirror mode as the dispatcher sees it: it takes the requests for mirrored repositories. */

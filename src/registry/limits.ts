@@ -5,7 +5,8 @@ import { RegistryError, type OciErrorCode } from "./oci-errors.js";
 /**
  * What one request, and one client, may take of the registry. Every bound answers with the
  * spec's error codes, and none of them lets one client lock out the others: connections and
- * upload sessions are counted per client (its address) as well as in total.
+ * upload sessions are counted per client (its address; for upload sessions its user, when
+ * authenticated) as well as in total.
  */
 export interface RequestLimits {
   /** The largest blob a push may create (413 SIZE_INVALID beyond). */
@@ -46,7 +47,13 @@ export function bodyRules(limits: RequestLimits, code: OciErrorCode, what: strin
   };
 }
 
-/** Who a request counts against in per-client limits: its peer address. */
-export function clientOf(req: IncomingMessage): string {
-  return req.socket?.remoteAddress ?? "unknown";
+/**
+ * Who a request counts against in per-client limits: its user when one is authenticated (so a
+ * user behind a shared NAT or proxy is not counted with everyone else there, and one user cannot
+ * dodge the cap from many addresses), else its peer address. Connections are counted before any
+ * request is read, so they stay per address.
+ */
+export function clientOf(req: IncomingMessage, user?: string): string {
+  // "user:" cannot begin an address (IPv6 ones hold only hex digits, ":" and ".").
+  return user !== undefined ? `user:${user}` : (req.socket?.remoteAddress ?? "unknown");
 }

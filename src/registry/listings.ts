@@ -28,8 +28,11 @@ export async function listRepositories(ex: Exchange): Promise<void> {
   const names = await ex.registry.meta.listRepositories(last, limit + 1);
   const page = names.slice(0, limit);
   const headers: Record<string, string> = {};
+  // The next page starts after the last name read, listed or not: a page may come out short
+  // (even empty, with a Link on) rather than reveal what the caller may not pull.
   if (names.length > limit && page.length > 0) headers.Link = nextPageLink("/v2/_catalog", limit, page[page.length - 1]!);
-  sendJson(ex.res, 200, { repositories: page }, headers);
+  const who = ex.who;
+  sendJson(ex.res, 200, { repositories: who === undefined ? page : page.filter((name) => who.mayList(name)) }, headers);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { AuthError } from "../auth/errors.js";
 import { DedupError, type ErrorCode } from "../errors.js";
 import { closesConnection } from "../http/body.js";
 
@@ -90,6 +91,8 @@ const FROM_DOMAIN: Record<ErrorCode, { code: OciErrorCode; status?: number; mess
 /** Any thrown value as a RegistryError; the original stays as `cause` for the log. */
 export function toRegistryError(error: unknown): RegistryError {
   if (error instanceof RegistryError) return error;
+  // A refusal carries its own status, challenge and detail (auth/errors.ts): passed on as they are.
+  if (error instanceof AuthError) return new RegistryError(error.code, error.message, { status: error.status, headers: error.headers, detail: error.detail, cause: error });
   if (error instanceof DedupError) {
     const mapped = FROM_DOMAIN[error.code];
     // Server-side failures keep their internals (paths, chunk ids) out of the response.

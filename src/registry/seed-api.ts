@@ -6,6 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { isDedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
 import type { BlobService } from "../layers/blob-service.js";
+import type { RegistryMetadata } from "./metadata.js";
 
 /**
  * The REST calls of the seed's storage module that Dragonfly's patched dfdaemon makes, so a
@@ -17,11 +18,17 @@ import type { BlobService } from "../layers/blob-service.js";
  *
  * Unlike the seed, `path` must lie inside one configured directory (the seed wrote wherever an
  * HTTP caller said), files are written whole or not at all, and nothing is evaluated or run.
+ *
+ * The seed's API has no users. When the registry has auth on, its callers get what an anonymous
+ * client may pull (`mayServe`, see `pullableBlobs`), and a blob they may not have is "False",
+ * as a missing one: no answer tells one from the other.
  */
 export interface SeedApiOptions {
   blobs: BlobService;
   /** The only directory /checkout may write into. */
   checkoutDir: string;
+  /** Whether a blob may be answered for; default: every blob in the store. */
+  mayServe?: (digest: string) => Promise<boolean>;
 }
 
 export function createSeedApiServer(options: SeedApiOptions): Server {
@@ -37,7 +44,7 @@ async function handle(options: SeedApiOptions, req: IncomingMessage, res: Server
         return await checkout(options, res, url.searchParams);
       case "/is_available": {
         const digest = parseDigest(url.searchParams.get("uuid") ?? "");
-        return send(res, 200, (await options.blobs.has(digest)) ? "True" : "False");
+        return send(res, 200, (await mayServe(options, digest)) && (await options.blobs.has(digest)) ? "True" : "False");
       }
       case "/info":
         return send(res, 200, await info(options.blobs));
@@ -56,7 +63,7 @@ async function handle(options: SeedApiOptions, req: IncomingMessage, res: Server
 async function checkout(options: SeedApiOptions, res: ServerResponse, query: URLSearchParams): Promise<void> {
   const digest = parseDigest(query.get("uuid") ?? "");
   const target = await confine(options.checkoutDir, query.get("path") ?? "");
-  const blob = await options.blobs.open(digest);
+  const blob = (await mayServe(options, digest)) ? await options.blobs.open(digest) : undefined;
   if (blob === undefined) return send(res, 404, "False");
   const partial = `${target}.partial-${process.pid}-${Date.now()}`;
   try {
@@ -67,6 +74,32 @@ async function checkout(options: SeedApiOptions, res: ServerResponse, query: URL
     throw error;
   }
   send(res, 200, "True");
+}
+
+function mayServe(options: SeedApiOptions, digest: string): Promise<boolean> {
+  return options.mayServe?.(digest) ?? Promise.resolve(true);
+}
+
+/** Page size of the repository scan in `pullableBlobs`. */
+const SCAN_PAGE = 1000;
+
+/**
+ * `mayServe` for callers who may pull the repositories `mayPull` accepts: a blob is served when
+ * one of them links it. Blobs that no repository links (stored by `add` or `import-seed`) are
+ * then served to nobody. Each call walks the catalog, one link lookup per pullable repository.
+ */
+export function pullableBlobs(meta: RegistryMetadata, mayPull: (repository: string) => boolean): (digest: string) => Promise<boolean> {
+  return async (digest) => {
+    let last: string | undefined;
+    for (;;) {
+      const names = await meta.listRepositories(last, SCAN_PAGE);
+      for (const name of names) {
+        if (mayPull(name) && (await meta.blobLink(name, digest)) !== undefined) return true;
+      }
+      if (names.length < SCAN_PAGE) return false;
+      last = names[names.length - 1];
+    }
+  };
 }
 
 class ForbiddenPath extends Error {}

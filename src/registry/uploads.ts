@@ -22,10 +22,14 @@ export async function startUpload(ex: Exchange, rawName: string): Promise<void> 
   if (mount !== null) {
     const digest = checkDigest(mount, "mount digest");
     const from = ex.query.get("from");
-    if (from !== null && (await mountBlob(ex, name, digest, checkRepositoryName(from)))) return;
-    // No source, or the source does not have it: the spec's answer is a fresh session.
-    // (Without `from` the registry could look in every repository, but that would let any
-    // repository read a blob of any other just by knowing its digest.)
+    // With auth on, only from a repository the caller may pull (the authorizer's `mayMount`):
+    // deduplication must not hand a blob across an access boundary to anyone who knows its digest.
+    const mayMount = ex.who?.mayMount ?? true;
+    if (from !== null && mayMount && (await mountBlob(ex, name, digest, checkRepositoryName(from)))) return;
+    // No source, one the caller may not pull, or the source does not have it: the spec's answer
+    // is a fresh session, the same whichever it was. (Without `from` the registry could look in
+    // every repository, but that would let any repository read a blob of any other just by
+    // knowing its digest.)
     return openSession(ex, name);
   }
   const digestParam = ex.query.get("digest");
@@ -90,7 +94,7 @@ async function mountBlob(ex: Exchange, name: string, digest: string, from: strin
 }
 
 async function openSession(ex: Exchange, name: string): Promise<void> {
-  const session = await ex.registry.uploads.open(name, clientOf(ex.req));
+  const session = await ex.registry.uploads.open(name, clientOf(ex.req, ex.who?.user));
   sendEmpty(ex.res, 202, progressHeaders(name, session));
 }
 

@@ -46,6 +46,7 @@ test("no header is none; garbage is a typed refusal, never an exception", () => 
   assert.deepEqual(parseAuthorization(""), { kind: "none" });
   assert.deepEqual(parseAuthorization("   "), { kind: "none" });
   assert.deepEqual(parseAuthorization([]), { kind: "none" });
+  assert.deepEqual(parseAuthorization("Basic Og=="), { kind: "none" }, "containers/image's anonymous request: an empty user and password");
   const garbage: (string | string[])[] = [
     "Basic",
     "Basic ",
