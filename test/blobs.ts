@@ -1,12 +1,13 @@
 import { join } from "node:path";
 import { BlobParts, BlobService } from "../src/layers/blob-service.js";
+import type { RecreatedCache } from "../src/layers/gzip/recreated-cache.js";
 import { openStore } from "../src/store/open.js";
 import type { Store } from "../src/store/types.js";
 import { tempDir } from "./helpers.js";
 
 /** A blob service over `store` with parts of its own, closed (parts, not the store) when the test ends. */
-export function blobsOver(t: { after(fn: () => unknown): void }, store: Store, chunkCacheBytes = 64 << 20): BlobService {
-  const parts = new BlobParts({ chunkCacheBytes });
+export function blobsOver(t: { after(fn: () => unknown): void }, store: Store, chunkCacheBytes = 64 << 20, recreated?: RecreatedCache): BlobService {
+  const parts = new BlobParts({ chunkCacheBytes, ...(recreated === undefined ? {} : { recreated }) });
   const blobs = new BlobService(store, parts, (line) => process.env.DOCKER_DEDUP_TEST_LOG && console.log(line));
   t.after(async () => {
     await blobs.close();
@@ -16,10 +17,10 @@ export function blobsOver(t: { after(fn: () => unknown): void }, store: Store, c
 }
 
 /** A fresh embedded store in a temporary directory and the blobs over it; both closed when the test ends. */
-export async function freshBlobs(t: { after(fn: () => unknown): void }, chunkCacheBytes?: number): Promise<{ store: Store; blobs: BlobService }> {
+export async function freshBlobs(t: { after(fn: () => unknown): void }, chunkCacheBytes?: number, recreated?: RecreatedCache): Promise<{ store: Store; blobs: BlobService }> {
   const store = await openStore(join(await tempDir(t), "store"), { create: true });
   t.after(() => store.close());
-  return { store, blobs: blobsOver(t, store, chunkCacheBytes) };
+  return { store, blobs: blobsOver(t, store, chunkCacheBytes, recreated) };
 }
 
 /** A stored blob's bytes (or a range of them), read through the door. */

@@ -9,6 +9,7 @@ import { bringBack, collect, pinKey, type CollectOptions, type CollectReport } f
 import type { BlobCompression } from "./compression.js";
 import { GZIP_KEPT_PREFIX, GzipConverter, type Conversion } from "./gzip/convert.js";
 import { EncodePool } from "./gzip/encode-pool.js";
+import type { RecreatedCache } from "./gzip/recreated-cache.js";
 import { decodeGzipForm, encodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
 import { recreateGzip } from "./gzip/recreate.js";
 import { concatRecipes, digestOfConcatenation } from "./concat.js";
@@ -34,6 +35,8 @@ export interface BlobPartsOptions {
   decodeThreads?: number;
   /** Threads re-encoding gzip layers (default: one per core). */
   encodeThreads?: number;
+  /** Re-created gzip layers kept on disk for the next pull (none: every pull re-creates). */
+  recreated?: RecreatedCache;
 }
 
 /**
@@ -45,6 +48,7 @@ export class BlobParts implements ReadParts {
   readonly cache: ChunkCache;
   readonly decoder: DecodePool;
   readonly encoder: EncodePool;
+  readonly recreated: RecreatedCache | undefined;
   readonly verified = new WeakSet<Recipe>();
   readonly ingestBuffers = new IngestBuffers();
 
@@ -52,6 +56,7 @@ export class BlobParts implements ReadParts {
     this.cache = new ChunkCache(options.chunkCacheBytes);
     this.decoder = new DecodePool(options.decodeThreads ?? availableParallelism());
     this.encoder = new EncodePool(options.encodeThreads ?? availableParallelism());
+    this.recreated = options.recreated;
   }
 
   async close(): Promise<void> {
@@ -289,16 +294,26 @@ export class BlobService {
 
   /**
    * A gzip blob re-created from its content: the whole of it hashed on the way and its last piece
-   * held back until the digest matched; a range, re-created up to its end (the content it comes
-   * from is verified chunk by chunk, and the encoder was proven on this very content).
+   * held back until the digest matched (and then kept in the cache of re-created layers); a range,
+   * re-created up to its end (the content it comes from is verified chunk by chunk, and the encoder
+   * was proven on this very content). Read from the cache instead when it holds the blob.
    */
   #gzipBlob(form: GzipForm): StoredBlob {
     const content = (start: number, end: number) => this.#readRecipeRange(form.content, start, end);
     const encoder = this.#parts.encoder;
+    const cache = this.#parts.recreated;
+    const recreated = (range: ByteRange) => sliced(recreateGzip(form, content, encoder), range, form);
     return {
       digest: form.digest,
       size: form.size,
-      read: (range?: ByteRange) => (range === undefined ? verifiedWhole(form, recreateGzip(form, content, encoder)) : sliced(recreateGzip(form, content, encoder), range, form)),
+      read: (range?: ByteRange) => {
+        const { start, end } = range ?? { start: 0, end: form.size - 1 };
+        const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, (at) => recreated({ start: at, end }));
+        if (cached !== undefined) return cached;
+        if (range !== undefined) return recreated(range);
+        const whole = verifiedWhole(form, recreateGzip(form, content, encoder));
+        return cache === undefined ? whole : cache.fill(form.digest, form.size, whole);
+      },
     };
   }
 

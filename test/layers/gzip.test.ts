@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { gzipFormKey } from "../../src/layers/gzip/form.js";
+import { RecreatedCache } from "../../src/layers/gzip/recreated-cache.js";
 import { GZIP_KEPT_PREFIX, GZIP_PENDING_PREFIX } from "../../src/layers/gzip/convert.js";
 import { freshBlobs, readBack } from "../blobs.js";
 import { fromPieces, randomBytes, tempDir } from "../helpers.js";
@@ -18,8 +19,8 @@ import { realTar } from "../deflate/zlib-inputs.js";
 
 const digestOf = (data: Uint8Array) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
-async function converted(t: { after(fn: () => unknown): void }, gzip: Buffer) {
-  const { store, blobs } = await freshBlobs(t);
+async function converted(t: { after(fn: () => unknown): void }, gzip: Buffer, recreated?: RecreatedCache) {
+  const { store, blobs } = await freshBlobs(t, undefined, recreated);
   const { digest } = await blobs.ingest(fromPieces([gzip]));
   assert.ok((await store.getMeta(GZIP_PENDING_PREFIX + digest)) !== undefined, "marked for conversion when it is committed");
   await blobs.conversionsSettled();
@@ -113,4 +114,16 @@ test("long members are re-created in parts on several threads (Go between checkp
     if (real.encoder === "stdlib") assert.ok((form.members[0]!.checkpoints?.length ?? 0) >= 2, "checkpoints to cut the stream at");
     await assertReadsBack(blobs, digest, gzip);
   }
+});
+
+test("a layer re-created whole is kept in the cache of re-created layers, and the next reads come from it", async (t) => {
+  const gzip = await gzipWith({ encoder: "stdlib", level: 6 }, await realTar(await tempDir(t), 3 << 20));
+  const cache = await RecreatedCache.open(await tempDir(t), 64 << 20);
+  const { blobs, digest } = await converted(t, gzip, cache);
+  assert.ok((await readBack(blobs, digest, { start: 100, end: 200 })).equals(gzip.subarray(100, 201)), "a range, re-created");
+  assert.equal(cache.entries, 0, "a range does not fill the cache");
+  assert.ok((await readBack(blobs, digest)).equals(gzip));
+  assert.deepEqual({ entries: cache.entries, bytes: cache.bytes, hits: cache.hits, misses: cache.misses }, { entries: 1, bytes: gzip.length, hits: 0, misses: 2 });
+  await assertReadsBack(blobs, digest, gzip);
+  assert.equal(cache.hits, 5, "the whole and every range came from the cache");
 });

@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { RecreatedCache } from "../../src/layers/gzip/recreated-cache.js";
+import { collect, fromPieces, randomBytes, randomPieces, tempDir } from "../helpers.js";
+
+/** The cache of re-created gzip layers: filled by whole reads, read back checked block by block. */
+
+const digestOf = (bytes: Buffer) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+const MiB = 1 << 20;
+
+async function filled(cache: RecreatedCache, blob: Buffer): Promise<void> {
+  const through = await collect(cache.fill(digestOf(blob), blob.length, fromPieces(randomPieces(blob, 300_000)) as AsyncIterable<Buffer>));
+  assert.ok(through.equals(blob), "a fill passes the pieces through unchanged");
+}
+
+const never = async function* (): AsyncGenerator<Buffer> {
+  throw new Error("not damaged: nothing should come from elsewhere");
+};
+
+test("a whole read fills the cache; whole and ranged reads then come from it, hits and misses counted", async (t) => {
+  const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
+  const blob = randomBytes(3 * MiB + 12_345, 3);
+  const digest = digestOf(blob);
+  assert.equal(cache.read(digest, 0, blob.length - 1, never), undefined);
+  await filled(cache, blob);
+  assert.equal(cache.entries, 1);
+  assert.equal(cache.bytes, blob.length);
+  assert.ok((await collect(cache.read(digest, 0, blob.length - 1, never)!)).equals(blob));
+  for (const [start, end] of [[0, 0], [MiB - 1, MiB], [2 * MiB + 5, blob.length - 1], [123, 2 * MiB + 77]] as const) {
+    assert.ok((await collect(cache.read(digest, start, end, never)!)).equals(blob.subarray(start, end + 1)), `range ${start}-${end}`);
+  }
+  assert.equal(cache.read(digest, 5, blob.length, never), undefined, "a range past the end is not the cache's to answer");
+  assert.equal(cache.read(digest, 7, 6, never), undefined);
+  assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 5, misses: 3 });
+});
+
+test("a damaged block, or damaged sums, are never served: the rest comes from elsewhere and the entry goes", async (t) => {
+  const dir = await tempDir(t);
+  const cache = await RecreatedCache.open(dir, 64 * MiB);
+  const blob = randomBytes(4 * MiB, 5);
+  const digest = digestOf(blob);
+  const file = join(dir, digest.slice(7));
+  await filled(cache, blob);
+  const bytes = await readFile(file);
+  bytes[2 * MiB + 100]! ^= 1;
+  await writeFile(file, bytes);
+  const asked: number[] = [];
+  const elsewhere = (at: number) => {
+    asked.push(at);
+    return fromPieces([blob.subarray(at)]) as AsyncIterable<Buffer>;
+  };
+  assert.ok((await collect(cache.read(digest, 0, blob.length - 1, elsewhere)!)).equals(blob));
+  assert.deepEqual(asked, [2 * MiB], "from the damaged block's start");
+  assert.equal(cache.entries, 0);
+  assert.deepEqual(await readdir(dir), []);
+
+  await filled(cache, blob);
+  const sums = await readFile(`${file}.sums`);
+  sums[3]! ^= 1;
+  await writeFile(`${file}.sums`, sums);
+  assert.ok((await collect(cache.read(digest, 10, 20, (at) => fromPieces([blob.subarray(at, 21)]) as AsyncIterable<Buffer>)!)).equals(blob.subarray(10, 21)));
+  assert.equal(cache.entries, 0);
+});
+
+test("the least recently read blobs leave first when the cache is full", async (t) => {
+  const cache = await RecreatedCache.open(await tempDir(t), 5 * MiB);
+  const [a, b, c] = [1, 2, 3].map((seed) => randomBytes(2 * MiB, seed)) as [Buffer, Buffer, Buffer];
+  await filled(cache, a);
+  await filled(cache, b);
+  await collect(cache.read(digestOf(a), 0, 0, never)!); // a is now the most recently read
+  await filled(cache, c);
+  assert.equal(cache.entries, 2);
+  assert.equal(cache.read(digestOf(b), 0, 0, never), undefined, "b went");
+  assert.notEqual(cache.read(digestOf(a), 0, 0, never), undefined);
+  await filled(cache, randomBytes(6 * MiB, 4));
+  assert.equal(cache.entries, 2, "a blob larger than the whole cache is not kept");
+});
+
+test("what a run left is kept at the next open; unfinished fills are removed", async (t) => {
+  const dir = await tempDir(t);
+  const blob = randomBytes(MiB + 1, 6);
+  await filled(await RecreatedCache.open(dir, 64 * MiB), blob);
+  await writeFile(join(dir, ".fill-abcdef"), "half a blob");
+  await writeFile(join(dir, "0".repeat(64)), "a blob whose sums were never written");
+  const again = await RecreatedCache.open(dir, 64 * MiB);
+  assert.equal(again.entries, 1);
+  assert.ok((await collect(again.read(digestOf(blob), 0, blob.length - 1, never)!)).equals(blob));
+  assert.deepEqual((await readdir(dir)).sort(), [digestOf(blob).slice(7), `${digestOf(blob).slice(7)}.sums`]);
+});
+
+test("a fill whose source fails, or whose reader stops early, keeps nothing", async (t) => {
+  const dir = await tempDir(t);
+  const cache = await RecreatedCache.open(dir, 64 * MiB);
+  const blob = randomBytes(2 * MiB, 8);
+  async function* failing(): AsyncGenerator<Buffer> {
+    yield blob.subarray(0, MiB);
+    throw new Error("digest mismatch");
+  }
+  await assert.rejects(collect(cache.fill(digestOf(blob), blob.length, failing())), /digest mismatch/);
+  for await (const piece of cache.fill(digestOf(blob), blob.length, fromPieces([blob.subarray(0, MiB), blob.subarray(MiB)]) as AsyncIterable<Buffer>)) {
+    assert.equal(piece.length, MiB);
+    break;
+  }
+  assert.equal(cache.entries, 0);
+  assert.deepEqual(await readdir(dir), []);
+});
