@@ -16,6 +16,7 @@ import { BlobParts, BlobService } from "../layers/blob-service.js";
 import { parseDuration } from "../config/duration.js";
 import { DEFAULT_GC_GRACE } from "./gc.js";
 import { scheduleCollections } from "./gc-schedule.js";
+import { chunkCacheBytes, openGzipCache, type CacheFlags } from "./serve-caches.js";
 
 export const DEFAULT_LISTEN = "127.0.0.1:5000";
 
@@ -36,6 +37,8 @@ export function serveCommand(command: Command, storeOption: Option): void {
     .option("--gc-interval <duration>", "collect garbage this often: what no repository or upload needs (0: never; `docker-dedup gc` does it by hand)", "1h")
     .option("--gc-grace <duration>", "how long something stays unneeded before garbage collection deletes it", DEFAULT_GC_GRACE)
     .option("--chunk-cache-mb <MiB>", "decoded chunks kept in memory for warm pulls (0: none; default $DOCKER_DEDUP_CHUNK_CACHE_MB or 512)")
+    .option("--gzip-cache-mb <MiB>", "re-created gzip layers kept on disk for the next pull (0: none; default $DOCKER_DEDUP_GZIP_CACHE_MB or 2048)")
+    .option("--gzip-cache-dir <dir>", "where (default: gzip-cache in an embedded store's directory, else under $XDG_CACHE_HOME/docker-dedup)")
     .option("--max-concurrent-reads <n>", "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)", "0")
     .option("--seed-api <host:port>", "also answer docker_dedup's /checkout, /is_available and /info here, for Dragonfly's dfdaemon")
     .option("--seed-api-dir <dir>", "the only directory /checkout may write into (required with --seed-api)")
@@ -79,8 +82,10 @@ export function serveCommand(command: Command, storeOption: Option): void {
       const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : file?.tls;
       const tls = tlsFiles === undefined ? undefined : await readTlsFiles(tlsFiles);
       const siteConfig = await siteSettings(file, flags);
-      const local = await openStore(storeLocation(flags.store, file?.store), { create: true });
-      const parts = new BlobParts({ chunkCacheBytes: chunkCacheMiB(flags.chunkCacheMb) * 1024 * 1024 });
+      const location = storeLocation(flags.store, file?.store);
+      const recreated = await openGzipCache(flags, location);
+      const local = await openStore(location, { create: true });
+      const parts = new BlobParts({ chunkCacheBytes: chunkCacheBytes(flags), ...(recreated === undefined ? {} : { recreated }) });
       // A promise nobody awaited failed: a bug (the fuzz suite looks for this line), not a reason
       // to take down every client's requests with the process.
       process.on("unhandledRejection", (reason) => log(`bug: unhandled promise rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
@@ -162,7 +167,7 @@ export function serveCommand(command: Command, storeOption: Option): void {
     });
 }
 
-interface ServeFlags extends PeerTlsFlags, AuthSettings {
+interface ServeFlags extends PeerTlsFlags, AuthSettings, CacheFlags {
   store?: string;
   listen: string;
   accessLog?: boolean;
@@ -173,7 +178,6 @@ interface ServeFlags extends PeerTlsFlags, AuthSettings {
   maxBlobSize: string;
   minBodyRate: string;
   maxConcurrentReads: string;
-  chunkCacheMb?: string;
   gcInterval: string;
   gcGrace: string;
   config?: string;
@@ -245,14 +249,6 @@ export function parseListen(text: string, flag = "--listen"): { host: string | u
 
 function formatAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** The chunk cache's size: the flag, else $DOCKER_DEDUP_CHUNK_CACHE_MB, else 512 MiB; 0 turns it off. */
-function chunkCacheMiB(flag: string | undefined): number {
-  const text = flag ?? process.env.DOCKER_DEDUP_CHUNK_CACHE_MB ?? "512";
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0) throw new DedupError("INPUT_INVALID", `bad chunk cache size "${text}": expected MiB, a number >= 0`);
-  return value;
 }
 
 function positiveNumber(text: string, flag: string): number {

@@ -119,7 +119,7 @@ export class BlobService {
    */
   async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
     const result = await ingestBlob(this.#store, source, { ...options, claims: this.#claims, buffers: this.#parts.ingestBuffers, cache: this.#parts.cache });
-    if (result.compression === "gzip" && options.convert !== false) await this.#converter.mark(result.digest);
+    if (result.compression === "gzip" && options.convert !== false) await this.#markUnlessDecided(result.digest);
     return result;
   }
 
@@ -131,7 +131,7 @@ export class BlobService {
     this.#pool ??= new IngestPool(this.#store, this.#claims, Math.min(sources.length, availableParallelism()));
     return sources.map(async (source) => {
       const result = await this.#pool!.ingest(source, onBytes);
-      if (result.compression === "gzip") await this.#converter.mark(result.digest);
+      if (result.compression === "gzip") await this.#markUnlessDecided(result.digest);
       return result;
     });
   }
@@ -216,6 +216,15 @@ export class BlobService {
    * DIGEST_MISMATCH if they are not `digest`.
    */
   async concatenate(digest: string, parts: readonly string[], { knownDigest, compression }: { knownDigest?: string | undefined; compression?: BlobCompression | undefined } = {}): Promise<{ digest: string; size: number }> {
+    if (parts.length === 1 && parts[0] === digest) {
+      // One part, the blob itself: its recipe may be gone already, the blob stored as its gzip
+      // form by the conversion of an upload of the same bytes alongside.
+      const blob = await this.open(digest);
+      if (blob !== undefined) {
+        if (compression === "gzip") await this.#markUnlessDecided(digest);
+        return { digest, size: blob.size };
+      }
+    }
     const recipes = await Promise.all(parts.map((part) => this.#store.getRecipe(part)));
     const missing = recipes.findIndex((recipe) => recipe === undefined);
     if (missing !== -1) throw new DedupError("STORE_INVALID", `part ${parts[missing]} of ${digest} has no recipe`, { digest: parts[missing] });
@@ -232,10 +241,19 @@ export class BlobService {
     return { digest, size: recipe.size };
   }
 
-  /** Marks a gzip blob stored as its compressed bytes for conversion, unless it was converted or kept already. */
+  /**
+   * Marks a gzip blob stored as its compressed bytes for conversion, unless that was decided
+   * already: kept as it is, or converted (the compressed bytes stored again by a second push
+   * are then dropped at once, as the conversion would).
+   */
   async #markUnlessDecided(digest: string): Promise<void> {
     if ((await this.#store.getRecipe(digest)) === undefined) return;
     if ((await this.#store.getMeta(GZIP_KEPT_PREFIX + digest)) !== undefined) return;
+    if ((await this.#gzipForm(digest)) !== undefined) {
+      await this.#store.deleteRecipe(digest);
+      await this.#store.sync();
+      return;
+    }
     await this.#converter.mark(digest);
   }
 

@@ -107,3 +107,11 @@ test("a fill whose source fails, or whose reader stops early, keeps nothing", as
   assert.equal(cache.entries, 0);
   assert.deepEqual(await readdir(dir), []);
 });
+
+test("bytes that are not the blob's are passed through but not kept", async (t) => {
+  const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
+  const blob = randomBytes(MiB + 7, 9);
+  const other = randomBytes(MiB + 7, 10);
+  assert.ok((await collect(cache.fill(digestOf(blob), blob.length, fromPieces([other]) as AsyncIterable<Buffer>))).equals(other));
+  assert.equal(cache.entries, 0);
+});

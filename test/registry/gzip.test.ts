@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipFormKey } from "../../src/layers/gzip/form.js";
@@ -8,7 +9,7 @@ import { blobsOver } from "../blobs.js";
 import { gzipWith } from "../deflate/gzipper.js";
 import { realTar } from "../deflate/zlib-inputs.js";
 import { eventually, fromPieces, tempDir } from "../helpers.js";
-import { asBody, makeImage, OCI_MANIFEST, openUpload, patchChunk, pullBlob, pushManifest, serveCli, sha256, startRegistry } from "./harness.js";
+import { asBody, makeImage, OCI_MANIFEST, openUpload, patchChunk, pullBlob, pushBlob, pushManifest, serveCli, sha256, startRegistry } from "./harness.js";
 
 /**
  * gzip layers pushed to the registry are stored as their content once the push is acknowledged,
@@ -68,6 +69,12 @@ test("a serve started over a store with gzip layers still to convert converts th
   const serve = await serveCli(t, ["--store", location]);
   await eventually(async () => assert.match(serve.stderr(), /gzip sha256:[0-9a-f]{64}: stored as its content/), 60_000);
   assert.match(serve.stderr(), /converting 1 gzip layers left from before the last stop/);
+  // Its first pull keeps the re-created layer in the store directory's gzip cache.
+  const url = `${serve.url}/v2/gz/app/blobs/${sha256(gzip)}`;
+  assert.equal((await fetch(url)).status, 404, "no repository links it yet");
+  await pushBlob(serve.url, "gz/app", gzip); // already stored: the push only links it
+  assert.ok(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(gzip));
+  assert.deepEqual((await readdir(join(location, "gzip-cache"))).sort(), [sha256(gzip).slice(7), `${sha256(gzip).slice(7)}.sums`]);
   serve.child.kill("SIGTERM");
   await serve.exited;
   const store = await openStore(location);

@@ -79,9 +79,10 @@ export class RecreatedCache {
   }
 
   /**
-   * Passes a whole blob's pieces through, and keeps them once they all went by: the caller's
-   * iterable ends normally only when the whole matched its digest. One fill per blob at a time;
-   * a failure of the cache's own (a full disk) keeps the blob out of it, never from its reader.
+   * Passes a whole blob's pieces through, and keeps them once `size` bytes went by and hashed to
+   * `digest`: committed then, before the last piece goes out, since a reader may stop asking
+   * right after it. One fill per blob at a time; a failure of the cache's own (a full disk)
+   * keeps the blob out of it, never from its reader.
    */
   async *fill(digest: string, size: number, pieces: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     if (this.#filling.has(digest) || this.#entries.has(digest) || size > this.#maxBytes) {
@@ -92,14 +93,18 @@ export class RecreatedCache {
     const temp = join(this.#dir, `.fill-${randomBytes(6).toString("hex")}`);
     const writer = await BlockWriter.open(temp).catch(() => undefined);
     try {
+      let passed = 0;
       for await (const piece of pieces) {
         await writer?.write(piece);
+        passed += piece.length;
+        if (passed === size) {
+          const sums = await writer?.finish(digest);
+          if (sums !== undefined && (await this.#commit(digest, temp, sums))) {
+            this.#add(digest, size);
+            await this.#evict();
+          }
+        }
         yield piece;
-      }
-      const sums = await writer?.finish();
-      if (sums !== undefined && (await this.#commit(digest, temp, sums))) {
-        this.#add(digest, size);
-        await this.#evict();
       }
     } finally {
       this.#filling.delete(digest);
@@ -184,6 +189,7 @@ class BlockWriter {
   readonly #path: string;
   readonly #file: FileHandle;
   readonly #sums: Buffer[] = [];
+  readonly #whole = createHash("sha256");
   #block = createHash("sha256");
   #inBlock = 0;
   #failed = false;
@@ -205,6 +211,7 @@ class BlockWriter {
       this.#failed = true;
       return;
     }
+    this.#whole.update(piece);
     for (let at = 0; at < piece.length; ) {
       const take = Math.min(piece.length - at, RecreatedCache.BLOCK - this.#inBlock);
       this.#block.update(piece.subarray(at, at + take));
@@ -214,15 +221,15 @@ class BlockWriter {
     }
   }
 
-  /** The block sums, once the file is closed; undefined if a write failed. */
-  async finish(): Promise<Buffer[] | undefined> {
+  /** The block sums, once the file is closed; undefined if a write failed or the bytes are not `digest`'s. */
+  async finish(digest: string): Promise<Buffer[] | undefined> {
     if (this.#inBlock > 0) this.#endBlock();
     try {
       await this.#file.close();
     } catch {
       this.#failed = true;
     }
-    return this.#failed ? undefined : this.#sums;
+    return this.#failed || `sha256:${this.#whole.digest("hex")}` !== digest ? undefined : this.#sums;
   }
 
   /** Closes and removes the file, if it is still there (not committed). */
