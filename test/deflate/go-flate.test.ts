@@ -23,6 +23,7 @@ import {
 } from "../../src/deflate/go-flate/index.js";
 import { randomBytes, randomPieces } from "../helpers.js";
 import { gzipperPath, gzipWith } from "./gzipper.js";
+import { assertSame as assertSameAs, encodeAll } from "./compare.js";
 
 const ALL_LEVELS = [-2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
@@ -34,23 +35,11 @@ async function goBody(level: number, input: Uint8Array): Promise<Buffer> {
 
 /** Our stream, written in the given pieces. */
 function ours(level: number, pieces: Iterable<Uint8Array>): Buffer {
-  const parts: Buffer[] = [];
-  const enc = new GoFlateEncoder(level, (b) => parts.push(Buffer.from(b)));
-  for (const p of pieces) enc.write(p);
-  enc.close();
-  return Buffer.concat(parts);
+  return encodeAll((sink) => new GoFlateEncoder(level, sink), pieces);
 }
 
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
-}
 
-function assertSame(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) === 0) return;
-  assert.fail(`${what}: ${actual.length} bytes vs Go's ${expected.length}, first difference at byte ${firstDifference(actual, expected)}`);
-}
+const assertSame = (actual: Uint8Array, expected: Uint8Array, what: string) => assertSameAs(actual, expected, what, "Go's");
 
 /** Compares one input at the given levels, in one piece and in random pieces. */
 async function compareLevels(name: string, input: Uint8Array, levels: number[], pieceMax: number | null): Promise<void> {

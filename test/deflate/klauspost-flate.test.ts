@@ -17,6 +17,8 @@ import { hash4, hash5, hash7 } from "../../src/deflate/klauspost-flate/fast-enco
 import { PgzipBlockEncoder, KLAUSPOST_FAMILY, KLAUSPOST_LEVEL_VERSIONS, KlauspostFlateEncoder, PgzipBodyEncoder, pgzipTail, PGZIP_TAIL_SIZE } from "../../src/deflate/klauspost-flate/index.js";
 import { randomBytes, randomPieces, run, tempDir } from "../helpers.js";
 import { gzipWith } from "./gzipper.js";
+import { assertSame as assertSameAs, encodeAll } from "./compare.js";
+import { binaries, synthText } from "./zlib-inputs.js";
 
 const FULL = process.env.KLAUSPOST_FLATE_FULL === "1";
 const HUGE = process.env.KLAUSPOST_FLATE_HUGE === "1";
@@ -36,31 +38,15 @@ async function realKflate(level: number, input: Uint8Array): Promise<Buffer> {
 }
 
 function oursPgzip(level: number, block: number, pieces: Iterable<Uint8Array>): Buffer {
-  const parts: Buffer[] = [];
-  const enc = new PgzipBodyEncoder(level, block, (b) => parts.push(Buffer.from(b)));
-  for (const p of pieces) enc.write(p);
-  enc.close();
-  return Buffer.concat(parts);
+  return encodeAll((sink) => new PgzipBodyEncoder(level, block, sink), pieces);
 }
 
 function oursKflate(level: number, pieces: Iterable<Uint8Array>): Buffer {
-  const parts: Buffer[] = [];
-  const enc = new KlauspostFlateEncoder(level, (b) => parts.push(Buffer.from(b)));
-  for (const p of pieces) enc.write(p);
-  enc.close();
-  return Buffer.concat(parts);
+  return encodeAll((sink) => new KlauspostFlateEncoder(level, sink), pieces);
 }
 
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
-}
 
-function assertSame(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) === 0) return;
-  assert.fail(`${what}: ${actual.length} bytes vs the real ${expected.length}, first difference at byte ${firstDifference(actual, expected)}`);
-}
+const assertSame = (actual: Uint8Array, expected: Uint8Array, what: string) => assertSameAs(actual, expected, what, "the real");
 
 /** pgzip at each level and block size (one piece; also random pieces if pieceMax), and kflate if asked. */
 async function compare(name: string, input: Uint8Array, opts: { levels: number[]; blocks?: number[]; pieceMax?: number; kflate?: boolean }): Promise<void> {
@@ -92,43 +78,6 @@ function licenses(): Buffer {
   );
 }
 
-/** Word salad with a skewed vocabulary: compressible like text, deterministic. */
-function synthText(length: number, seed: number): Buffer {
-  const rnd = randomBytes(length + 64, seed);
-  const words: string[] = [];
-  for (let i = 0; i < 3000; i++) {
-    let w = "";
-    const len = 2 + (rnd[i % rnd.length]! % 9);
-    for (let j = 0; j < len; j++) w += String.fromCharCode(97 + (rnd[(i * 7 + j * 13) % rnd.length]! % 26));
-    words.push(w);
-  }
-  const parts: string[] = [];
-  let size = 0;
-  for (let i = 0; size < length; i++) {
-    const r = rnd.readUInt16LE((i * 2) % (rnd.length - 2));
-    const w = words[Math.floor(((r / 65536) ** 3) * words.length)]!;
-    parts.push(w);
-    size += w.length + 1;
-  }
-  return Buffer.from(parts.join(" ")).subarray(0, length);
-}
-
-/** Real shared libraries (machine code, tables, strings), up to `max` bytes. */
-function binaries(max: number): Buffer {
-  const dir = "/usr/lib/x86_64-linux-gnu";
-  const names = ["libc.so.6", "libstdc++.so.6", "libz.so.1", "libm.so.6", "libcrypto.so.3", "libssl.so.3"];
-  const parts: Buffer[] = [];
-  let size = 0;
-  for (const n of names) {
-    const p = join(dir, n);
-    if (!existsSync(p) || size >= max) continue;
-    const b = readFileSync(p);
-    parts.push(b);
-    size += b.length;
-  }
-  if (size === 0) return Buffer.concat([randomBytes(max >> 1, 3), synthText(max >> 1, 4)]);
-  return Buffer.concat(parts).subarray(0, max);
-}
 
 /**
  * Repetitive inputs: zeros, short periods, long repeats (258+ matches) with sparse edits. `scale` < 1

@@ -14,6 +14,7 @@ import { ZLIB_DEFAULT_MEM_LEVEL, ZLIB_FAMILY, ZlibEncoder, zlibDeflateRaw } from
 import { randomBytes, randomPieces, tempDir } from "../helpers.js";
 import { binaries, licenses, realTar, repetitive, synthText } from "./zlib-inputs.js";
 import { zlibRaw, zlibRuntimeVersion, zlibVectors } from "./zlib-vectors.js";
+import { assertSame as assertSameAs, encodeAll } from "./compare.js";
 
 const FULL = process.env.ZLIB_FULL === "1";
 const EXTRA_LIBS = (process.env.ZLIB_VECTOR_LIBS ?? "").split(":").filter((d) => d !== "");
@@ -22,23 +23,11 @@ const LEVELS = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /** Our encoder over `pieces`, output copied out of the sink's views. */
 function ours(level: number, pieces: Iterable<Uint8Array>, memLevel = ZLIB_DEFAULT_MEM_LEVEL): Buffer {
-  const parts: Buffer[] = [];
-  const enc = new ZlibEncoder(level, (b) => parts.push(Buffer.from(b)), { memLevel });
-  for (const p of pieces) enc.write(p);
-  enc.close();
-  return Buffer.concat(parts);
+  return encodeAll((sink) => new ZlibEncoder(level, sink, { memLevel }), pieces);
 }
 
-function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
-}
 
-function assertSame(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) === 0) return;
-  assert.fail(`${what}: ${actual.length} bytes vs real zlib's ${expected.length}, first difference at byte ${firstDifference(actual, expected)}`);
-}
+const assertSame = (actual: Uint8Array, expected: Uint8Array, what: string) => assertSameAs(actual, expected, what, "real zlib's");
 
 /**
  * Raw deflate at each level against real zlib: in one piece, and also in random pieces of 1..pieceMax
