@@ -12,6 +12,11 @@ import { ZLIB_DEFAULT_MEM_LEVEL, ZLIB_FAMILY, ZlibEncoder } from "./zlib/index.j
  *   pgzip      klauspost/pgzip over klauspost/compress 1.15.10-1.18.0: skopeo, podman, buildah (1 MiB blocks), umoci 0.4 (256 KiB)
  *   klauspost  klauspost/compress/gzip, one stream
  *   zlib       vanilla zlib 1.2.13-1.3.2: Jib, Python's gzip, libarchive
+ *
+ * The ports repeat themselves where their originals do (klauspost's level encoders, Go's
+ * huffman writer and klauspost's fork of it are hand-inlined variations of one another): each
+ * file follows its upstream function by function, so that it can be read side by side with it,
+ * and a shared helper would change what V8 inlines in the hottest loops of the library.
  */
 export type EncoderSpec =
   | { family: "go"; level: number }
