@@ -5,7 +5,8 @@ import { keys } from "../registry/keys.js";
 import { isValidRepositoryName, isValidTag } from "../registry/names.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
-import type { RemoteBlobs } from "./fetch/remote-blobs.js";
+import { PeerFetch } from "./fetch/peer-fetch.js";
+import type { RemoteBlobs, RemoteFetch } from "./fetch/remote-blobs.js";
 import { walkImage } from "./image-members.js";
 import type { ReplicateCall, ReplicateEvent, ReplicateRequest } from "./wire/operator-calls.js";
 import type { PeerClient } from "./wire/peer-client.js";
@@ -61,17 +62,20 @@ export class ReplicateCommand implements ReplicateCall {
     let done = 0;
     let total = 0;
     let fetched = 0;
-    let current: { size: number; fetch: { missingBytes: number; receivedBytes: number } } | undefined;
+    let current: { size: number; fetch: RemoteFetch } | undefined;
     const progress = () => {
-      const inBlob = current === undefined ? 0 : Math.min(current.size, Math.max(0, current.size - current.fetch.missingBytes + current.fetch.receivedBytes));
-      emit({ type: "progress", done: done + inBlob, total, fetched: fetched + (current?.fetch.receivedBytes ?? 0) });
+      emit({ type: "progress", done: done + (current === undefined ? 0 : doneOf(current.size, current.fetch)), total, fetched: fetched + (current?.fetch.receivedBytes ?? 0) });
     };
     const timer = setInterval(progress, PROGRESS_INTERVAL_MS);
     let lacked = 0;
-    /** Makes the blob whole here, fetching what this site lacks; resolves with its recipe. */
-    const ensure = async (blobDigest: string, size: number): Promise<Recipe> => {
+    /**
+     * Makes the blob whole here, fetching what this site lacks (a gzip layer a peer holds as its
+     * content: the content's missing chunks and the form); resolves with its recipe, if it has one.
+     */
+    const ensure = async (blobDigest: string, size: number): Promise<Recipe | undefined> => {
       const held = await local.getRecipe(blobDigest);
       if (held !== undefined) return held;
+      if (await this.#ctx.blobs.has(blobDigest)) return undefined; // a gzip layer held as its content and form
       const fetch = await remote.fetch(blobDigest);
       if (fetch === undefined) throw new DedupError("BLOB_UNKNOWN", `no reachable site holds ${blobDigest} of ${image}`);
       current = { size, fetch };
@@ -82,13 +86,17 @@ export class ReplicateCommand implements ReplicateCall {
         fetched += fetch.receivedBytes;
         current = undefined;
       }
-      return (await local.getRecipe(blobDigest)) ?? fetch.recipe;
+      return (await local.getRecipe(blobDigest)) ?? (fetch instanceof PeerFetch ? fetch.recipe : undefined);
     };
     try {
       // Manifests first (an index's children too), each made whole here and read from here.
       const members = new Map<string, number>();
       const manifests = await walkImage(digest, members, {
-        recipe: (manifest) => ensure(manifest, 0),
+        recipe: async (manifest) => {
+          const recipe = await ensure(manifest, 0);
+          if (recipe === undefined) throw new DedupError("STORE_INVALID", `manifest ${manifest} of ${image} is held as a gzip layer, not as a manifest`);
+          return recipe;
+        },
         bytes: async (recipe) => {
           const bytes = await this.#ctx.blobs.readAll(recipe.digest);
           if (bytes === undefined) throw new DedupError("BLOB_UNKNOWN", `manifest ${recipe.digest} of ${image} is not here after its fetch`);
@@ -109,4 +117,14 @@ export class ReplicateCommand implements ReplicateCall {
       clearInterval(timer);
     }
   }
+}
+
+/**
+ * Bytes of a blob of `size` bytes made whole so far by its fetch: the share of what its chunks
+ * make (the blob, or a gzip layer's content) that was here already or has arrived.
+ */
+function doneOf(size: number, fetch: RemoteFetch): number {
+  const of = fetch.chunkedBytes;
+  const share = of > 0 ? (of - fetch.missingBytes + fetch.receivedBytes) / of : 1;
+  return Math.min(size, Math.max(0, Math.round(size * share)));
 }

@@ -1,3 +1,4 @@
+import { encodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey } from "../layers/gzip/form.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import type { Recipe } from "../store/recipe.js";
 import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
@@ -14,6 +15,10 @@ import { isShared } from "./log/site-keys.js";
  *  - a committed recipe is announced: peers learn that this site holds the blob;
  *  - a recipe this site lacks is looked for at the peers, which starts fetching the blob's
  *    missing chunks (fetch/remote-blobs.ts); the recipe is committed here only once the blob verified;
+ *  - so is the form of a gzip layer this site lacks (`layers/gzip/<digest>`), held by a peer as its
+ *    content: the content's missing chunks are fetched, and the form is stored here only once the
+ *    layer, re-created from the content, verified; meanwhile readers get the peer's form and
+ *    re-create the layer from the content as it arrives;
  *  - a chunk this site lacks that such a fetch brings is waited for, so a pull streams the blob
  *    while it arrives.
  * Everything else goes straight to the site's own store.
@@ -38,7 +43,11 @@ export class SiteStore implements Store {
   }
 
   async getRecipe(digest: string): Promise<Recipe | undefined> {
-    return (await this.#local.getRecipe(digest)) ?? (await this.#remote.recipe(digest));
+    const recipe = await this.#local.getRecipe(digest);
+    if (recipe !== undefined) return recipe;
+    // A gzip layer held here as its content and form has no recipe anywhere: nothing to ask the peers.
+    if ((await this.#local.getMeta(gzipFormKey(digest))) !== undefined) return undefined;
+    return this.#remote.recipe(digest);
   }
 
   putRecipe(recipe: Recipe): Promise<void> {
@@ -63,8 +72,12 @@ export class SiteStore implements Store {
     return isShared(key) ? this.#changes.writeLocal(key, null) : this.#local.deleteMeta(key);
   }
 
-  getMeta(key: string): Promise<Buffer | undefined> {
-    return this.#local.getMeta(key);
+  async getMeta(key: string): Promise<Buffer | undefined> {
+    const value = await this.#local.getMeta(key);
+    if (value !== undefined || !key.startsWith(GZIP_FORM_PREFIX)) return value;
+    // A gzip layer's form: its recipe was asked for first, which started its fetch if a peer holds it so.
+    const form = await this.#remote.formUnderWay(key.slice(GZIP_FORM_PREFIX.length));
+    return form === undefined ? undefined : encodeGzipForm(form);
   }
 
   scanMeta(prefix: string, after?: string): AsyncIterable<[string, Buffer]> {

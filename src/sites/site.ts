@@ -20,8 +20,20 @@ export interface Site {
   readonly store: Store;
   /** The peer API, listening. */
   readonly peerServer: Server;
+  /** Each peer as this site sees it now (serve's readiness and metrics): a read-only view, cheap to take. */
+  peers(): PeerView[];
   /** Stops following peers and answering them, and waits for fetches under way; the store stays open. */
   close(): Promise<void>;
+}
+
+export interface PeerView {
+  name: string;
+  /** The link's estimated rate from that peer (fetch/link-estimates.ts). */
+  bytesPerSecond: number;
+  /** Chunk bytes fetched from it since this site started, as they travelled (stored form). */
+  fetchedBytes: number;
+  /** Whether it answered the last read of its change log; undefined until the first read ended. */
+  answered: boolean | undefined;
 }
 
 /**
@@ -45,11 +57,17 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     links,
     policy: config.schedule,
     commit: (recipe) => changes.commitRecipe(recipe),
+    adopt: async (form) => {
+      // Opening the content brings it back if a garbage collection doomed it since its commit (no form named it yet).
+      await localBlobs.open(form.content);
+      await localBlobs.adoptGzipForm(form);
+      await changes.announceHolds(form.digest);
+    },
     log,
   });
-  const statusCall = new StatusReport({ site: config.site, schedule: config.schedule, local, head: () => changes.log.head, peers, locations: changes.locations, links });
+  const statusCall = new StatusReport({ site: config.site, schedule: config.schedule, local, blobs: localBlobs, head: () => changes.log.head, peers, locations: changes.locations, links });
   const replicateCall = new ReplicateCommand({ site: config.site, local, blobs: localBlobs, peers, remote });
-  const peerServer = createPeerApiServer({ site: config.site, store: local, log: changes.log, access: config.access, logLine: log, statusCall, replicateCall });
+  const peerServer = createPeerApiServer({ site: config.site, store: local, blobs: localBlobs, log: changes.log, access: config.access, logLine: log, statusCall, replicateCall });
   await new Promise<void>((resolve, reject) => {
     peerServer.once("error", (error: NodeJS.ErrnoException) => {
       const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
@@ -63,6 +81,7 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
   return {
     store: new SiteStore(local, changes, remote),
     peerServer,
+    peers: () => lanes.map(({ peer, meter }) => ({ name: peer.name, bytesPerSecond: links.get(peer.name), fetchedBytes: meter.fetchedBytes, answered: follower.answered(peer.name) })),
     close: async () => {
       await prober?.stop();
       await follower.stop();

@@ -1,4 +1,6 @@
-import { DedupError } from "../errors.js";
+import { DedupError, isDedupError } from "../errors.js";
+import type { BlobService } from "../layers/blob-service.js";
+import type { GzipForm } from "../layers/gzip/form.js";
 import { sha256Digest } from "../layers/digest.js";
 import { decodeChunk } from "../store/codec.js";
 import type { Recipe } from "../store/recipe.js";
@@ -14,8 +16,9 @@ import type { PeerClient } from "./wire/peer-client.js";
 export interface StatusContext {
   site: string;
   schedule: string;
-  /** This site's own store. */
+  /** This site's own store, and its blobs. */
   local: Store;
+  blobs: BlobService;
   head: () => number;
   peers: readonly PeerClient[];
   locations: ChunkLocations;
@@ -30,7 +33,12 @@ const INFO_DEADLINE_MS = 3000;
 interface Blob {
   digest: string;
   size: number;
+  /**
+   * The recipe whose chunks make the blob: its own, or, for a gzip layer held as its content and
+   * form (`asContent`), its content's. Undefined if no reachable site has either.
+   */
   recipe: Recipe | undefined;
+  asContent?: boolean;
 }
 
 /**
@@ -74,10 +82,10 @@ export class StatusReport implements StatusCall {
       } catch (e) {
         error = (e as Error).message;
       }
-      for (const [member, size] of members) if (!blobs.has(member)) blobs.set(member, { digest: member, size, recipe: await this.#ctx.local.getRecipe(member) });
+      for (const [member, size] of members) if (!blobs.has(member)) blobs.set(member, { digest: member, size, ...(await this.#chunksHere(member)) });
       images.push({ image, digest, bytes: 0, blobs: members.size, held: {}, members: [...members.keys()], ...(error === undefined ? {} : { error }) });
     }
-    for (const blob of blobs.values()) if (blob.recipe === undefined) blob.recipe = await this.#recipeFromPeers(blob.digest);
+    for (const blob of blobs.values()) if (blob.recipe === undefined) Object.assign(blob, await this.#chunksFromPeers(blob.digest));
 
     const heldBytes = new Map<string, Map<string, number>>(); // site -> digest -> bytes held
     heldBytes.set(site, await this.#heldLocally([...blobs.values()]));
@@ -167,11 +175,47 @@ export class StatusReport implements StatusCall {
     return bytes;
   }
 
-  async #recipeFromPeers(digest: string): Promise<Recipe | undefined> {
+  /** The recipe whose chunks make a blob, as this site holds it: its own, or a gzip layer's content's. */
+  async #chunksHere(digest: string): Promise<Pick<Blob, "recipe" | "asContent">> {
+    const { local } = this.#ctx;
+    const recipe = await local.getRecipe(digest);
+    if (recipe !== undefined) return { recipe };
+    const form = await this.#ctx.blobs.gzipForm(digest).catch((error: unknown) => {
+      if (isDedupError(error, "STORE_INVALID")) return undefined; // a damaged form (`verify` says so): counted as not here
+      throw error;
+    });
+    return form === undefined ? { recipe: undefined } : { recipe: await local.getRecipe(form.content), asContent: true };
+  }
+
+  /** The same, from the peers: a blob's recipe, or a gzip layer's form and then its content's recipe (here, or at a peer). */
+  async #chunksFromPeers(digest: string): Promise<Pick<Blob, "recipe" | "asContent">> {
+    const recipe = await this.#recipeFromPeers(digest);
+    if (recipe !== undefined) return { recipe };
+    const form = await this.#formFromPeers(digest);
+    if (form === undefined) return { recipe: undefined };
+    return { recipe: (await this.#ctx.local.getRecipe(form.content)) ?? (await this.#recipeFromPeers(form.content)), asContent: true };
+  }
+
+  async #formFromPeers(digest: string): Promise<GzipForm | undefined> {
+    for (const peer of await this.#holdersFirst(digest)) {
+      try {
+        const form = await peer.form(digest);
+        if (form !== undefined) return form;
+      } catch {
+        // the next peer
+      }
+    }
+    return undefined;
+  }
+
+  async #holdersFirst(digest: string): Promise<PeerClient[]> {
     const { peers, locations } = this.#ctx;
     const holders = await locations.holdersOf(digest, peers.map((p) => p.name));
-    const order = [...peers].sort((a, b) => Number(holders.includes(b.name)) - Number(holders.includes(a.name)));
-    for (const peer of order) {
+    return [...peers].sort((a, b) => Number(holders.includes(b.name)) - Number(holders.includes(a.name)));
+  }
+
+  async #recipeFromPeers(digest: string): Promise<Recipe | undefined> {
+    for (const peer of await this.#holdersFirst(digest)) {
       try {
         const recipe = await peer.recipe(digest);
         if (recipe !== undefined) return recipe;
@@ -187,8 +231,8 @@ export class StatusReport implements StatusCall {
     const held = new Map<string, number>();
     for (const blob of blobs) {
       if (blob.recipe === undefined) held.set(blob.digest, 0);
-      else if ((await this.#ctx.local.getRecipe(blob.digest)) !== undefined) held.set(blob.digest, blob.size);
-      else held.set(blob.digest, bytesHeld(blob.recipe, await this.#ctx.local.hasChunks(blob.recipe.ids)));
+      else if (await this.#ctx.blobs.has(blob.digest)) held.set(blob.digest, blob.size);
+      else held.set(blob.digest, scaled(blob, bytesHeld(blob.recipe, await this.#ctx.local.hasChunks(blob.recipe.ids))));
     }
     return held;
   }
@@ -202,8 +246,8 @@ export class StatusReport implements StatusCall {
       if ((await locations.holdersOf(blob.digest, [peer.name])).length > 0) held.set(blob.digest, blob.size);
       else if (blob.recipe === undefined) held.set(blob.digest, 0);
       else if (!live) {
-        const recorded = await locations.recordedHas(peer.name, blob.digest, uniqueIds(blob.recipe).length);
-        held.set(blob.digest, recorded === undefined ? 0 : bytesHeld(blob.recipe, spreadUnique(blob.recipe, recorded)));
+        const recorded = await locations.recordedHas(peer.name, blob.recipe.digest, uniqueIds(blob.recipe).length);
+        held.set(blob.digest, recorded === undefined ? 0 : scaled(blob, bytesHeld(blob.recipe, spreadUnique(blob.recipe, recorded))));
       } else ask.push(blob);
     }
     if (ask.length === 0) return held;
@@ -217,11 +261,21 @@ export class StatusReport implements StatusCall {
     let at = 0;
     for (const blob of ask) {
       const count = blob.recipe!.ids.length;
-      held.set(blob.digest, answers === undefined ? 0 : bytesHeld(blob.recipe!, answers.slice(at, at + count)));
+      held.set(blob.digest, answers === undefined ? 0 : scaled(blob, bytesHeld(blob.recipe!, answers.slice(at, at + count))));
       at += count;
     }
     return held;
   }
+}
+
+/**
+ * Bytes of a blob held, from bytes of its recipe's held: the same for a blob's own recipe; for a
+ * gzip layer held as its content, the layer's share of that (the layer whole when the content is).
+ */
+function scaled(blob: Blob, recipeBytes: number): number {
+  if (!blob.asContent || blob.recipe === undefined) return recipeBytes;
+  if (recipeBytes >= blob.recipe.size) return blob.size;
+  return Math.floor((recipeBytes / blob.recipe.size) * blob.size);
 }
 
 /** Bytes of the blob at positions whose chunk is held (`held` in recipe order, one per position). */

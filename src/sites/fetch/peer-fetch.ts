@@ -136,6 +136,11 @@ export class PeerFetch implements LaneUser {
     return this.#receivedBytes;
   }
 
+  /** Plain bytes of what the chunks make: the blob. */
+  get chunkedBytes(): number {
+    return this.recipe.size;
+  }
+
   /**
    * The stored form of a chunk this fetch brings, once it arrived and matched its id (its plain
    * bytes are in the cache by then); undefined if the fetch brings no such chunk.

@@ -134,6 +134,8 @@ export class PeerLane {
  * MEASURE_IDLE_MIN_MS once nothing is in flight).
  */
 export class LinkMeter {
+  /** Chunk bytes (as stored, as they travel) received from the peer since this site started: metrics read it. */
+  fetchedBytes = 0;
   #inFlight = 0;
   #busySince = 0;
   #busyMs = 0;
@@ -144,6 +146,7 @@ export class LinkMeter {
   }
 
   arrived(bytes: number): void {
+    this.fetchedBytes += bytes;
     this.#bytes += bytes;
   }
 

@@ -15,9 +15,16 @@ export const DEFAULT_POLL_INTERVAL_MS = 1000;
 export class LogFollower {
   readonly #loops: Promise<void>[];
   readonly #stopped = new AbortController();
+  /** Whether each peer answered its last read (a peer not asked yet is absent): readiness and metrics read it. */
+  readonly #answered = new Map<string, boolean>();
 
   constructor(peers: readonly PeerClient[], changes: SiteChanges, meta: MetadataStore, log: (line: string) => void, intervalMs = DEFAULT_POLL_INTERVAL_MS) {
     this.#loops = peers.map((peer) => this.#follow(peer, changes, meta, log, intervalMs));
+  }
+
+  /** Whether `peer` answered the last read of its log; undefined before the first read ended. */
+  answered(peer: string): boolean | undefined {
+    return this.#answered.get(peer);
   }
 
   async stop(): Promise<void> {
@@ -35,6 +42,7 @@ export class LogFollower {
         const { entries, head } = await peer.log(position);
         if (!reachable) log(`peer ${peer.name} is reachable again`);
         reachable = true;
+        this.#answered.set(peer.name, true);
         // Applying an entry twice is harmless (it is not newer the second time), so the
         // position is saved once a page, not once an entry.
         for (const entry of entries) {
@@ -47,6 +55,7 @@ export class LogFollower {
       } catch (error) {
         if (reachable) log(`cannot read peer ${peer.name}'s changes: ${(error as Error).message}`);
         reachable = false;
+        this.#answered.set(peer.name, false);
       }
       if (!more) await sleep(intervalMs, this.#stopped.signal);
     }

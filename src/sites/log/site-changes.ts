@@ -53,6 +53,14 @@ export class SiteChanges {
     await this.log.append({ site: this.site, time: Date.now(), holds: recipe.digest });
   }
 
+  /**
+   * Tells the peers this site holds a blob it stores otherwise than as a recipe (a gzip layer as
+   * its content and form: the content's recipe was announced when it was committed).
+   */
+  async announceHolds(digest: string): Promise<void> {
+    await this.log.append({ site: this.site, time: Date.now(), holds: digest });
+  }
+
   /** A change read from a peer's log. */
   apply(entry: ChangeEntry): Promise<void> {
     if (typeof entry.site !== "string" || typeof entry.time !== "number") return Promise.resolve();

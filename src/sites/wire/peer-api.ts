@@ -3,7 +3,9 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { PeerAccess } from "../../config/site-config.js";
 import { DedupError, isDedupError } from "../../errors.js";
 import { readBody, type BodyRules } from "../../http/body.js";
+import type { BlobService } from "../../layers/blob-service.js";
 import { parseDigest } from "../../layers/digest.js";
+import { encodeGzipForm } from "../../layers/gzip/form.js";
 import { encodeRecipe } from "../../store/recipe.js";
 import type { Store } from "../../store/types.js";
 import type { ReplicateCall, ReplicateEvent, ReplicateRequest, StatusCall } from "./operator-calls.js";
@@ -26,6 +28,8 @@ export interface PeerApiOptions {
   site: string;
   /** The site's own store, not the SiteStore over it: a peer must get only what this site holds, never what it would fetch. */
   store: Store;
+  /** The blobs of that store: gzip layers held as their content are served as their forms. */
+  blobs: BlobService;
   log: ServedLog;
   access: PeerAccess;
   logLine: (line: string) => void;
@@ -73,7 +77,7 @@ export function createPeerApiServer(options: PeerApiOptions): Server {
 async function handle(options: PeerApiOptions, probe: () => Buffer, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://peer");
   const call = url.pathname.startsWith(PEER_API_PREFIX) ? url.pathname.slice(PEER_API_PREFIX.length) : undefined;
-  const route = `${req.method} ${call?.startsWith("recipes/") ? "recipes/" : call}`;
+  const route = `${req.method} ${call?.startsWith("recipes/") ? "recipes/" : call?.startsWith("forms/") ? "forms/" : call}`;
   switch (route) {
     case "GET info":
       return send(res, 200, "application/json", JSON.stringify({ site: options.site, version: PEER_API_VERSION, head: options.log.head }));
@@ -90,6 +94,10 @@ async function handle(options: PeerApiOptions, probe: () => Buffer, req: Incomin
     case "GET recipes/": {
       const recipe = await options.store.getRecipe(parseDigest(call!.slice("recipes/".length)));
       return recipe === undefined ? send(res, 404, "text/plain", "no such recipe\n") : send(res, 200, "application/octet-stream", encodeRecipe(recipe));
+    }
+    case "GET forms/": {
+      const form = await options.blobs.gzipForm(parseDigest(call!.slice("forms/".length)));
+      return form === undefined ? send(res, 404, "text/plain", "no such form\n") : send(res, 200, "application/json", encodeGzipForm(form));
     }
     case "GET probe": {
       const bytes = Number(url.searchParams.get("bytes"));

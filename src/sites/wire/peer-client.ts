@@ -3,8 +3,10 @@ import { isIP } from "node:net";
 import type { PeerAccess, PeerEntry } from "../../config/site-config.js";
 import { DedupError } from "../../errors.js";
 import type { ChunkId } from "../../store/chunk-id.js";
+import type { GzipForm } from "../../layers/gzip/form.js";
 import { decodeRecipe, type Recipe } from "../../store/recipe.js";
 import { authorizationHeader, peerTransport, type PeerTransport } from "./peer-auth.js";
+import { readPeerForm } from "./peer-form.js";
 import { type ChangeEntry, decodeBitmap, joinIds, MAX_IDS_PER_HAS, PEER_API_PREFIX, readFrames } from "./peer-protocol.js";
 import { readBody } from "../../http/body.js";
 
@@ -80,6 +82,19 @@ export class PeerClient {
       return undefined;
     }
     return decodeRecipe(digest, await readAll(this.name, res));
+  }
+
+  /**
+   * The blob's gzip form if the peer holds it as a gzip layer's content and form, checked
+   * (peer-form.ts); undefined if it does not (a site from before forms answers 404 as well).
+   */
+  async form(digest: string): Promise<GzipForm | undefined> {
+    const res = await this.#open("GET", `forms/${digest}`);
+    if (res.statusCode === 404) {
+      res.resume();
+      return undefined;
+    }
+    return readPeerForm(this.name, digest, await readAll(this.name, res));
   }
 
   /**

@@ -17,6 +17,13 @@ import { CHUNK_ID_BYTES, type ChunkId } from "../../store/chunk-id.js";
  *                                         chunks, and the asker checks every chunk against its id
  *                                         anyway.)
  *   GET  /dd-peer/v2/recipes/<digest>     the blob's binary recipe (store/recipe.ts), 404 if absent
+ *   GET  /dd-peer/v2/forms/<digest>       a gzip layer held as its content (layers/gzip/form.ts): its form,
+ *                                         JSON (encodeGzipForm), which names the content, a blob asked
+ *                                         for as any other; 404 if the site holds no such form (it may
+ *                                         hold a recipe, or nothing). Added within version 2: a site from
+ *                                         before it answers 404 too, so it is asked after a 404 for the
+ *                                         recipe, and a site that holds a layer as a form still answers
+ *                                         404 for its recipe, as before.
  *   GET  /dd-peer/v2/log?after=SEQ        {"entries": [ChangeEntry...], "head": SEQ}: this site's change
  *                                         log after SEQ (sites/log/change-log.ts), a page at a time
  *   GET  /dd-peer/v2/probe?bytes=N        N bytes that do not compress (MIN_PROBE_BYTES..MAX_PROBE_BYTES,
