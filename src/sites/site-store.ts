@@ -92,6 +92,10 @@ export class SiteStore implements Store {
     return this.#local.putChunks(chunks);
   }
 
+  replaceChunks(chunks: readonly StoredChunk[]): Promise<void> {
+    return this.#local.replaceChunks(chunks);
+  }
+
   scanChunks(): AsyncIterable<StoredChunk> {
     return this.#local.scanChunks();
   }

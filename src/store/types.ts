@@ -32,6 +32,11 @@ export interface ChunkStore {
   getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]>;
   /** Idempotent; makes doomed chunks live again. Resolves once the chunks are committed (visible to every reader). */
   putChunks(chunks: readonly StoredChunk[]): Promise<void>;
+  /**
+   * Stores these chunks even where the id is present, pointing the index at the new bytes: a
+   * repair of chunks whose stored bytes were found damaged. Resolves once committed.
+   */
+  replaceChunks(chunks: readonly StoredChunk[]): Promise<void>;
   scanChunks(): AsyncIterable<StoredChunk>;
   /** Every chunk, doomed or not, in batches, without its bytes. */
   scanChunkEntries(): AsyncIterable<ChunkEntry[]>;

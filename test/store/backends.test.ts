@@ -170,6 +170,18 @@ for (const [name, setUp] of backends) {
         assert.deepEqual(await after("tags/"), ["tags/x:a", "tags/x:b", "tags/x:c", "tags/x:d"]);
       });
 
+      it("a repair replaces the stored bytes of chunks that are present", async (t) => {
+        const store = await openStore(await backend.fresh(t), { create: true });
+        t.after(() => store.close());
+        const [good, other] = [chunk(4000, 3000), chunk(4001, 3000)];
+        await store.putChunks([{ id: good.id, data: Buffer.alloc(3000, 7) }, other]);
+        await store.replaceChunks([good]);
+        const [repaired, untouched] = await store.getChunks([good.id, other.id]);
+        assert.ok(Buffer.from(repaired!).equals(good.data), "the index points at the new bytes");
+        assert.ok(Buffer.from(untouched!).equals(other.data));
+        assert.deepEqual(await store.hasChunks([good.id]), [true]);
+      });
+
       it("garbage collection: doomed chunks are still read but count as absent, a put revives them, only chunks still doomed by then are deleted", async (t) => {
         const store = await openStore(await backend.fresh(t), { create: true });
         t.after(() => store.close());

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import cassandra from "cassandra-driver";
 import { isDedupError } from "../../src/errors.js";
 import { parseCassandraUrl } from "../../src/store/cassandra/address.js";
 import { familiesFor, familyOf } from "../../src/store/cassandra/meta-scan.js";
 import { RECIPE_PART, tableId } from "../../src/store/cassandra/schema.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store, StoredChunk } from "../../src/store/types.js";
-import { eventually } from "../helpers.js";
+import { eventually, REPO_ROOT } from "../helpers.js";
 import { startCassandra, type CassandraCluster, type CassandraNode } from "../cassandra/servers.js";
 import { layerLikeChunks } from "./chunks.js";
 
@@ -18,6 +21,14 @@ import { layerLikeChunks } from "./chunks.js";
 
 function recipeOf(digest: string, some: StoredChunk[]) {
   return { digest, size: some.length * 100, ids: some.map((c) => c.id), lengths: Uint32Array.from(some, () => 100) };
+}
+
+/** Runs test/cassandra/open-child.ts, a frontend's start in a process of its own; its exit code and what it printed. */
+function startFrontend(url: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, "dist", "test", "cassandra", "open-child.js"), url], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (data) => (stderr += data));
+  return new Promise((resolve) => child.on("exit", (code) => resolve({ code, stderr })));
 }
 
 function sameChunks(got: (Uint8Array | undefined)[], want: StoredChunk[]): void {
@@ -146,6 +157,58 @@ describe("cassandra store on one node", () => {
     assert.ok(usage.backendBytes >= stored && usage.backendBytes < 1.15 * stored, `${usage.backendBytes} bytes on disk for ${stored}`);
   });
 
+  it("a keyspace made before garbage collection gets its columns at open; its chunks are measured once, and doomed and deleted like new ones", async (t) => {
+    const keyspace = `s${++keyspaces}`;
+    const old = await openStore(server.url(keyspace), { create: true });
+    await old.close();
+    // Back to the schema of an older release: chunks without size and doomed_at, one row written by it.
+    const client = new cassandra.Client({ contactPoints: server.contactPoints, localDataCenter: server.localDataCenter });
+    await client.connect();
+    t.after(() => client.shutdown());
+    await client.execute(`ALTER TABLE ${keyspace}.chunks DROP doomed_at`);
+    await client.execute(`ALTER TABLE ${keyspace}.chunks DROP size`);
+    const [before, after] = layerLikeChunks(2, 5);
+    await client.execute(`INSERT INTO ${keyspace}.chunks (id, data) VALUES (?, ?)`, [before!.id, before!.data], { prepare: true });
+
+    const store = await openStore(server.url(keyspace));
+    t.after(() => store.close());
+    await store.putChunks([after!]);
+    const listed = async () => {
+      const entries: [string, number, number | undefined][] = [];
+      for await (const batch of store.scanChunkEntries()) for (const e of batch) entries.push([e.id.toString("hex"), e.storedLength, e.doomedAt]);
+      return entries.sort();
+    };
+    const expected = [before!, after!].map((c) => [c.id.toString("hex"), c.data.length, undefined] as [string, number, undefined]).sort();
+    assert.deepEqual(await listed(), expected);
+    // The old row's size was filled in by that scan.
+    const row = (await client.execute(`SELECT size FROM ${keyspace}.chunks WHERE id = ?`, [before!.id], { prepare: true })).first();
+    assert.equal(row?.["size"], before!.data.length);
+    await store.doomChunks([before!.id, after!.id], 7);
+    assert.deepEqual(await store.hasChunks([before!.id, after!.id]), [false, false]);
+    assert.deepEqual(await store.deleteDoomedChunks([before!.id, after!.id], 7), { chunks: 2, bytes: before!.data.length + after!.data.length });
+    assert.deepEqual(await listed(), []);
+  });
+
+  it("a put that revives a doomed chunk outlives a delete that read it doomed before", async (t) => {
+    const keyspace = `s${++keyspaces}`;
+    const store = await openStore(server.url(keyspace), { create: true });
+    t.after(() => store.close());
+    const [one] = layerLikeChunks(1, 6);
+    await store.putChunks([one!]);
+    await store.doomChunks([one!.id], 1);
+    // A delete reads the row doomed; a put revives it; then the delete's write lands: it is
+    // fenced at the doom's timestamp, so the revived row stays.
+    const client = new cassandra.Client({ contactPoints: server.contactPoints, localDataCenter: server.localDataCenter });
+    await client.connect();
+    t.after(() => client.shutdown());
+    const read = (await client.execute(`SELECT writetime(doomed_at) AS w FROM ${keyspace}.chunks WHERE id = ?`, [one!.id], { prepare: true })).first();
+    await store.putChunks([one!]);
+    await client.execute(`DELETE FROM ${keyspace}.chunks USING TIMESTAMP ? WHERE id = ?`, [read?.["w"], one!.id], { prepare: true });
+    assert.deepEqual(await store.hasChunks([one!.id]), [true]);
+    sameChunks(await store.getChunks([one!.id]), [one!]);
+    assert.deepEqual(await store.deleteDoomedChunks([one!.id], Date.now()), { chunks: 0, bytes: 0 });
+  });
+
   it("opening a store while the cluster is down fails at once with one line", async () => {
     await assert.rejects(openStore("cassandra://127.0.0.1:1/nothing", { create: true }), (error) => {
       assert.ok(isDedupError(error, "STORE_UNAVAILABLE"));
@@ -196,6 +259,23 @@ describe("cassandra store on three nodes, replication 3, QUORUM", () => {
     await faulting;
     return i;
   }
+
+  it("20 times, two frontends (processes) start at once on a new keyspace: every one starts", { timeout: 300_000 }, async (t) => {
+    // The second frontend lists the nodes the other way round, as another host's config might.
+    const reversed = (url: string) => url.replace(/\/\/([^/]+)\//, (_, hosts: string) => `//${hosts.split(",").reverse().join(",")}/`);
+    // Each round's keyspace is dropped after it: 20 keyspaces of 5 tables would fill the nodes' small heaps.
+    const client = new cassandra.Client({ contactPoints: cluster.contactPoints, localDataCenter: cluster.localDataCenter, protocolOptions: { maxSchemaAgreementWaitSeconds: 0 } });
+    await client.connect();
+    t.after(() => client.shutdown());
+    const started = Date.now();
+    for (let round = 0; round < 20; round++) {
+      const url = `${cluster.url(`start${round}`)}?replication=3`;
+      const frontends = await Promise.all([startFrontend(url), startFrontend(reversed(url))]);
+      frontends.forEach((f, i) => assert.equal(f.code, 0, `round ${round}, frontend ${i}: ${f.stderr}`));
+      await client.execute(`DROP KEYSPACE start${round}`);
+    }
+    t.diagnostic(`20 rounds of two starts in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
 
   it("a node stopped in the middle of a push and one crashed in the middle of a pull: nothing lost, no call failed", async (t) => {
     const store = await openStore(`${cluster.url("fault")}?replication=3`, { create: true });

@@ -34,6 +34,70 @@ async function usedMemory(server: RedisServer): Promise<number> {
   }
 }
 
+function sameChunks(got: (Uint8Array | undefined)[], want: StoredChunk[]): void {
+  assert.equal(got.length, want.length);
+  got.forEach((data, i) => assert.ok(data !== undefined && Buffer.from(data).equals(want[i]!.data), `chunk ${i}`));
+}
+
+const bytesOf = (chunks: StoredChunk[]) => chunks.reduce((sum, c) => sum + c.data.length, 0);
+const idsOf = (chunks: StoredChunk[]) => chunks.map((c) => c.id);
+
+/**
+ * Three frontends on one store: three quarters of its chunks deleted, then two compactions at
+ * once while one frontend reads the chunks kept over and over and another writes new ones.
+ * Every read succeeds, every chunk kept or written reads back, what the two compactions left
+ * (a copy whose entries the other one switched) goes with the next, and Redis memory goes down.
+ */
+async function compactUnderLoad(t: { after(fn: () => unknown): void; diagnostic(message: string): void }, url: string): Promise<void> {
+  const a = await openStore(url, { create: true });
+  const [b, c] = await Promise.all([openStore(url), openStore(url)]);
+  t.after(() => Promise.all([a.close(), b.close(), c.close()]));
+  const kept: StoredChunk[] = [];
+  const dropped: StoredChunk[] = [];
+  for (let batch = 0; batch < 8; batch++) {
+    const some = layerLikeChunks(100, 20 + batch);
+    await a.putChunks(some);
+    some.forEach((chunk, i) => (i % 4 === 0 ? kept : dropped).push(chunk));
+  }
+  await a.doomChunks(idsOf(dropped), 1);
+  assert.equal((await a.deleteDoomedChunks(idsOf(dropped), 1)).chunks, dropped.length);
+  const before = (await a.usage()).backendBytes;
+
+  // Eight readers at once: some read an entry just before its switch and the pack after its DEL.
+  let compacting = true;
+  let reads = 0;
+  const reader = Promise.all(Array.from({ length: 8 }, async () => {
+    while (compacting) {
+      for (let at = 0; at < kept.length; at += 50, reads++) sameChunks(await b.getChunks(idsOf(kept.slice(at, at + 50))), kept.slice(at, at + 50));
+    }
+  }));
+  const written: StoredChunk[] = [];
+  const writer = (async () => {
+    for (let batch = 0; batch < 10; batch++) {
+      const some = layerLikeChunks(20, 100 + batch);
+      await c.putChunks(some);
+      written.push(...some);
+    }
+  })();
+  const [first, second] = await Promise.all([a.compact(0.5), b.compact(0.5)]).finally(() => (compacting = false));
+  await Promise.all([reader, writer]);
+  const rest = await a.compact(1);
+  assert.deepEqual(await a.compact(1), { packs: 0, freedBytes: 0 }, "every pack holds only live records");
+
+  sameChunks(await a.getChunks(idsOf(kept)), kept);
+  sameChunks(await a.getChunks(idsOf(written)), written);
+  assert.deepEqual(await a.getChunks(idsOf(dropped.slice(0, 5))), [undefined, undefined, undefined, undefined, undefined]);
+  const freed = first.freedBytes + second.freedBytes + rest.freedBytes;
+  assert.ok(freed >= bytesOf(dropped), `freed ${freed} of ${bytesOf(dropped)}`);
+  // Client buffers count as used memory until Redis's cron books them to the clients: a moment.
+  const after = await eventually(async () => {
+    const now = (await a.usage()).backendBytes;
+    assert.ok(now < before - bytesOf(dropped) / 2 + 1.2 * bytesOf(written), `Redis memory ${before} -> ${now}`);
+    return now;
+  }, 10_000, 250);
+  t.diagnostic(`compactions rewrote ${first.packs} + ${second.packs} + ${rest.packs} packs, freed ${freed} bytes during ${reads} reads; Redis memory ${before} -> ${after} bytes (${bytesOf(written)} bytes written meanwhile)`);
+}
+
 describe("redis store URLs", () => {
   it("parse into nodes, database, prefix and a location without credentials", () => {
     assert.deepEqual(parseRedisUrl("redis://u:p%40ss@cache:6380/2?prefix=reg"), {
@@ -80,6 +144,44 @@ describe("redis store", () => {
     assert.deepEqual(await store.hasChunks([first!.id]), [true]);
   });
 
+  it("a put of a doomed chunk makes it live again at once, in place", async (t) => {
+    const store = await openStore(`${server.url}?prefix=revive`, { create: true });
+    t.after(() => store.close());
+    const some = layerLikeChunks(10, 7);
+    await store.putChunks(some);
+    const bytes = await packBytes(server, "revive");
+    await store.doomChunks(idsOf(some), 5);
+    assert.deepEqual(await store.hasChunks(idsOf(some)), some.map(() => false));
+    await store.putChunks(some);
+    assert.deepEqual(await store.hasChunks(idsOf(some)), some.map(() => true));
+    assert.equal(await packBytes(server, "revive"), bytes, "no second copy");
+    assert.deepEqual(await store.deleteDoomedChunks(idsOf(some), Date.now()), { chunks: 0, bytes: 0 });
+    sameChunks(await store.getChunks(idsOf(some)), some);
+  });
+
+  it("compaction leaves alone a pack being written, and removes it once its writer is long gone", async (t) => {
+    const store = await openStore(`${server.url}?prefix=writing`, { create: true });
+    t.after(() => store.close());
+    const client = createClient({ url: server.url });
+    await client.connect();
+    t.after(() => client.close());
+    // A writer's pack, registered, whose index entries are not written yet.
+    const id = Buffer.from("0123456789abcdef", "hex");
+    await client.set("writing:p:0123456789abcdef", Buffer.alloc(1000, 1));
+    await client.sendCommand(["ZADD", "{writing}:writing", String(Date.now()), id]);
+    assert.deepEqual(await store.compact(0.5), { packs: 0, freedBytes: 0 });
+    assert.equal(await client.exists("writing:p:0123456789abcdef"), 1);
+    // Registered two hours ago: the writer died.
+    await client.sendCommand(["ZADD", "{writing}:writing", String(Date.now() - 2 * 3_600_000), id]);
+    assert.deepEqual(await store.compact(0.5), { packs: 1, freedBytes: 1000 });
+    assert.equal(await client.exists("writing:p:0123456789abcdef"), 0);
+    assert.equal(await client.zCard("{writing}:writing"), 0);
+  });
+
+  it("compacts beside readers, a writer and another compaction", async (t) => {
+    await compactUnderLoad(t, `${server.url}?prefix=compact`);
+  });
+
   it("costs Redis at most 1.1 bytes of memory per stored chunk byte", async (t) => {
     const before = await usedMemory(server);
     const store = await openStore(`${server.url}?prefix=memory`, { create: true });
@@ -115,6 +217,10 @@ describe("redis cluster store", () => {
   let cluster: RedisServer;
   before(async () => void (cluster = await startRedisCluster(3, 1)));
   after(() => cluster.stop());
+
+  it("compacts beside readers, a writer and another compaction", async (t) => {
+    await compactUnderLoad(t, `${cluster.url}?prefix=compact`);
+  });
 
   it("reads through the failover of a master that holds its chunks", async (t) => {
     const store: Store = await openStore(`${cluster.url}?prefix=failover`, { create: true });

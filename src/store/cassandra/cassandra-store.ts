@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type cassandra from "cassandra-driver";
+import cassandra from "cassandra-driver";
 import { DedupError } from "../../errors.js";
 import type { ChunkId } from "../chunk-id.js";
 import { decodeRecipe, encodeRecipe, type Recipe } from "../recipe.js";
@@ -8,7 +8,7 @@ import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "
 import { parseCassandraUrl } from "./address.js";
 import { connectCassandra, type CassandraConnection } from "./connection.js";
 import { compareUtf8, familiesFor, familyOf, mergeByKey } from "./meta-scan.js";
-import { createSchema, RECIPE_PART, schemaExists } from "./schema.js";
+import { awaitSchema, createSchema, migrateSchema, RECIPE_PART, schemaExists } from "./schema.js";
 import { keyspaceDiskBytes } from "./usage.js";
 
 /**
@@ -31,9 +31,29 @@ import { keyspaceDiskBytes } from "./usage.js";
  * Durability is Cassandra's: an acknowledged write is in the commit log of as many replicas as
  * the consistency level asks for (`commitlog_sync: periodic` syncs it within 10 s; `batch`
  * before acknowledging). `sync()` has nothing left to wait for.
+ *
+ * Garbage collection (the contract is ChunkStore's, ../types.ts), without lightweight
+ * transactions: the cells' write timestamps order what frontends do to a chunk's row.
+ * - Doom: `doomed_at` set on a row read as live. `hasChunks` counts only rows whose doomed_at
+ *   is null; reads do not look at it.
+ * - Revive: every put writes the whole row with doomed_at null, at a later timestamp than the
+ *   doom, so the put wins whatever order the writes reach the replicas in.
+ * - Delete: a row read as doomed since the deadline or before is deleted `USING TIMESTAMP` of
+ *   its doomed_at cell: the tombstone shadows the cells written up to the doom and nothing
+ *   written after it, so a put that revived the chunk meanwhile keeps its row. This holds as long
+ *   as the frontends' clocks agree far better than the grace period (a put comes at least that
+ *   long after the doom it undoes), which NTP gives; a clock off by more loses nothing but a
+ *   revive, which the next collection sees as a needed chunk and writes back.
+ * - A doom racing a delete of the same row may leave a row holding only doomed_at: it reads as
+ *   absent, lists with size 0, and the next collection deletes it.
+ * - `compact` has nothing to do: a deleted row's bytes go when Cassandra's compaction merges the
+ *   SSTable that holds them with the one that holds the tombstone (tombstones themselves stay
+ *   for gc_grace_seconds).
  */
 const META_PAGE = 256;
 const SCAN_PAGE = 64;
+/** Rows a page when listing chunks without their data: small rows. */
+const ENTRY_PAGE = 1024;
 const SETTINGS_ROW = "store";
 /**
  * Chunk ids asked in one request (`WHERE id IN ?`). One request per chunk cost a pull 1.5x the CPU
@@ -69,6 +89,8 @@ export class CassandraStore implements Store {
       const exists = await schemaExists(db, ks);
       if (!exists && !create) throw new DedupError("STORE_UNAVAILABLE", `no store at ${address.location}`, { location: address.location });
       if (!exists) await createSchema(db, address);
+      await migrateSchema(db, ks);
+      await awaitSchema(db, ks);
       let saved: Buffer | undefined;
       if (create) {
         // Written once, by whoever creates the store: a lightweight transaction, once per open.
@@ -86,14 +108,17 @@ export class CassandraStore implements Store {
   }
 
   async hasChunks(ids: readonly ChunkId[]): Promise<boolean[]> {
-    const found = await this.#readChunks("id", ids, IDS_PER_READ);
-    return ids.map((id) => found.has(id.toString("latin1")));
+    const found = await this.#readChunks("id, doomed_at", ids, IDS_PER_READ);
+    return ids.map((id) => {
+      const row = found.get(id.toString("latin1"));
+      return row !== undefined && row["doomed_at"] === null;
+    });
   }
 
   async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
     const perRead = Math.max(1, Math.min(IDS_PER_READ, Math.floor(BYTES_PER_READ / this.settings.chunker.maxSize)));
     const found = await this.#readChunks("id, data", ids, perRead);
-    return ids.map((id) => found.get(id.toString("latin1"))?.["data"] as Buffer | undefined);
+    return ids.map((id) => (found.get(id.toString("latin1"))?.["data"] as Buffer | null | undefined) ?? undefined);
   }
 
   /**
@@ -115,40 +140,87 @@ export class CassandraStore implements Store {
   }
 
   async putChunks(chunks: readonly StoredChunk[]): Promise<void> {
-    await Promise.all(chunks.map((chunk) => this.#db.execute(`INSERT INTO ${this.#ks}.chunks (id, data) VALUES (?, ?)`, [chunk.id, toBuffer(chunk.data)])));
+    // doomed_at null: a put makes a doomed chunk live again (see the class comment).
+    const insert = `INSERT INTO ${this.#ks}.chunks (id, data, size, doomed_at) VALUES (?, ?, ?, null)`;
+    await Promise.all(chunks.map((chunk) => this.#db.execute(insert, [chunk.id, toBuffer(chunk.data), chunk.data.length])));
+  }
+
+  /** An INSERT overwrites the row, present or not. */
+  replaceChunks(chunks: readonly StoredChunk[]): Promise<void> {
+    return this.putChunks(chunks);
   }
 
   async *scanChunks(): AsyncIterable<StoredChunk> {
     for await (const row of this.#scan(`SELECT id, data FROM ${this.#ks}.chunks`)) {
-      yield { id: row["id"] as Buffer, data: row["data"] as Buffer };
+      if (row["data"] !== null) yield { id: row["id"] as Buffer, data: row["data"] as Buffer };
     }
   }
 
   /** Every row of a query, a page at a time. */
-  async *#scan(query: string, params: unknown[] = []): AsyncIterable<cassandra.types.Row> {
+  async *#scan(query: string, params: unknown[] = [], fetchSize = SCAN_PAGE): AsyncIterable<cassandra.types.Row> {
+    for await (const page of this.#pages(query, params, fetchSize)) yield* page;
+  }
+
+  async *#pages(query: string, params: unknown[], fetchSize: number): AsyncIterable<cassandra.types.Row[]> {
     let pageState: string | undefined;
     do {
-      const page = await this.#db.execute(query, params, { fetchSize: SCAN_PAGE, ...(pageState !== undefined ? { pageState } : {}) });
-      yield* page.rows;
+      const page = await this.#db.execute(query, params, { fetchSize, ...(pageState !== undefined ? { pageState } : {}) });
+      yield page.rows;
       pageState = page.pageState ?? undefined;
     } while (pageState);
   }
 
-  // Garbage collection on Cassandra: being written (the contract is in ../types.ts).
   async *scanChunkEntries(): AsyncIterable<ChunkEntry[]> {
-    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
+    for await (const rows of this.#pages(`SELECT id, size, doomed_at FROM ${this.#ks}.chunks`, [], ENTRY_PAGE)) {
+      const sizes = await this.#sizesOf(rows);
+      yield rows.map((row, i) => {
+        const doomedAt = row["doomed_at"] as cassandra.types.Long | null;
+        const entry: ChunkEntry = { id: row["id"] as Buffer, storedLength: sizes[i]! };
+        if (doomedAt !== null) entry.doomedAt = doomedAt.toNumber();
+        return entry;
+      });
+    }
   }
 
-  async doomChunks(): Promise<void> {
-    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
+  /**
+   * The size of each row's data: its size column, or for rows written before that column
+   * existed, the length of data read now, filled in at the timestamp of data (so it never
+   * outlives the row: a delete that shadows the data shadows it too). 0 for a row without data.
+   */
+  async #sizesOf(rows: cassandra.types.Row[]): Promise<number[]> {
+    const unknown = rows.filter((row) => row["size"] === null).map((row) => row["id"] as Buffer);
+    const measured = new Map<string, number>();
+    if (unknown.length > 0) {
+      const found = await this.#readChunks("id, data, writetime(data) AS written", unknown, IDS_PER_READ);
+      await Promise.all([...found.values()].map(async (row) => {
+        const data = row["data"] as Buffer | null;
+        measured.set((row["id"] as Buffer).toString("latin1"), data?.length ?? 0);
+        if (data !== null) await this.#db.execute(`UPDATE ${this.#ks}.chunks USING TIMESTAMP ? SET size = ? WHERE id = ?`, [row["written"], data.length, row["id"]]);
+      }));
+    }
+    return rows.map((row) => (row["size"] as number | null) ?? measured.get((row["id"] as Buffer).toString("latin1")) ?? 0);
   }
 
-  async deleteDoomedChunks(): Promise<{ chunks: number; bytes: number }> {
-    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
+  async doomChunks(ids: readonly ChunkId[], at: number): Promise<void> {
+    const found = await this.#readChunks("id, doomed_at", ids, IDS_PER_READ);
+    const live = [...found.values()].filter((row) => row["doomed_at"] === null);
+    const update = `UPDATE ${this.#ks}.chunks SET doomed_at = ? WHERE id = ?`;
+    await Promise.all(live.map((row) => this.#db.execute(update, [cassandra.types.Long.fromNumber(at), row["id"]])));
   }
 
+  async deleteDoomedChunks(ids: readonly ChunkId[], doomedBy: number): Promise<{ chunks: number; bytes: number }> {
+    const found = await this.#readChunks("id, size, doomed_at, writetime(doomed_at) AS doomed_write", ids, IDS_PER_READ);
+    const doomed = [...found.values()].filter((row) => row["doomed_at"] !== null && (row["doomed_at"] as cassandra.types.Long).toNumber() <= doomedBy);
+    const sizes = await this.#sizesOf(doomed);
+    // Fenced at the doom's write: a put that revived the chunk since wrote later, and stays.
+    const remove = `DELETE FROM ${this.#ks}.chunks USING TIMESTAMP ? WHERE id = ?`;
+    await Promise.all(doomed.map((row) => this.#db.execute(remove, [row["doomed_write"], row["id"]])));
+    return { chunks: doomed.length, bytes: sizes.reduce((sum, size) => sum + size, 0) };
+  }
+
+  /** Nothing to do on Cassandra: its own compaction drops deleted rows (see the class comment). */
   async compact(): Promise<{ packs: number; freedBytes: number }> {
-    throw new DedupError("STORE_INVALID", "garbage collection is not available on Cassandra yet");
+    return { packs: 0, freedBytes: 0 };
   }
 
   async getRecipe(digest: string): Promise<Recipe | undefined> {

@@ -94,7 +94,10 @@ export async function connectCassandra(address: CassandraAddress, role: ClusterR
     },
     socketOptions: { connectTimeout: 5_000, readTimeout: READ_TIMEOUT_MS },
     // The port of the nodes the driver discovers (system.peers has no port): the URL's.
-    protocolOptions: { port: address.port, maxSchemaAgreementWaitSeconds: 60 },
+    // No wait for schema agreement after a DDL statement: schema.ts waits for its own schema on
+    // every node that is up (awaitSchema), which is what requests need; the driver's wait polls
+    // every 500 ms (a second per statement) and counts down nodes' last versions too.
+    protocolOptions: { port: address.port, maxSchemaAgreementWaitSeconds: 0 },
     queryOptions: { consistency: consistencies[toDriverName(address.consistency)], prepare: true, isIdempotent: true },
     ...(address.username !== undefined ? { credentials: { username: address.username, password: address.password ?? "" } } : {}),
   });
