@@ -19,8 +19,10 @@ export function blobsOver(t: { after(fn: () => unknown): void }, store: Store, c
 /** A fresh embedded store in a temporary directory and the blobs over it; both closed when the test ends. */
 export async function freshBlobs(t: { after(fn: () => unknown): void }, chunkCacheBytes?: number, recreated?: RecreatedCache): Promise<{ store: Store; blobs: BlobService }> {
   const store = await openStore(join(await tempDir(t), "store"), { create: true });
+  const blobs = blobsOver(t, store, chunkCacheBytes, recreated);
+  // After-hooks run in the order they were added: the service first (it waits for gzip conversions under way), then the store they write to.
   t.after(() => store.close());
-  return { store, blobs: blobsOver(t, store, chunkCacheBytes, recreated) };
+  return { store, blobs };
 }
 
 /** A stored blob's bytes (or a range of them), read through the door. */

@@ -26,7 +26,6 @@ export function replicateCommand(command: Command): void {
       const access = await peerAccessFromFlags(flags);
       const res = await callSite(flags.siteUrl, access, "POST", "replicate", { repository, reference, to: flags.to });
       let progress: Progress | undefined;
-      let shown = 0;
       try {
         for await (const line of lines(res)) {
           let event: ReplicateEvent;
@@ -40,8 +39,7 @@ export function replicateCommand(command: Command): void {
               progress = new Progress(`${image} -> ${flags.to}`, event.bytes);
               break;
             case "progress":
-              progress?.advance(Math.max(0, event.done - shown));
-              shown = Math.max(shown, event.done);
+              progress?.update(event.done);
               break;
             case "error":
               progress?.clearLine();

@@ -11,6 +11,9 @@ export class ChunkCache {
   readonly #capacity: number;
   readonly #entries = new Map<string, Buffer>();
   #bytes = 0;
+  /** Lookups that found their chunk, and those that did not (serve's metrics read them). */
+  hits = 0;
+  misses = 0;
 
   constructor(capacityBytes: number) {
     this.#capacity = capacityBytes;
@@ -20,7 +23,23 @@ export class ChunkCache {
     return this.#capacity;
   }
 
+  /** Bytes of the chunks held now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   get(id: ChunkId): Buffer | undefined {
+    const chunk = this.getAgain(id);
+    if (chunk === undefined) this.misses++;
+    else this.hits++;
+    return chunk;
+  }
+
+  /**
+   * A second look for a chunk `get` missed moments ago, which may have come in meanwhile (a site
+   * puts each chunk it fetches here): not counted, so that each chunk a read wants counts once.
+   */
+  getAgain(id: ChunkId): Buffer | undefined {
     const key = id.toString("latin1");
     const chunk = this.#entries.get(key);
     if (chunk !== undefined) {

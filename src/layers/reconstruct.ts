@@ -160,7 +160,7 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
   const undecoded: number[] = [];
   const toDecode: Uint8Array[] = [];
   misses.forEach((i, k) => {
-    const cached = cache.get(ids[i]!);
+    const cached = cache.getAgain(ids[i]!);
     if (cached !== undefined) {
       out[i] = cached;
       decoded[i] = false;

@@ -11,8 +11,14 @@ export interface Damage {
   problem: string;
 }
 
-/** Re-hashes every chunk, then rebuilds every blob against its digest; reports what is damaged. */
-export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (checked: number) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
+/** How far a verification got: chunks re-hashed, then blobs rebuilt. */
+export interface VerifyProgress {
+  chunks: number;
+  blobs: number;
+}
+
+/** Re-hashes every chunk, then rebuilds every blob against its digest; reports what is damaged. `onProgress` hears of each chunk and blob checked. */
+export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (checked: VerifyProgress) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
   // Every chunk is decoded and checked again, never taken from the cache.
   const reading: ReadParts = { ...parts, cache: new ChunkCache(0), verified: new WeakSet() };
   const damage: Damage[] = [];
@@ -25,6 +31,7 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
     } catch (error) {
       damage.push({ kind: "chunk", id: id.toString("hex"), problem: `cannot be decoded: ${(error as Error).message}` });
     }
+    onProgress?.({ chunks, blobs: 0 });
   }
   let blobs = 0;
   for await (const recipe of store.scanRecipes()) {
@@ -35,7 +42,7 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
       if (!isDedupError(error)) throw error;
       damage.push({ kind: "blob", id: recipe.digest, problem: error.message });
     }
-    onProgress?.(blobs);
+    onProgress?.({ chunks, blobs });
   }
   return { chunks, blobs, damage };
 }

@@ -19,6 +19,7 @@ import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from "./limits.js";
 import { ALLOWED_METHODS, matchRoute, type Route } from "./routes.js";
 import { DEFAULT_UPLOAD_LIMITS, UploadSessions, type UploadLimits } from "./upload-session.js";
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus } from "./uploads.js";
+import { countBodyBytes, REQUEST_ID_HEADER, requestIdOf, type RequestRecord } from "./request-record.js";
 
 export interface RegistryOptions {
   /** Where the registry keeps its records (repositories, tags, links, upload sessions). */
@@ -31,8 +32,10 @@ export interface RegistryOptions {
   maxConcurrentReads?: number;
   /** Server-side messages; default: stderr. */
   log?: (line: string) => void;
-  /** Also log one line per request. */
-  accessLog?: boolean;
+  /** Hears of every request once its response is done or cut: metrics, a structured access log (observe/). */
+  onRequest?: (record: RequestRecord) => void;
+  /** Endpoints beside the API by path (health probes, metrics), answered before any auth. */
+  endpoints?: ReadonlyMap<string, PlainEndpoint>;
   /** Mirror mode: a pull-through cache of these upstreams (see mirror.ts). */
   mirror?: MirrorConfig;
   /** The time now, in ms since the epoch (default Date.now): upload sessions, tag TTLs and upstream tokens expire by it. */
@@ -43,10 +46,22 @@ export interface RegistryOptions {
   auth?: RegistryAuth;
 }
 
+/**
+ * An endpoint outside /v2/ that is no part of the registry API: answered to anyone (probes and
+ * scrapers carry no registry credentials), so it must tell nothing a client may not know.
+ */
+export interface PlainEndpoint {
+  /** What the access log and the metrics call its requests. */
+  name: string;
+  answer(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
 export interface RegistryServer {
   /** An https.Server when `tls` was given; the same API otherwise. */
   readonly server: Server | HttpsServer;
   readonly registry: Registry;
+  /** Mirror mode's pull-through cache, when upstreams are configured (its outcome counts feed metrics). */
+  readonly mirror: Mirror | undefined;
   /** Stops accepting connections and waits for requests in flight; upload sessions stay in the store. */
   close(): Promise<void>;
 }
@@ -77,10 +92,11 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
   // Every request's work is awaited here, and anything it throws past its own error handling is
   // a bug: logged, its connection cut, and the server goes on serving the others.
   const refused = new WeakSet<Socket>();
+  const observers: Observers = { endpoints: options.endpoints ?? new Map(), onRequest: options.onRequest };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     // A connection over the client's limit was answered already; a request on it is not served.
     if (refused.has(req.socket)) return void res.destroy();
-    void handle(registry, req, res, options.accessLog ?? false).catch((error: unknown) => {
+    void handle(registry, req, res, observers).catch((error: unknown) => {
       log(`bug: ${req.method} ${req.url?.slice(0, 200)} failed outside its error handling: ${describe(error)}`);
       res.destroy();
     });
@@ -103,6 +119,7 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
   return {
     server,
     registry,
+    mirror,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -113,15 +130,43 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
   };
 }
 
-async function handle(registry: Registry, req: IncomingMessage, res: ServerResponse, accessLog: boolean): Promise<void> {
-  const started = Date.now();
+/** What hears of requests besides their handlers: the plain endpoints, and who takes each request's record. */
+interface Observers {
+  endpoints: ReadonlyMap<string, PlainEndpoint>;
+  onRequest?: (record: RequestRecord) => void;
+}
+
+async function handle(registry: Registry, req: IncomingMessage, res: ServerResponse, observers: Observers): Promise<void> {
+  const started = performance.now();
   const method = req.method ?? "GET";
   const url = requestTarget(req.url ?? "/");
   const ex: Exchange = { registry, req, res, method, query: url.searchParams };
+  const id = requestIdOf(req);
   res.setHeader("Docker-Distribution-Api-Version", "registry/2.0");
   res.setHeader("X-Content-Type-Options", "nosniff");
-  if (accessLog) res.once("close", () => registry.log(`${ex.who?.user === undefined ? "" : `[${ex.who.user}] `}${method} ${url.pathname}${url.search} ${res.statusCode} ${Date.now() - started}ms`));
+  res.setHeader(REQUEST_ID_HEADER, id);
+  const { onRequest } = observers;
+  if (onRequest !== undefined) {
+    const bytes = countBodyBytes(req, res);
+    res.once("close", () =>
+      onRequest({
+        id,
+        method,
+        route: routeName(registry, observers, url.pathname),
+        target: `${url.pathname}${url.search}`.slice(0, 1000),
+        status: res.statusCode,
+        bytesIn: bytes.in,
+        bytesOut: bytes.out,
+        seconds: (performance.now() - started) / 1000,
+        client: req.socket.remoteAddress ?? "unknown",
+        user: ex.who?.user,
+        complete: res.writableFinished,
+      }),
+    );
+  }
   try {
+    const endpoint = observers.endpoints.get(url.pathname);
+    if (endpoint !== undefined) return await endpoint.answer(req, res);
     await dispatch(ex, url.pathname);
   } catch (thrown) {
     if (res.headersSent || res.destroyed || !res.socket || res.socket.destroyed || isClientGone(thrown)) {
@@ -135,6 +180,15 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
     if (error.isServerFault) registry.log(`${method} ${url.pathname}: ${describe(thrown)}`);
     sendError(res, error);
   }
+}
+
+/** What a request's record calls its endpoint: few names, so that metrics stay small. */
+function routeName(registry: Registry, observers: Observers, pathname: string): string {
+  const endpoint = observers.endpoints.get(pathname);
+  if (endpoint !== undefined) return endpoint.name;
+  if (pathname === registry.auth?.tokenService?.path) return "token";
+  const route = matchRoute(pathname);
+  return route === undefined || route === "invalid" ? "other" : route.kind;
 }
 
 async function dispatch(ex: Exchange, pathname: string): Promise<void> {

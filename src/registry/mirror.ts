@@ -52,8 +52,17 @@ export interface MirrorDeps extends UpstreamFetchDeps {
   now: () => number;
 }
 
+/** How a mirror answered reads of one kind: from the store (hits), fetched upstream (misses), or failing upstream (errors). */
+export interface MirrorOutcomes {
+  hits: number;
+  misses: number;
+  errors: number;
+}
+
 export class Mirror implements MirrorRoutes {
   readonly config: MirrorConfig;
+  /** Running totals for metrics. A stale tag served while its upstream fails counts as a hit and an error. */
+  readonly outcomes: Record<"blob" | "manifest", MirrorOutcomes> = { blob: { hits: 0, misses: 0, errors: 0 }, manifest: { hits: 0, misses: 0, errors: 0 } };
   readonly #deps: MirrorDeps;
   readonly #upstreams = new Map<string, { component: string; client: UpstreamClient }>();
   /** When each `<local name>:<tag>` was last confirmed with its upstream (ms since epoch). */
@@ -78,6 +87,16 @@ export class Mirror implements MirrorRoutes {
   async handle(ex: Exchange, route: Extract<Route, { name: string }>): Promise<boolean> {
     const target = this.resolve(route.name, ex.query);
     if (target === undefined) return false;
+    try {
+      await this.#serve(ex, route, target);
+    } catch (error) {
+      if (isUpstreamFailure(error) && (route.kind === "blob" || route.kind === "manifest")) this.outcomes[route.kind].errors++;
+      throw error;
+    }
+    return true;
+  }
+
+  async #serve(ex: Exchange, route: Extract<Route, { name: string }>, target: MirrorTarget): Promise<void> {
     switch (route.kind) {
       case "blob":
         if (ex.method === "DELETE") throw readOnly(target, "deleting a blob");
@@ -98,7 +117,6 @@ export class Mirror implements MirrorRoutes {
         await listReferrers(ex, target.localName, route.digest);
         break;
     }
-    return true;
   }
 
   /** The mirrored repository a request names, or undefined for a local one. `name` is valid. */
@@ -134,11 +152,11 @@ export class Mirror implements MirrorRoutes {
   async getManifest(ex: Exchange, target: MirrorTarget, rawReference: string): Promise<void> {
     const reference = parseReference(rawReference, false);
     if (reference.kind === "digest") {
-      if ((await this.#deps.meta.getManifest(target.localName, reference.digest)) === undefined) {
-        await this.#once(this.#manifestFetches, `${target.localName}@${reference.digest}`, () => this.#fetchManifest(target, reference.digest, reference.digest));
-      }
+      const stored = (await this.#deps.meta.getManifest(target.localName, reference.digest)) !== undefined;
+      if (!stored) await this.#once(this.#manifestFetches, `${target.localName}@${reference.digest}`, () => this.#fetchManifest(target, reference.digest, reference.digest));
+      this.outcomes.manifest[stored ? "hits" : "misses"]++;
     } else {
-      await this.#freshTag(target, reference.tag);
+      this.outcomes.manifest[(await this.#freshTag(target, reference.tag)) ? "hits" : "misses"]++;
     }
     await getManifest(ex, target.localName, rawReference);
   }
@@ -147,16 +165,21 @@ export class Mirror implements MirrorRoutes {
   async getBlob(ex: Exchange, target: MirrorTarget, rawDigest: string): Promise<void> {
     const digest = checkDigest(rawDigest);
     const { meta, blobs } = this.#deps;
-    if ((await meta.blobLink(target.localName, digest)) !== undefined) return getBlob(ex, target.localName, digest);
+    if ((await meta.blobLink(target.localName, digest)) !== undefined) {
+      this.outcomes.blob.hits++;
+      return getBlob(ex, target.localName, digest);
+    }
     const known = await blobs.open(digest);
     if (known !== undefined) {
       // The bytes are here already (another repository's); the upstream only has to confirm that this repository has them.
       const head = await target.upstream.request("HEAD", target.upstreamName, `blobs/${digest}`, {}, this.#closing.signal);
       if (!head.ok) throw await upstreamFailure(head, target, "blob", digest);
+      this.outcomes.blob.hits++;
       await meta.linkBlob(target.localName, digest, known.size);
       return getBlob(ex, target.localName, digest);
     }
     const key = `${target.localName}@${digest}`;
+    this.outcomes.blob.misses++;
     let fetch = this.#blobFetches.get(key);
     if (fetch === undefined && ex.method === "HEAD") return this.#headBlob(ex, target, digest);
     if (fetch === undefined) {
@@ -223,30 +246,33 @@ export class Mirror implements MirrorRoutes {
     ex.res.end();
   }
 
-  async #freshTag(target: MirrorTarget, tag: string): Promise<void> {
+  /** Makes the tag fresh enough to serve; whether its manifest was served from the store (true) or fetched again. */
+  async #freshTag(target: MirrorTarget, tag: string): Promise<boolean> {
     const { meta, log } = this.#deps;
     const key = `${target.localName}:${tag}`;
     const cached = await meta.getTag(target.localName, tag);
     const checked = this.#tagChecked.get(key);
-    if (cached !== undefined && checked !== undefined && this.#deps.now() - checked < this.config.manifestTtlSeconds * 1000) return;
+    if (cached !== undefined && checked !== undefined && this.#deps.now() - checked < this.config.manifestTtlSeconds * 1000) return true;
     try {
-      await this.#once(this.#manifestFetches, key, async () => {
+      return await this.#once(this.#manifestFetches, key, async () => {
         if (cached !== undefined && (await meta.getManifest(target.localName, cached)) !== undefined) {
           const head = await target.upstream.request("HEAD", target.upstreamName, `manifests/${tag}`, { Accept: MANIFEST_ACCEPT, "If-None-Match": `"${cached}"` }, this.#closing.signal);
           if ((head.ok || head.status === 304) && (head.status === 304 || head.headers.get("docker-content-digest") === cached)) {
             this.#tagChecked.set(key, this.#deps.now());
-            return;
+            return true;
           }
           if (!head.ok && head.status !== 304) throw await upstreamFailure(head, target, "manifest", tag);
         }
         const digest = await this.#fetchManifest(target, tag, undefined);
         await meta.setTag(target.localName, tag, digest);
         this.#tagChecked.set(key, this.#deps.now());
+        return false;
       });
     } catch (error) {
       if (cached !== undefined && error instanceof RegistryError && (error.code === "UNAVAILABLE" || error.code === "TOOMANYREQUESTS")) {
         log(`mirror: serving ${target.localName}:${tag} from the cache, unrevalidated: ${error.message}`);
-        return;
+        this.outcomes.manifest.errors++;
+        return true;
       }
       throw error;
     }
@@ -291,6 +317,11 @@ export class Mirror implements MirrorRoutes {
     inFlight.set(key, task);
     return task;
   }
+}
+
+/** An upstream that could not be reached, failed, lied, refused the mirror's credentials or rate-limited it (its 404 is an answer, not a failure). */
+function isUpstreamFailure(error: unknown): boolean {
+  return error instanceof RegistryError && (error.code === "UNAVAILABLE" || error.code === "DENIED" || error.code === "TOOMANYREQUESTS");
 }
 
 /** A mirrored repository refuses writes. */

@@ -257,6 +257,11 @@ export class UploadSessions {
     return result;
   }
 
+  /** Live sessions in the store, every frontend's, up to the cap (where counting stops): a scan, which metrics sample in the background. */
+  async countLive(): Promise<number> {
+    return (await this.#countOpen("")).total;
+  }
+
   /** Live sessions, in all and of `client`; the scan stops once the total reaches the cap. */
   async #countOpen(client: string): Promise<{ total: number; ofClient: number }> {
     const now = this.#now();

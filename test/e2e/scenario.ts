@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { ACCESS_MESSAGE, accessLine } from "../../src/observe/access-log.js";
 
 /**
  * Running a real-client scenario script (test/e2e/clients/scenario.sh, test/e2e/gzip-corpus/scenario.sh)
@@ -15,7 +16,7 @@ export interface StepResult {
   ms: number;
   stdout: string;
   stderr: string;
-  /** docker-dedup's access log lines written while the step ran. */
+  /** docker-dedup's log lines written while the step ran, its access log's among them (see `readable`). */
   requests: string;
   /** The same from a second docker-dedup (WORK/mirror.log), if the scenario runs one. */
   mirrorRequests: string;
@@ -72,12 +73,34 @@ export async function readSteps(work: string): Promise<{ results: Map<string, St
   for (const [i, [id, code, ms, logAt, mirrorLogAt]] of lines.entries()) {
     const read = async (ext: string) => readFile(join(work, "out", `${id}.${ext}`), "utf8").catch(() => "");
     // The registry's access log from this step's start to the next step's: the requests it made.
-    const slice = (log: Buffer, column: 3 | 4, at: string) => log.subarray(Number(at), lines[i + 1] ? Number(lines[i + 1]![column]) : undefined).toString("utf8");
+    const slice = (log: Buffer, column: 3 | 4, at: string) => readable(log.subarray(Number(at), lines[i + 1] ? Number(lines[i + 1]![column]) : undefined).toString("utf8"));
     const requests = slice(serveLogBytes, 3, logAt);
     const mirrorRequests = slice(mirrorLogBytes, 4, mirrorLogAt);
     results.set(id, { code: Number(code), ms: Number(ms), stdout: await read("out"), stderr: await read("err"), requests, mirrorRequests });
   }
-  return { results, serveLog: serveLogBytes.toString("utf8"), mirrorLog: mirrorLogBytes.toString("utf8") };
+  return { results, serveLog: readable(serveLogBytes.toString("utf8")), mirrorLog: readable(mirrorLogBytes.toString("utf8")) };
+}
+
+/**
+ * serve's stderr as lines to match: off a terminal serve logs JSON records (observe/logger.ts),
+ * so each record becomes its message, and each access-log record (`msg: "request"`) its request
+ * line (`... [user] METHOD PATH STATUS Nms`, observe/access-log.ts), which the scenarios' checks
+ * match on. Anything else (a line cut by a step's boundary) stays as it is.
+ */
+export function readable(log: string): string {
+  return log
+    .split("\n")
+    .map((line) => {
+      if (!line.startsWith("{")) return line;
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return line;
+      }
+      return record.msg === ACCESS_MESSAGE ? accessLine(record) : String(record.msg ?? line);
+    })
+    .join("\n");
 }
 
 /**

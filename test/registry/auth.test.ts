@@ -10,6 +10,7 @@ import { createTokenHandler } from "../../src/auth/token-endpoint.js";
 import { issueToken } from "../../src/auth/token.js";
 import type { RegistryAuth } from "../../src/registry/access.js";
 import { createRegistryServer } from "../../src/registry/app.js";
+import type { RequestRecord } from "../../src/registry/request-record.js";
 import { createSeedApiServer, pullableBlobs } from "../../src/registry/seed-api.js";
 import { ecKey } from "../auth/fixtures.js";
 import { tempDir } from "../helpers.js";
@@ -190,12 +191,19 @@ test("upload sessions are capped per user: a user at the cap does not hold back 
   assert.equal(await uploadRecordsIn(registry.store), 3);
 });
 
-test("the access log names the user", async (t) => {
-  const registry = await startRegistry(t, { auth: basicAuth(), accessLog: true });
+test("a request's record (the access log's, the metrics') names the user", async (t) => {
+  const records: RequestRecord[] = [];
+  const registry = await startRegistry(t, { auth: basicAuth(), onRequest: (record) => records.push(record) });
   const done = new Promise<void>((resolve) => registry.server.server.once("request", (_req, res) => res.once("close", () => setImmediate(resolve))));
-  assert.equal((await fetch(`${registry.url}/v2/`, as(basic("carol")))).status, 200);
+  const res = await fetch(`${registry.url}/v2/`, as(basic("carol")));
+  assert.equal(res.status, 200);
+  const requestId = res.headers.get("x-request-id");
+  assert.match(requestId ?? "", /^[0-9a-f-]{36}$/);
   await done;
-  assert.match(registry.logs.join("\n"), /^\[carol\] GET \/v2\/ 200 \d+ms$/m);
+  assert.deepEqual(
+    records.map(({ id, user, method, target, status, bytesIn, bytesOut, client }) => ({ id, user, method, target, status, bytesIn, bytesOut, client })),
+    [{ id: requestId, user: "carol", method: "GET", target: "/v2/", status: 200, bytesIn: 0, bytesOut: 2, client: "127.0.0.1" }],
+  );
 });
 
 /** A token from the built-in service at `registry`, as docker gets one (GET with Basic credentials). */
