@@ -1,12 +1,11 @@
 import type { Command } from "commander";
+import { SERVE_SETTINGS } from "../config/serve-settings.js";
 import { readPeerTls, readSecretFile, type PeerAccess } from "../config/site-config.js";
 
 /** The mutual-TLS flags of every command that talks to sites' peer APIs (`serve --site`, `sites`, `replicate`). */
 export function addPeerTlsOptions(command: Command): Command {
-  return command
-    .option("--peer-tls-cert <file>", "mutual TLS between sites: this side's PEM certificate, signed by --peer-tls-ca (with --peer-tls-key, --peer-tls-ca)")
-    .option("--peer-tls-key <file>", "the PEM private key of --peer-tls-cert")
-    .option("--peer-tls-ca <file>", "the PEM certificate of the CA that signs every site's certificate");
+  for (const key of ["peerTlsCert", "peerTlsKey", "peerTlsCa"] as const) command.option(SERVE_SETTINGS[key].flag, SERVE_SETTINGS[key].help);
+  return command;
 }
 
 export interface PeerTlsFlags {

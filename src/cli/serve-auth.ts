@@ -1,4 +1,3 @@
-import type { Command } from "commander";
 import { Authorizer } from "../auth/authorizer.js";
 import { BcryptPool } from "../auth/bcrypt-pool.js";
 import { AuthConfigError } from "../auth/errors.js";
@@ -6,21 +5,9 @@ import { HtpasswdFile } from "../auth/htpasswd.js";
 import { signingKeyFromPem, trustedKeyOf, trustedKeysFrom, type TrustedKey } from "../auth/keys.js";
 import { Policy } from "../auth/policy.js";
 import { createTokenHandler } from "../auth/token-endpoint.js";
-import { AUTH_KEYS, planAuth, type AuthSettings } from "../config/auth-settings.js";
+import { planAuth, type AuthSettings } from "../config/auth-settings.js";
 import { readSettingsFile } from "../config/read-file.js";
 import type { RegistryAuth } from "../registry/access.js";
-
-/** `serve`'s auth flags (config/auth-settings.ts has how they combine). */
-export function addAuthOptions(command: Command): Command {
-  return command
-    .option("--htpasswd <file>", "require HTTP basic auth against these users (bcrypt entries: htpasswd -B)")
-    .option("--auth-policy <file>", "JSON: who may pull, push, delete which repositories (default: every user everything, anonymous users nothing)")
-    .option("--token-realm <url>", "bearer tokens: where clients get them (with --token-key, this registry answers at the URL's path)")
-    .option("--token-service <name>", "bearer tokens: this registry's name in them (their audience)")
-    .option("--token-issuer <name>", "bearer tokens: their issuer (default with --token-key: the service name)")
-    .option("--token-key <pem>", "bearer tokens from the built-in token service for the --htpasswd users, signed with this EC P-256 or RSA private key")
-    .option("--token-trust <file>", "bearer tokens from an external token service: its public keys (PEM keys or certificates, or a JWKS)");
-}
 
 /** Auth as the registry and the seed API take it, and what to tell the operator. */
 export interface ServeAuth {
@@ -37,14 +24,9 @@ const DEFAULT_POLICY = { rules: [{ repositories: ["**"], users: ["*"], actions: 
 /** The Basic realm clients are challenged with (a name shown to users, not a URL). */
 const BASIC_REALM = "docker-dedup";
 
-/** Reads the files the flags (over the config file's keys) name; undefined when auth is off. */
-export async function buildServeAuth(flags: AuthSettings, file: AuthSettings | undefined, log: (line: string) => void): Promise<ServeAuth | undefined> {
-  const settings: AuthSettings = {};
-  for (const key of AUTH_KEYS) {
-    const value = flags[key] ?? file?.[key];
-    if (value !== undefined) settings[key] = value;
-  }
-  const plan = planAuth(settings);
+/** Reads the files the settings name; undefined when auth is off. */
+export async function buildServeAuth(settings: AuthSettings | undefined, log: (line: string) => void): Promise<ServeAuth | undefined> {
+  const plan = settings === undefined ? undefined : planAuth(settings);
   if (plan === undefined) return undefined;
   const policyFile = plan.policy;
   const policy = policyFile === undefined ? Policy.parse(DEFAULT_POLICY) : Policy.parse(await readJson(policyFile, "auth policy"), policyFile);

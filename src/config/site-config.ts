@@ -1,6 +1,8 @@
+import { z } from "zod";
 import { DedupError } from "../errors.js";
 import { readSettingsFile } from "./read-file.js";
 import { readTlsFiles } from "./tls-files.js";
+import { above0, atLeast0, httpUrl, refusing, text, textWhere } from "./value-schemas.js";
 
 /**
  * The settings that make a `serve` process a site (src/sites/, docs/ARCHITECTURE.md "Sites"),
@@ -54,44 +56,55 @@ export interface SiteConfig {
   probeIntervalSeconds: number;
 }
 
-export const SCHEDULE_POLICIES: readonly SchedulePolicy[] = ["network-aware", "random", "single-source"];
+export const SCHEDULE_POLICIES = ["network-aware", "random", "single-source"] as const satisfies readonly SchedulePolicy[];
 /** Secrets shorter than this are refused: the peer API serves every stored byte. */
-const MIN_SECRET_LENGTH = 16;
+export const MIN_SECRET_LENGTH = 16;
 /** Sites are named in metadata keys and logs: short, and nothing that needs escaping. */
 const SITE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+const SITE_NAME_EXPECTED = "a site name: lowercase letters, digits, '.', '_', '-' (at most 63)";
 
-export function checkSiteName(name: string, what: string): string {
-  if (!SITE_NAME.test(name)) throw new DedupError("INPUT_INVALID", `bad ${what} "${name}": lowercase letters, digits, '.', '_', '-' (at most 63)`);
-  return name;
+export const siteNameSchema = textWhere(SITE_NAME_EXPECTED, (name) => SITE_NAME.test(name));
+
+/** The seconds between link probes: 0 for none. */
+export const probeIntervalSchema = atLeast0("the seconds between link probes (0: no probes)");
+
+/**
+ * A `peers` entry as the config file has it (`bandwidth`: the first estimate of that peer's link,
+ * in Mbit/s), or `--peer NAME=URL`.
+ */
+export const peerEntrySchema = z.strictObject(
+  {
+    name: siteNameSchema,
+    url: text("the peer API's http(s)://HOST:PORT").superRefine(refusing(peerUrlProblem)).transform((url) => new URL(url).origin),
+    bandwidth: above0("Mbit/s").optional(),
+  },
+  { error: "expected a peer: NAME=URL on the command line, {name, url, bandwidth} in a file" },
+);
+
+export type PeerSetting = z.output<typeof peerEntrySchema>;
+
+/** `--peer NAME=URL` as a `peers` entry, unchecked. */
+export function peerFromText(value: string): { name: string; url: string } | string {
+  const eq = value.indexOf("=");
+  return eq <= 0 ? value : { name: value.slice(0, eq), url: value.slice(eq + 1) };
 }
 
-/** `--peer NAME=URL` */
-export function parsePeerFlag(text: string): PeerEntry {
-  const eq = text.indexOf("=");
-  if (eq <= 0) throw new DedupError("INPUT_INVALID", `bad --peer "${text}": expected NAME=URL, e.g. paris=http://10.0.0.2:5001`);
-  return { name: checkSiteName(text.slice(0, eq), "peer name"), url: checkPeerUrl(text.slice(eq + 1), `--peer ${text.slice(0, eq)}`) };
+/** A checked `peers` entry as the sites take it: bandwidth in bytes per second. */
+export function peerEntryOf(setting: PeerSetting): PeerEntry {
+  return { name: setting.name, url: setting.url, ...(setting.bandwidth === undefined ? {} : { bytesPerSecond: (setting.bandwidth * 1e6) / 8 }) };
 }
 
-/** `--probe-interval SECONDS` */
-export function parseProbeIntervalFlag(text: string): number {
-  return checkProbeInterval(text.trim() === "" ? NaN : Number(text), `--probe-interval "${text}"`);
+export function checkPeerUrl(value: string, what: string): string {
+  const problem = peerUrlProblem(value);
+  if (problem !== undefined) throw new DedupError("INPUT_INVALID", `${what}: ${problem}: ${JSON.stringify(value)}`);
+  return new URL(value).origin;
 }
 
-export function checkProbeInterval(seconds: number, what: string): number {
-  if (!(seconds >= 0 && Number.isFinite(seconds))) throw new DedupError("INPUT_INVALID", `bad ${what}: expected the seconds between link probes, a number >= 0 (0: no probes)`);
-  return seconds;
-}
-
-export function checkPeerUrl(text: string, what: string): string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new DedupError("INPUT_INVALID", `${what}: not a URL: ${JSON.stringify(text)}`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new DedupError("INPUT_INVALID", `${what}: expected an http:// or https:// URL (the peer API's address)`);
-  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") throw new DedupError("INPUT_INVALID", `${what}: expected http(s)://HOST:PORT only`);
-  return url.origin;
+function peerUrlProblem(value: string): string | undefined {
+  const url = httpUrl(value);
+  if (url === undefined) return "expected an http:// or https:// URL (the peer API's address)";
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") return "expected http(s)://HOST:PORT only";
+  return undefined;
 }
 
 /**
@@ -102,12 +115,6 @@ export function checkPeerScheme(url: string, tls: boolean, what: string): void {
   const secure = url.startsWith("https:");
   if (tls && !secure) throw new DedupError("INPUT_INVALID", `${what} is ${url}: with mutual TLS (--peer-tls-cert, --peer-tls-key, --peer-tls-ca) peers are reached over https:// only`);
   if (!tls && secure) throw new DedupError("INPUT_INVALID", `${what} is ${url}: an https:// peer API needs this site's certificate (--peer-tls-cert, --peer-tls-key, --peer-tls-ca)`);
-}
-
-export function checkSchedule(text: string, what = "--schedule"): SchedulePolicy {
-  const policy = SCHEDULE_POLICIES.find((p) => p === text);
-  if (policy === undefined) throw new DedupError("INPUT_INVALID", `bad ${what} "${text}": expected ${SCHEDULE_POLICIES.join(", ")}`);
-  return policy;
 }
 
 /** Checks the site's peers as a whole: distinct names, not the site's own, at most MAX_SITES. */

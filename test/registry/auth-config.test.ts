@@ -65,7 +65,7 @@ test("config file: the auth keys are checked, and their files are relative to th
   const config = await loadServeConfig(file);
   assert.deepEqual(config.auth, { htpasswd: join(dir, "users"), authPolicy: "/etc/policy.json", tokenKey: join(dir, "k.pem"), tokenRealm: TOKEN.tokenRealm, tokenService: "s" });
   assert.throws(() => parseServeConfig({ htpasswd: 3 }), /htpasswd: expected a file name/);
-  assert.throws(() => parseServeConfig({ tokenService: "" }), /tokenService: expected a string/);
+  assert.throws(() => parseServeConfig({ tokenService: "" }), /tokenService: expected this registry's name in tokens, got ""/);
   assert.throws(() => parseServeConfig({ htpassword: "x" }), /unknown setting htpassword/);
   assert.equal(parseServeConfig({}).auth, undefined);
 });

@@ -131,8 +131,8 @@ export interface ServeProcess {
  * Starts `docker-dedup serve ARGS --listen LISTEN` (a free loopback port by default); resolves with
  * its URL once it listens, and once its stderr also matches `until`, if given (a site's peer API).
  */
-export async function serveCli(t: { after(fn: () => unknown): void }, args: string[], options: { listen?: string; until?: RegExp } = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, "serve", ...args, "--listen", options.listen ?? "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
+export async function serveCli(t: { after(fn: () => unknown): void }, args: string[], options: { listen?: string; until?: RegExp; env?: Record<string, string> } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, "serve", ...args, "--listen", options.listen ?? "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...options.env } });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   t.after(() => child.kill("SIGKILL"));
   let stderr = "";

@@ -1,19 +1,25 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseServeConfig } from "../../src/config/serve-config.js";
-import { checkPeers, parsePeerFlag, parseProbeIntervalFlag } from "../../src/config/site-config.js";
+import { resolveSettings } from "../../src/config/resolve-settings.js";
+import { parseServeConfig, serveConfigOf } from "../../src/config/serve-config.js";
 import { decodeBitmap, encodeBitmap, frameHeader, MISSING_CHUNK, readFrames } from "../../src/sites/wire/peer-protocol.js";
 import { fromPieces, randomPieces, runCli } from "../helpers.js";
 
+/** The least a config file makes a site with. */
+const SITE = { site: "paris", peerListen: "127.0.0.1:5001", peerSecretFile: "secret" };
+
+/** A site's settings from serve's flags (the same names as the file's keys, but `--peer`), as serve reads them. */
+const siteFromFlags = (flags: Record<string, unknown>) => serveConfigOf(resolveSettings({ flags: { ...SITE, ...flags } })).sites;
+
 test("--peer NAME=URL, and the site keys of the serve config file", () => {
-  assert.deepEqual(parsePeerFlag("lyon=http://10.0.0.2:5001/"), { name: "lyon", url: "http://10.0.0.2:5001" });
-  assert.throws(() => parsePeerFlag("http://10.0.0.2:5001"), /NAME=URL/);
-  assert.throws(() => parsePeerFlag("Lyon=http://h:1"), /bad peer name/);
-  assert.deepEqual(parsePeerFlag("lyon=https://h:1"), { name: "lyon", url: "https://h:1" }); // mutual TLS between sites
-  assert.throws(() => parsePeerFlag("lyon=ftp://h:1"), /http:\/\/ or https:\/\//);
-  assert.throws(() => parsePeerFlag("lyon=http://h:1/v2"), /HOST:PORT only/);
-  assert.throws(() => checkPeers("paris", [parsePeerFlag("paris=http://h:1")]), /own name/);
-  assert.throws(() => checkPeers("paris", [parsePeerFlag("lyon=http://h:1"), parsePeerFlag("lyon=http://h:2")]), /twice/);
+  assert.deepEqual(siteFromFlags({ peer: ["lyon=http://10.0.0.2:5001/"] })?.peers, [{ name: "lyon", url: "http://10.0.0.2:5001" }]);
+  assert.throws(() => siteFromFlags({ peer: ["http://10.0.0.2:5001"] }), /NAME=URL/);
+  assert.throws(() => siteFromFlags({ peer: ["Lyon=http://h:1"] }), /bad --peer "Lyon=http:\/\/h:1": expected a site name/);
+  assert.deepEqual(siteFromFlags({ peer: ["lyon=https://h:1"], peerTlsCert: "c.pem", peerTlsKey: "k.pem", peerTlsCa: "ca.pem" })?.peers, [{ name: "lyon", url: "https://h:1" }]); // mutual TLS between sites
+  assert.throws(() => siteFromFlags({ peer: ["lyon=ftp://h:1"] }), /http:\/\/ or https:\/\//);
+  assert.throws(() => siteFromFlags({ peer: ["lyon=http://h:1/v2"] }), /HOST:PORT only/);
+  assert.throws(() => siteFromFlags({ peer: ["paris=http://h:1"] }), /own name/);
+  assert.throws(() => siteFromFlags({ peer: ["lyon=http://h:1", "lyon=http://h:2"] }), /twice/);
 
   const config = parseServeConfig({
     site: "paris",
@@ -30,11 +36,11 @@ test("--peer NAME=URL, and the site keys of the serve config file", () => {
     peers: [{ name: "lyon", url: "http://10.0.0.2:5001", bytesPerSecond: 25_000_000 }, { name: "nice", url: "http://10.0.0.3:5001" }],
   });
   assert.equal(parseServeConfig({ store: "x" }).sites, undefined);
-  assert.throws(() => parseServeConfig({ site: "paris", schedule: "fastest" }), /config: bad schedule "fastest"/);
+  assert.throws(() => parseServeConfig({ ...SITE, schedule: "fastest" }), /config: schedule: expected network-aware, random or single-source, got "fastest"/);
   assert.throws(() => parseServeConfig({ site: "paris", peers: [{ name: "lyon", url: "http://h:1", speed: 1 }] }), /unknown setting peers\[0\]\.speed/);
   assert.throws(() => parseServeConfig({ site: "paris", peers: [{ name: "lyon", url: "http://h:1", bandwidth: 0 }] }), /bandwidth: expected Mbit\/s/);
-  assert.deepEqual(parseServeConfig({ site: "paris", peerTlsCert: "paris.pem", peerTlsKey: "paris-key.pem", peerTlsCa: "ca.pem" }).sites?.peerTls, { cert: "paris.pem", key: "paris-key.pem", ca: "ca.pem" });
-  assert.throws(() => parseServeConfig({ site: "paris", peerTlsCa: 3 }), /peerTlsCa: expected a string/);
+  assert.deepEqual(parseServeConfig({ ...SITE, peerTlsCert: "paris.pem", peerTlsKey: "paris-key.pem", peerTlsCa: "ca.pem" }).sites?.peerTls, { cert: "paris.pem", key: "paris-key.pem", ca: "ca.pem" });
+  assert.throws(() => parseServeConfig({ ...SITE, peerTlsCa: 3 }), /peerTlsCa: expected a file name, got 3/);
 });
 
 test("mutual TLS settings: all three files or none, each read and checked, in one line", async () => {
@@ -47,16 +53,16 @@ test("mutual TLS settings: all three files or none, each read and checked, in on
 });
 
 test("--probe-interval SECONDS and the config file's probeInterval: seconds >= 0, 0 for none", () => {
-  assert.equal(parseProbeIntervalFlag("1"), 1);
-  assert.equal(parseProbeIntervalFlag("0.5"), 0.5);
-  assert.equal(parseProbeIntervalFlag("0"), 0);
-  for (const bad of ["-1", "soon", "", " ", "Infinity", "1s"]) assert.throws(() => parseProbeIntervalFlag(bad), new RegExp(`bad --probe-interval "${bad}": expected the seconds between link probes`));
+  assert.equal(siteFromFlags({ probeInterval: "1" })?.probeInterval, 1);
+  assert.equal(siteFromFlags({ probeInterval: "0.5" })?.probeInterval, 0.5);
+  assert.equal(siteFromFlags({ probeInterval: "0" })?.probeInterval, 0);
+  for (const bad of ["-1", "soon", "", " ", "Infinity", "1s"]) assert.throws(() => siteFromFlags({ probeInterval: bad }), { message: new RegExp(`^bad --probe-interval "${bad}": expected the seconds between link probes`) });
 
-  assert.equal(parseServeConfig({ site: "paris", probeInterval: 60 }).sites?.probeInterval, 60);
-  assert.equal(parseServeConfig({ site: "paris", probeInterval: 0 }).sites?.probeInterval, 0);
-  assert.equal(parseServeConfig({ site: "paris" }).sites?.probeInterval, undefined);
-  assert.throws(() => parseServeConfig({ site: "paris", probeInterval: -5 }), /config: bad probeInterval -5: expected the seconds between link probes/);
-  assert.throws(() => parseServeConfig({ site: "paris", probeInterval: "60" }), /config: probeInterval: expected seconds, a number/);
+  assert.equal(parseServeConfig({ ...SITE, probeInterval: 60 }).sites?.probeInterval, 60);
+  assert.equal(parseServeConfig({ ...SITE, probeInterval: 0 }).sites?.probeInterval, 0);
+  assert.equal(parseServeConfig(SITE).sites?.probeInterval, undefined);
+  assert.throws(() => parseServeConfig({ ...SITE, probeInterval: -5 }), /config: probeInterval: expected the seconds between link probes .*, got -5/);
+  assert.throws(() => parseServeConfig({ ...SITE, probeInterval: "60" }), /config: probeInterval: expected the seconds between link probes .*, got "60"/);
 });
 
 test("serve refuses peer settings without a site, and a site without its peer listener and secret", async () => {
