@@ -1,6 +1,6 @@
 import { GO_FLATE_FAMILY, GoFlateEncoder } from "./go-flate/index.js";
 import type { GzipHeader } from "./gzip-header.js";
-import { KLAUSPOST_LEVEL_VERSIONS, KlauspostFlateEncoder, PGZIP_DEFAULT_BLOCK_SIZE, PgzipBodyEncoder } from "./klauspost-flate/index.js";
+import { KLAUSPOST_LEVEL_VERSIONS, KlauspostFlateEncoder, PGZIP_DEFAULT_BLOCK_SIZE, PGZIP_TAIL_SIZE, PgzipBodyEncoder } from "./klauspost-flate/index.js";
 import { ZLIB_DEFAULT_MEM_LEVEL, ZLIB_FAMILY, ZlibEncoder } from "./zlib/index.js";
 
 /**
@@ -41,6 +41,33 @@ export function openEncoder(spec: EncoderSpec, sink: (bytes: Uint8Array) => void
       return new KlauspostFlateEncoder(spec.level, sink);
     case "zlib":
       return new ZlibEncoder(spec.level, sink, { memLevel: spec.memLevel });
+  }
+}
+
+/** The largest pgzip block a stored form may name: re-creating one holds a block of input and its output in memory. */
+const MAX_PGZIP_BLOCK = 64 << 20;
+
+/** Why `value` is no encoder spec this library can run (unknown family, level or setting), if it is not one. */
+export function encoderSpecProblem(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) return "is not an object";
+  const spec = value as Record<string, unknown>;
+  const keys = Object.keys(spec).sort().join(",");
+  const level = spec.level;
+  const levelIn = (...levels: number[]) => typeof level === "number" && levels.includes(level);
+  switch (spec.family) {
+    case "go":
+      return keys === "family,level" && levelIn(-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9) ? undefined : "is not a Go level (-2-9)";
+    case "klauspost":
+      return keys === "family,level" && levelIn(-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9) ? undefined : "is not a klauspost level (-2-9)";
+    case "pgzip": {
+      const block = spec.blockSize;
+      const blockOk = Number.isSafeInteger(block) && (block as number) > PGZIP_TAIL_SIZE && (block as number) <= MAX_PGZIP_BLOCK;
+      return keys === "blockSize,family,level" && levelIn(-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9) && blockOk ? undefined : `is not a pgzip level (-2-9) with blocks of ${PGZIP_TAIL_SIZE + 1}..${MAX_PGZIP_BLOCK} bytes`;
+    }
+    case "zlib":
+      return keys === "family,level,memLevel" && levelIn(1, 2, 3, 4, 5, 6, 7, 8, 9) && [1, 2, 3, 4, 5, 6, 7, 8, 9].includes(spec.memLevel as number) ? undefined : "is not a zlib level (1-9) and memLevel (1-9)";
+    default:
+      return "names no known encoder family";
   }
 }
 

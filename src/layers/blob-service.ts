@@ -3,10 +3,11 @@ import { availableParallelism } from "node:os";
 import { DedupError } from "../errors.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
+import { BlobActivity } from "./activity.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { ChunkClaims } from "./claims.js";
 import { bringBack, collect, pinKey, type CollectOptions, type CollectReport } from "./gc.js";
-import type { BlobCompression } from "./compression.js";
+import { detectCompression, type BlobCompression } from "./compression.js";
 import { GZIP_KEPT_PREFIX, GzipConverter, type Conversion } from "./gzip/convert.js";
 import { EncodePool } from "./gzip/encode-pool.js";
 import type { RecreatedCache } from "./gzip/recreated-cache.js";
@@ -19,7 +20,8 @@ import { IngestPool } from "./ingest-pool.js";
 import { readBlob, type ByteRange, type ReadParts } from "./reconstruct.js";
 import { summarizeBlobs, type BlobSummary } from "./summary.js";
 import type { BlobSource } from "./sources.js";
-import { verifyStore, type Damage } from "./verify.js";
+import { repairStore, type RepairReport, type RepairSources } from "./repair.js";
+import { verifyStore, type Damage, type VerifyProgress } from "./verify.js";
 
 /**
  * The front door of layers/: everything above (the registry, sites, seed import, the CLI) stores,
@@ -51,6 +53,8 @@ export class BlobParts implements ReadParts {
   readonly recreated: RecreatedCache | undefined;
   readonly verified = new WeakSet<Recipe>();
   readonly ingestBuffers = new IngestBuffers();
+  /** What the services on these parts did: running totals for serve's metrics. */
+  readonly activity = new BlobActivity();
 
   constructor(options: BlobPartsOptions) {
     this.cache = new ChunkCache(options.chunkCacheBytes);
@@ -119,6 +123,7 @@ export class BlobService {
    */
   async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
     const result = await ingestBlob(this.#store, source, { ...options, claims: this.#claims, buffers: this.#parts.ingestBuffers, cache: this.#parts.cache });
+    this.#parts.activity.ingested(result);
     if (result.compression === "gzip" && options.convert !== false) await this.#markUnlessDecided(result.digest);
     return result;
   }
@@ -131,6 +136,7 @@ export class BlobService {
     this.#pool ??= new IngestPool(this.#store, this.#claims, Math.min(sources.length, availableParallelism()));
     return sources.map(async (source) => {
       const result = await this.#pool!.ingest(source, onBytes);
+      this.#parts.activity.ingested(result);
       if (result.compression === "gzip") await this.#markUnlessDecided(result.digest);
       return result;
     });
@@ -158,8 +164,10 @@ export class BlobService {
   }
 
   /** Collects what no root needs (gc.ts); `roots` are what the layers above need (a registry's links, upload parts). */
-  collect(options: Omit<CollectOptions, "now"> & { now?: number }): Promise<CollectReport> {
-    return collect(this.#store, { ...options, now: options.now ?? Date.now() });
+  async collect(options: Omit<CollectOptions, "now"> & { now?: number }): Promise<CollectReport> {
+    const report = await collect(this.#store, { ...options, now: options.now ?? Date.now() });
+    if (!options.dryRun) this.#parts.activity.collected(report);
+    return report;
   }
 
   async has(digest: string): Promise<boolean> {
@@ -179,9 +187,23 @@ export class BlobService {
     if ((await this.#store.getRecipe(form.content)) === undefined) {
       throw new DedupError("BLOB_UNKNOWN", `content ${form.content} of ${form.digest} is not here`, { digest: form.content });
     }
-    for await (const piece of this.#gzipBlob(form).read()) void piece;
+    // Re-created from the content, never taken from the cache of re-created layers: this is the proof.
+    const content = (start: number, end: number) => this.#readRecipeRange(form.content, start, end);
+    for await (const piece of verifiedWhole(form, recreateGzip(form, content, this.#parts.encoder))) void piece;
     await this.#store.putMeta(gzipFormKey(form.digest), encodeGzipForm(form));
     await this.#store.sync();
+  }
+
+  /**
+   * Marks a blob committed by other means than an ingest (a site's fetch of a peer's recipe) for
+   * conversion if it is gzip and not converted or kept yet.
+   */
+  async convertIfGzip(digest: string): Promise<void> {
+    const recipe = await this.#store.getRecipe(digest);
+    if (recipe === undefined || recipe.size < 2) return;
+    const head: Buffer[] = [];
+    for await (const piece of readBlob(this.#store, recipe, { start: 0, end: Math.min(recipe.size, 8) - 1 }, this.#parts)) head.push(piece);
+    if (detectCompression(Buffer.concat(head)) === "gzip") await this.#markUnlessDecided(digest);
   }
 
   /** Converts the gzip blobs marked and not converted yet (after a restart), in the background. */
@@ -268,7 +290,7 @@ export class BlobService {
   }
 
   /** Re-hashes every chunk and rebuilds every blob, gzip layers re-created from their content too; what is damaged. */
-  async verify(onProgress?: (checked: number) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
+  async verify(onProgress?: (checked: VerifyProgress) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
     const report = await verifyStore(this.#store, this.#parts, onProgress);
     for await (const [key, value] of this.#store.scanMeta(GZIP_FORM_PREFIX)) {
       const digest = key.slice(GZIP_FORM_PREFIX.length);
@@ -279,9 +301,21 @@ export class BlobService {
         if (!(error instanceof DedupError)) throw error;
         report.damage.push({ kind: "blob", id: digest, problem: error.message });
       }
-      onProgress?.(report.blobs);
+      onProgress?.({ chunks: report.chunks, blobs: report.blobs });
     }
     return report;
+  }
+
+  /**
+   * Fetches what `verify` found damaged again from `sources` and reads each damaged blob again
+   * (repair.ts); what is still lost is reported, for the layers above to name what it costs.
+   */
+  repair(damage: readonly Damage[], sources: RepairSources, log: (line: string) => void): Promise<RepairReport> {
+    return repairStore(this.#store, damage, sources, async (digest) => {
+      const blob = await this.open(digest);
+      if (blob === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not stored`, { digest });
+      for await (const piece of blob.read()) void piece;
+    }, log);
   }
 
   /** What the store holds, counted (summary.ts). */
@@ -302,7 +336,7 @@ export class BlobService {
   #blob(recipe: Recipe): StoredBlob {
     const store = this.#store;
     const parts = this.#parts;
-    return { digest: recipe.digest, size: recipe.size, read: (range?: ByteRange) => readBlob(store, recipe, range, parts) };
+    return { digest: recipe.digest, size: recipe.size, read: (range?: ByteRange) => parts.activity.counted(readBlob(store, recipe, range, parts)) };
   }
 
   async #gzipForm(digest: string): Promise<GzipForm | undefined> {
@@ -321,18 +355,15 @@ export class BlobService {
     const encoder = this.#parts.encoder;
     const cache = this.#parts.recreated;
     const recreated = (range: ByteRange) => sliced(recreateGzip(form, content, encoder), range, form);
-    return {
-      digest: form.digest,
-      size: form.size,
-      read: (range?: ByteRange) => {
-        const { start, end } = range ?? { start: 0, end: form.size - 1 };
-        const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, (at) => recreated({ start: at, end }));
-        if (cached !== undefined) return cached;
-        if (range !== undefined) return recreated(range);
-        const whole = verifiedWhole(form, recreateGzip(form, content, encoder));
-        return cache === undefined ? whole : cache.fill(form.digest, form.size, whole);
-      },
+    const pieces = (range?: ByteRange): AsyncIterable<Buffer> => {
+      const { start, end } = range ?? { start: 0, end: form.size - 1 };
+      const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, (at) => recreated({ start: at, end }));
+      if (cached !== undefined) return cached;
+      if (range !== undefined) return recreated(range);
+      const whole = verifiedWhole(form, recreateGzip(form, content, encoder));
+      return cache === undefined ? whole : cache.fill(form.digest, form.size, whole);
     };
+    return { digest: form.digest, size: form.size, read: (range?: ByteRange) => this.#parts.activity.counted(pieces(range)) };
   }
 
   /** The bytes [start, end) of a blob stored as chunks (brought back if doomed); nothing for an empty range. */

@@ -42,7 +42,7 @@ export interface PeerView {
  * peers fill its chunk cache as they arrive, for the pulls that wait on them.
  */
 export async function startSite(local: Store, config: SiteConfig, log: (line: string) => void, parts: BlobParts): Promise<Site> {
-  const localBlobs = new BlobService(local, parts);
+  const localBlobs = new BlobService(local, parts, log);
   const changes = await SiteChanges.open(config.site, local, log);
   const peers = config.peers.map((peer) => new PeerClient(peer, config.access, config.peerListen.host));
   const links = await LinkEstimates.load(local, new Map(config.peers.map((peer) => [peer.name, peer.bytesPerSecond])));
@@ -56,7 +56,11 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     locations: changes.locations,
     links,
     policy: config.schedule,
-    commit: (recipe) => changes.commitRecipe(recipe),
+    commit: async (recipe) => {
+      await changes.commitRecipe(recipe);
+      // A gzip layer the peer had not converted yet is converted here, as a push would be.
+      await localBlobs.convertIfGzip(recipe.digest);
+    },
     adopt: async (form) => {
       // Opening the content brings it back if a garbage collection doomed it since its commit (no form named it yet).
       await localBlobs.open(form.content);
@@ -90,6 +94,7 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
       await closed;
       await remote.settled();
       await changes.log.compacted();
+      await localBlobs.close();
       for (const peer of peers) peer.close();
     },
   };

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import assert from "node:assert/strict";
 import { tempDir } from "../helpers.js";
+import { asBody, OCI_LAYER, OCI_MANIFEST, sha256 } from "../registry/harness.js";
 
 /**
  * Debian's `docker-registry` (CNCF distribution 2.8.2), started on a free loopback port with
@@ -67,4 +69,34 @@ export function referenceRegistryConfig(dataDir: string, port: number): string {
     `  addr: 127.0.0.1:${port}`,
     "",
   ].join("\n");
+}
+
+/**
+ * An image pushed to a registry (this one or distribution, which has no monolithic POST) with
+ * optional auth, tagged `tag`: manifest text, digest and blobs.
+ */
+export async function pushImage(url: string, name: string, tag: string, layers: Buffer[], auth?: string): Promise<{ manifest: string; digest: string; blobs: Map<string, Buffer> }> {
+  const headers: Record<string, string> = auth === undefined ? {} : { Authorization: auth };
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, salt: Math.random() }));
+  const blobs = new Map<string, Buffer>();
+  for (const blob of [config, ...layers]) {
+    const digest = sha256(blob);
+    blobs.set(digest, blob);
+    // CNCF distribution 2.8 has no monolithic POST: open a session, then PUT the bytes.
+    const started = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: "POST", headers });
+    assert.equal(started.status, 202, await started.text());
+    const location = new URL(started.headers.get("location")!, url);
+    location.searchParams.set("digest", digest);
+    const res = await fetch(location, { method: "PUT", body: asBody(blob), headers: { ...headers, "Content-Type": "application/octet-stream" } });
+    assert.equal(res.status, 201, await res.text());
+  }
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
+    layers: layers.map((l) => ({ mediaType: OCI_LAYER, digest: sha256(l), size: l.length })),
+  });
+  const res = await fetch(`${url}/v2/${name}/manifests/${tag}`, { method: "PUT", body: manifest, headers: { ...headers, "Content-Type": OCI_MANIFEST } });
+  assert.equal(res.status, 201, await res.text());
+  return { manifest, digest: sha256(manifest), blobs };
 }

@@ -9,9 +9,9 @@ import { promisify } from "node:util";
 import { buildMirrorConfig, parseServeConfig, parseUpstreamFlag, type MirrorEntry } from "../../src/config/serve-config.js";
 import { parseChallenge } from "../../src/registry/upstream.js";
 import type { Mirror as RegistryMirror } from "../../src/registry/mirror.js";
-import { freePort, startReferenceRegistry } from "../e2e/reference-registry.js";
+import { freePort, pushImage, startReferenceRegistry } from "../e2e/reference-registry.js";
 import { eventually, randomBytes, tempDir } from "../helpers.js";
-import { asBody, expectError, makeImage, OCI_LAYER, OCI_MANIFEST, pushManifest, sha256, startRegistry, type TestRegistry } from "./harness.js";
+import { asBody, expectError, makeImage, OCI_MANIFEST, pushManifest, sha256, startRegistry, type TestRegistry } from "./harness.js";
 
 type T = { after(fn: () => unknown): void };
 
@@ -60,33 +60,6 @@ async function startDistribution(t: T, extra: string[]): Promise<{ url: string; 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`docker-registry did not start: ${log}`);
-}
-
-/** A one-layer image pushed to `url` with optional auth: manifest text, digest and blobs. */
-async function pushImage(url: string, name: string, tag: string, layers: Buffer[], auth?: string): Promise<{ manifest: string; digest: string; blobs: Map<string, Buffer> }> {
-  const headers: Record<string, string> = auth === undefined ? {} : { Authorization: auth };
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, salt: Math.random() }));
-  const blobs = new Map<string, Buffer>();
-  for (const blob of [config, ...layers]) {
-    const digest = sha256(blob);
-    blobs.set(digest, blob);
-    // CNCF distribution 2.8 has no monolithic POST: open a session, then PUT the bytes.
-    const started = await fetch(`${url}/v2/${name}/blobs/uploads/`, { method: "POST", headers });
-    assert.equal(started.status, 202, await started.text());
-    const location = new URL(started.headers.get("location")!, url);
-    location.searchParams.set("digest", digest);
-    const res = await fetch(location, { method: "PUT", body: asBody(blob), headers: { ...headers, "Content-Type": "application/octet-stream" } });
-    assert.equal(res.status, 201, await res.text());
-  }
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
-    layers: layers.map((l) => ({ mediaType: OCI_LAYER, digest: sha256(l), size: l.length })),
-  });
-  const res = await fetch(`${url}/v2/${name}/manifests/${tag}`, { method: "PUT", body: manifest, headers: { ...headers, "Content-Type": OCI_MANIFEST } });
-  assert.equal(res.status, 201, await res.text());
-  return { manifest, digest: sha256(manifest), blobs };
 }
 
 async function getBytes(url: string, init: RequestInit = {}): Promise<{ status: number; bytes: Buffer; headers: Headers }> {

@@ -218,8 +218,10 @@ test("a form that does not write its layer is refused: the replication fails wit
   // The site still answers.
   assert.equal((await status(cluster, "b", "gz/bad:v1")).site, "b");
 
-  // A form no converter writes (a pgzip block size of its own) is refused as it arrives, before anything re-creates it.
-  form.members[0]!.encoder = { family: "pgzip", level: 5, blockSize: -1 };
+  // A form no converter here would have proven (Go's level 1, which the header's XFL rules out) is
+  // refused as it arrives, before anything re-creates it. (One the library cannot run at all, a pgzip
+  // block size of -1, a's own store already refuses to read: peer-form.test.ts.)
+  form.members[0]!.encoder = { family: "go", level: 1 };
   await a.local.putMeta(gzipFormKey(layer), encodeGzipForm(form));
   const again = await cluster.peerCall("b", "replicate", { method: "POST", body: JSON.stringify({ repository: "gz/bad", reference: "v1" }), headers: { "Content-Type": "application/json" } });
   const refused = JSON.parse((await again.text()).trim().split("\n").at(-1)!) as ReplicateEvent;
