@@ -7,7 +7,7 @@ import { Policy } from "../auth/policy.js";
 import { createTokenHandler } from "../auth/token-endpoint.js";
 import { planAuth, type AuthSettings } from "../config/auth-settings.js";
 import { readSettingsFile } from "../config/read-file.js";
-import type { RegistryAuth } from "../registry/access.js";
+import type { RegistryAuth } from "../registry/context.js";
 
 /** Auth as the registry and the seed API take it, and what to tell the operator. */
 export interface ServeAuth {

@@ -7,22 +7,23 @@ import { sendJson } from "./http-util.js";
 import { bodyRules } from "./limits.js";
 import type { Route } from "./routes.js";
 
-/**
- * Who may do what (auth/), at the registry's door: every /v2/ request is authorized in dispatch
- * before any handler runs, and the built-in token service is answered beside the API. Without a
- * `RegistryAuth` the registry is open, as before.
- */
-export interface RegistryAuth {
-  authorizer: Authorizer;
-  /** The built-in token service, answered at `path` (its realm's path, outside /v2/) for GET and POST, without auth. */
-  tokenService?: { path: string; handler: TokenHandler };
-}
-
 /** Who is asking, once they may do what the request needs; throws AuthError (401 with a challenge, or 403) otherwise. */
 export async function authorizeRequest(ex: Exchange, authorizer: Authorizer, route: Route): Promise<Authorized> {
   // dispatch has answered 405 for a method the route does not take, so the access is known.
   const need = requiredAccess(route, ex.method, ex.query)!;
   return authorizer.authorize(ex.req.headers.authorization, need, ex.registry.now());
+}
+
+/**
+ * Who is asking, for a listing outside /v2/ (the web UI's API, ui/): authorized as the catalog
+ * is, so that `mayList` tells which repositories they may see (the policy's pull). Undefined
+ * when the registry is open; throws AuthError (a 401 challenge, or 403) like any request.
+ */
+export async function authorizeListing(ex: Exchange): Promise<Authorized | undefined> {
+  const auth = ex.registry.auth;
+  if (auth === undefined) return undefined;
+  ex.who = await authorizeRequest(ex, auth.authorizer, { kind: "catalog" });
+  return ex.who;
 }
 
 /** A GET or POST at the token realm: the token service's answer, as JSON. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Authorized } from "../auth/authorizer.js";
-import type { RegistryAuth } from "./access.js";
+import type { Authorized, Authorizer } from "../auth/authorizer.js";
+import type { TokenHandler } from "../auth/token-endpoint.js";
 import type { BlobService } from "../layers/blob-service.js";
 import type { RegistryMetadata } from "./metadata.js";
 import type { Route } from "./routes.js";
@@ -24,6 +24,17 @@ export interface Registry {
   readonly auth?: RegistryAuth;
   /** The time now, in ms since the epoch: tokens are checked and issued by it. */
   readonly now: () => number;
+}
+
+/**
+ * Who may do what (auth/), at the registry's door (access.ts): every /v2/ request is authorized
+ * in dispatch before any handler runs, and the built-in token service is answered beside the
+ * API. Without it the registry is open.
+ */
+export interface RegistryAuth {
+  authorizer: Authorizer;
+  /** The built-in token service, answered at `path` (its realm's path, outside /v2/) for GET and POST, without auth. */
+  tokenService?: { path: string; handler: TokenHandler };
 }
 
 /** One request, with its parsed URL. */

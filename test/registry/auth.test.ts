@@ -8,7 +8,7 @@ import { Policy } from "../../src/auth/policy.js";
 import { trustedKeyOf } from "../../src/auth/keys.js";
 import { createTokenHandler } from "../../src/auth/token-endpoint.js";
 import { issueToken } from "../../src/auth/token.js";
-import type { RegistryAuth } from "../../src/registry/access.js";
+import type { RegistryAuth } from "../../src/registry/context.js";
 import { createRegistryServer } from "../../src/registry/app.js";
 import type { RequestRecord } from "../../src/registry/request-record.js";
 import { createSeedApiServer, pullableBlobs } from "../../src/registry/seed-api.js";
