@@ -18,7 +18,7 @@ import { PgzipBlockEncoder, KLAUSPOST_FAMILY, KLAUSPOST_LEVEL_VERSIONS, Klauspos
 import { randomBytes, randomPieces, run, tempDir } from "../helpers.js";
 import { gzipWith } from "./gzipper.js";
 import { assertSame as assertSameAs, encodeAll } from "./compare.js";
-import { binaries, synthText } from "./zlib-inputs.js";
+import { binaries, repetitive, synthText } from "./zlib-inputs.js";
 
 const FULL = process.env.KLAUSPOST_FLATE_FULL === "1";
 const HUGE = process.env.KLAUSPOST_FLATE_HUGE === "1";
@@ -79,29 +79,6 @@ function licenses(): Buffer {
 }
 
 
-/**
- * Repetitive inputs: zeros, short periods, long repeats (258+ matches) with sparse edits. `scale` < 1
- * shortens the runs (levels 8 and 9 are slow on them, in Go as well: about 7 us a byte of zeros).
- */
-function repetitive(scale = 1): Buffer {
-  const parts: Buffer[] = [Buffer.alloc(Math.round(300_000 * scale))];
-  for (const period of [1, 2, 3, 4, 5, 7, 8, 13]) {
-    const unit = randomBytes(period, period + 100);
-    const b = Buffer.alloc(Math.round((40_000 + period * 997) * scale));
-    for (let i = 0; i < b.length; i++) b[i] = unit[i % period]!;
-    parts.push(b);
-  }
-  // A 5000-byte random unit repeated with a byte changed now and then: matches of 258 and longer,
-  // split into several tokens, at distances up to the window size.
-  const unit = randomBytes(5000, 42);
-  const rep = Buffer.alloc(400_000);
-  for (let i = 0; i < rep.length; i++) rep[i] = unit[i % unit.length]!;
-  for (let i = 777; i < rep.length; i += 3001) rep[i] = rep[i]! ^ 0x5a;
-  parts.push(rep);
-  const far = randomBytes(32_768, 43);
-  parts.push(far, randomBytes(100, 44), far, far.subarray(0, 20_000));
-  return Buffer.concat(parts);
-}
 
 let tarCache: Promise<Buffer> | undefined;
 

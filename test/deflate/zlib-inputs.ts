@@ -58,12 +58,16 @@ export function binaries(max: number): Buffer {
   return Buffer.concat(parts).subarray(0, max);
 }
 
-/** Zeros, short periods, long repeats (258+ matches) with sparse edits, a repeat at the window's distance. */
-export function repetitive(): Buffer {
-  const parts: Buffer[] = [Buffer.alloc(300_000)];
+/**
+ * Zeros, short periods, long repeats (258+ matches) with sparse edits, a repeat at the window's
+ * distance. `scale` < 1 shortens the zeros and the periodic runs (levels 8 and 9 are slow on them,
+ * in Go as well: about 7 us a byte of zeros).
+ */
+export function repetitive(scale = 1): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(Math.round(300_000 * scale))];
   for (const period of [1, 2, 3, 4, 5, 7, 8, 13]) {
     const unit = randomBytes(period, period + 100);
-    const b = Buffer.alloc(40_000 + period * 997);
+    const b = Buffer.alloc(Math.round((40_000 + period * 997) * scale));
     for (let i = 0; i < b.length; i++) b[i] = unit[i % period]!;
     parts.push(b);
   }
