@@ -10,17 +10,15 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Compressor } from "zstd-napi";
 import { FastCdcFinder } from "../src/chunking/fastcdc.js";
 import { BlobParts, BlobService } from "../src/layers/blob-service.js";
 import { openStore } from "../src/store/open.js";
+import { CLI, dropCaches, ROOT } from "./rig.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const CLI = join(ROOT, "dist/src/cli/main.js");
 const args = process.argv.slice(2);
 const DATASET = args.includes("--dataset") ? args[args.indexOf("--dataset") + 1]! : "/var/tmp/docker-dedup-bench";
 const QUICK = args.includes("--quick");
@@ -141,16 +139,6 @@ async function readAll(dir: string, cacheBytes: number, passes: number): Promise
   return rates;
 }
 
-function dropPageCache(): boolean {
-  try {
-    execFileSync("sync");
-    writeFileSync("/proc/sys/vm/drop_caches", "3");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const out: string[] = [];
 const print = (line = "") => {
   out.push(line);
@@ -205,7 +193,7 @@ print(`| file-level dedup (distinct files in the tars, DupHunter-style) | | | | 
 const reference = rows[0]!;
 print();
 print(`Reconstruction of all ${dataset.layers.length} layers from the "${reference.label}" store (in process, verified, MB/s):`);
-const cold = dropPageCache() ? (await readAll(reference.dir, 0, 1))[0]!.toFixed(0) : "n/a (needs root)";
+const cold = dropCaches() ? (await readAll(reference.dir, 0, 1))[0]!.toFixed(0) : "n/a (needs root)";
 const warmPages = await readAll(reference.dir, 0, 3);
 const warmChunks = await readAll(reference.dir, 1024 * MiB, 3);
 print("| state | MB/s |");
