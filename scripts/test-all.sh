@@ -17,9 +17,10 @@ cd "$(dirname "$0")/.."
 #   openjdk-17-jre-headless maven                       a real Apache Cassandra from Maven Central's jars
 #   openssl                                             certificates for the TLS and mutual-TLS tests
 #   systemd                                             systemd-analyze verify on the unit (test/deploy)
+#   chromium                                            the headless browser playwright-core drives on the web page (test/ui)
 scripts/apt-install.sh gcc g++ make python3-dev python3-venv libssl-dev tar docker-registry skopeo \
   docker.io containerd podman curl iproute2 util-linux apache2-utils umoci redis-server \
-  openjdk-17-jre-headless maven openssl systemd
+  openjdk-17-jre-headless maven openssl systemd chromium
 
 # The OCI conformance suite and the gzip test vectors are built with the machine's Go toolchain
 # from the Go module proxy (Debian 12's golang-go, 1.19, is too old for them).

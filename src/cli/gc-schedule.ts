@@ -1,20 +1,26 @@
 import type { BlobService } from "../layers/blob-service.js";
-import { registryRoots } from "../registry/gc-roots.js";
+import type { UntaggedRetention } from "../registry/retention.js";
 import type { Store } from "../store/types.js";
-import { DEFAULT_MIN_LIVE_SHARE, describeCollection } from "./gc.js";
+import { collectGarbage, DEFAULT_MIN_LIVE_SHARE, describeCollection } from "./gc.js";
 
 /**
- * serve's garbage collection: every `intervalMs`, one collection (never two at once), its report
- * logged; stop() waits for the one under way.
+ * serve's garbage collection: every `intervalMs`, one collection (never two at once), with the
+ * retention of untagged manifests when its rules are set; its report logged; stop() waits for
+ * the one under way.
  */
-export function scheduleCollections(blobs: BlobService, store: Store, intervalMs: number, graceMs: number, log: (line: string) => void): { stop(): Promise<void> } {
+export function scheduleCollections(
+  blobs: BlobService,
+  store: Store,
+  { intervalMs, graceMs, untagged }: { intervalMs: number; graceMs: number; untagged: UntaggedRetention },
+  log: (line: string) => void,
+): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   const run = () => {
     running ??= (async () => {
       try {
-        const report = await blobs.collect({ roots: await registryRoots(store), graceMs, dryRun: false, minLiveShare: DEFAULT_MIN_LIVE_SHARE });
-        if (report.blobs.doomed + report.blobs.deleted + report.chunks.deleted + report.packs.rewritten > 0) {
-          for (const line of describeCollection(report, false).trim().split("\n")) log(`gc: ${line}`);
+        const { retention, report } = await collectGarbage(blobs, store, { graceMs, dryRun: false, minLiveShare: DEFAULT_MIN_LIVE_SHARE, untagged });
+        if (retention.manifests.length + report.blobs.doomed + report.blobs.deleted + report.chunks.deleted + report.packs.rewritten > 0) {
+          for (const line of describeCollection(report, retention, false).trim().split("\n")) log(`gc: ${line}`);
         }
       } catch (error) {
         log(`gc: failed, to be tried again at the next interval: ${(error as Error).message}`);

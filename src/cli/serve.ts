@@ -11,11 +11,13 @@ import { createSeedApiServer, pullableBlobs } from "../registry/seed-api.js";
 import { openStore } from "../store/open.js";
 import { BlobParts, BlobService } from "../layers/blob-service.js";
 import { parseDuration } from "../config/duration.js";
+import { untaggedRetention } from "./gc.js";
 import { scheduleCollections } from "./gc-schedule.js";
 import { mebibytes, openGzipCache } from "./serve-caches.js";
 import { addSettingOptions, resolveFlags } from "./serve-options.js";
 import { createLogger, logLines } from "../observe/logger.js";
 import { Observability } from "../observe/observability.js";
+import { WebPage } from "../ui/web-page.js";
 
 export function serveCommand(command: Command): void {
   command.description("run the registry: OCI Distribution Spec v1.1 over plain HTTP (HTTPS with --tls-cert/--tls-key), on the store");
@@ -51,7 +53,11 @@ export function serveCommand(command: Command): void {
       }
       const store = site?.store ?? local;
       const blobs = new BlobService(store, parts, log);
-      const registry = createRegistryServer({ store, blobs, log, uploads, limits, maxConcurrentReads: settings.maxConcurrentReads, ...observe.registryOptions(), ...(config.mirror === undefined ? {} : { mirror: config.mirror }), ...(tls === undefined ? {} : { tls }), ...(auth === undefined ? {} : { auth: auth.registry }) });
+      // The web page at /ui/: a site's view is handed in from here, so that nothing under ui/ starts or imports one.
+      const running = site;
+      const siteView = running === undefined ? undefined : { name: siteConfig!.site, peers: () => running.peers(), holdersOf: (digest: string) => running.holdersOf(digest), replications: () => running.replications() };
+      const webPage = new WebPage({ store, blobs, parts, site: siteView, log });
+      const registry = createRegistryServer({ store, blobs, log, uploads, limits, maxConcurrentReads: settings.maxConcurrentReads, pages: webPage.pages, ...observe.registryOptions(), ...(config.mirror === undefined ? {} : { mirror: config.mirror }), ...(tls === undefined ? {} : { tls }), ...(auth === undefined ? {} : { auth: auth.registry }) });
       try {
         await new Promise<void>((resolve, reject) => {
           registry.server.once("error", reject);
@@ -83,6 +89,7 @@ export function serveCommand(command: Command): void {
       logger.info({ url, store: store.location }, `registry listening on ${url} (store ${store.location})`);
       if (auth !== undefined) log(auth.summary);
       log(await observe.start({ parts, blobs, registry, site }));
+      webPage.start();
       if (site !== undefined && siteConfig !== undefined) {
         const peerAddress = site.peerServer.address();
         const peerWhere = typeof peerAddress === "object" && peerAddress !== null ? formatAddress(peerAddress.address, peerAddress.port) : "?";
@@ -90,7 +97,16 @@ export function serveCommand(command: Command): void {
         const probes = siteConfig.probeIntervalSeconds > 0 ? `; link probes every ${siteConfig.probeIntervalSeconds} s` : "";
         logger.info(`site ${siteConfig.site}: peer API on ${siteConfig.access.tls === undefined ? "http" : "https"}://${peerWhere}${siteConfig.access.tls === undefined ? "" : " (mutual TLS)"}; peers: ${peers}; schedule ${siteConfig.schedule}${probes}`);
       }
-      const collections = scheduleCollections(blobs, store, parseDuration(String(settings.gcInterval), "gcInterval"), parseDuration(String(settings.gcGrace), "gcGrace"), log);
+      const collections = scheduleCollections(
+        blobs,
+        store,
+        {
+          intervalMs: parseDuration(String(settings.gcInterval), "gcInterval"),
+          graceMs: parseDuration(String(settings.gcGrace), "gcGrace"),
+          untagged: untaggedRetention(settings.gcKeepUntagged, settings.gcUntaggedOlderThan, "gcUntaggedOlderThan"),
+        },
+        log,
+      );
       const resumed = await blobs.resumeConversions();
       if (resumed > 0) log(`converting ${resumed} gzip layers left from before the last stop`);
       for (const m of config.mirror?.mirrors ?? []) {
@@ -114,6 +130,7 @@ export function serveCommand(command: Command): void {
       await registry.close();
       clearTimeout(force);
       await observe.close();
+      await webPage.close();
       await collections.stop();
       await site?.close();
       await blobs.close();

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { isListenAddress, LISTEN_EXPECTED } from "./listen.js";
 import { DEFAULT_MANIFEST_TTL_SECONDS, mirrorEntrySchema, upstreamFromText } from "./mirror-config.js";
 import { MIN_SECRET_LENGTH, peerEntrySchema, peerFromText, probeIntervalSchema, SCHEDULE_POLICIES, siteNameSchema } from "./site-config.js";
-import { above0, atLeast0, duration, flag, numberWhere, oneOf, path, text, textWhere, wholeAbove0 } from "./value-schemas.js";
+import { above0, atLeast0, duration, flag, oneOf, path, text, textWhere, wholeAbove0, wholeAtLeast0 } from "./value-schemas.js";
 
 /**
  * Every setting of `docker-dedup serve`, in one table: its key in the config file, its flag, and
@@ -80,7 +80,7 @@ export const SERVE_SETTINGS = {
   maxBlobSize: setting({ schema: wholeAbove0("bytes"), flag: "--max-blob-size <bytes>", help: "the largest blob a push may create", default: 16 * 2 ** 30, fromText: asNumber }),
   minBodyRate: setting({ schema: above0("bytes per second"), flag: "--min-body-rate <bytes/s>", help: "cut a request body slower than this, judged over 30 s", default: 1024, fromText: asNumber }),
   maxConcurrentReads: setting({
-    schema: numberWhere("blobs, a whole number >= 0", (n) => Number.isInteger(n) && n >= 0),
+    schema: wholeAtLeast0("blobs"),
     flag: "--max-concurrent-reads <n>",
     help: "blobs rebuilt at once, others queue in arrival order (0: no limit; 1: one layer at a time)",
     default: 0,
@@ -100,6 +100,18 @@ export const SERVE_SETTINGS = {
   // Garbage collection.
   gcInterval: setting({ schema: duration, flag: "--gc-interval <duration>", help: "collect garbage this often (0: never; `docker-dedup gc` does it by hand)", default: "1h" }),
   gcGrace: setting({ schema: duration, flag: "--gc-grace <duration>", help: "how long something stays unneeded before garbage collection deletes it", default: "1h" }),
+  // The retention of untagged manifests (registry/retention.ts): off unless one is set.
+  gcKeepUntagged: setting({
+    schema: wholeAtLeast0("manifests"),
+    flag: "--gc-keep-untagged <n>",
+    help: "each collection also removes untagged manifests, but for the N most recently pushed of each repository",
+    fromText: asNumber,
+  }),
+  gcUntaggedOlderThan: setting({
+    schema: duration,
+    flag: "--gc-untagged-older-than <duration>",
+    help: "each collection also removes untagged manifests pushed longer ago than this (with --gc-keep-untagged: past both)",
+  }),
 
   // The seed's API, for Dragonfly's dfdaemon.
   seedApi: setting({ schema: listen, flag: "--seed-api <host:port>", help: "also answer docker_dedup's /checkout, /is_available and /info here" }),

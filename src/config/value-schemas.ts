@@ -28,6 +28,7 @@ export function numberWhere(expected: string, test: (value: number) => boolean) 
 }
 
 export const wholeAbove0 = (what: string) => numberWhere(`${what}, a whole number > 0`, (n) => Number.isInteger(n) && n > 0);
+export const wholeAtLeast0 = (what: string) => numberWhere(`${what}, a whole number >= 0`, (n) => Number.isInteger(n) && n >= 0);
 export const above0 = (what: string) => numberWhere(`${what}, a number > 0`, (n) => n > 0);
 export const atLeast0 = (what: string) => numberWhere(`${what}, a number >= 0`, (n) => n >= 0);
 

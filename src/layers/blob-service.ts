@@ -107,6 +107,10 @@ export class BlobService {
       pool: parts.encoder,
       readRecipeRange: (digest, start, end) => this.#readRecipeRange(digest, start, end),
       recipeSize: async (digest) => (await store.getRecipe(digest))?.size,
+      keepConverted: async (digest, size) => {
+        if (parts.recreated === undefined) return;
+        for await (const piece of parts.recreated.fill(digest, size, this.#readRecipeRange(digest, 0, size))) void piece;
+      },
       ingest: (source) => this.ingest(source),
       log,
     });
@@ -172,6 +176,17 @@ export class BlobService {
 
   async has(digest: string): Promise<boolean> {
     return (await this.#store.getRecipe(digest)) !== undefined || (await this.#store.getMeta(gzipFormKey(digest))) !== undefined;
+  }
+
+  /**
+   * The recipe whose chunks make the blob: its own, or a gzip layer's content's (what sharing
+   * between blobs counts, sharing.ts); undefined if the store has neither.
+   */
+  async chunksOf(digest: string): Promise<Recipe | undefined> {
+    const recipe = await this.#store.getRecipe(digest);
+    if (recipe !== undefined) return recipe;
+    const form = await this.#gzipForm(digest);
+    return form === undefined ? undefined : this.#store.getRecipe(form.content);
   }
 
   /** How a gzip blob is stored as its content, if it is (a site hands it to its peers). */

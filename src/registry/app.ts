@@ -36,6 +36,8 @@ export interface RegistryOptions {
   onRequest?: (record: RequestRecord) => void;
   /** Endpoints beside the API by path (health probes, metrics), answered before any auth. */
   endpoints?: ReadonlyMap<string, PlainEndpoint>;
+  /** Pages under one path prefix (the web page, ui/). */
+  pages?: PagesUnder;
   /** Mirror mode: a pull-through cache of these upstreams (see mirror.ts). */
   mirror?: MirrorConfig;
   /** The time now, in ms since the epoch (default Date.now): upload sessions, tag TTLs and upstream tokens expire by it. */
@@ -54,6 +56,18 @@ export interface PlainEndpoint {
   /** What the access log and the metrics call its requests. */
   name: string;
   answer(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+/**
+ * Pages beside the API under one path prefix (the web page, ui/), answered before /v2/'s
+ * dispatch: they authorize what needs it themselves (access.ts, authorizeListing).
+ */
+export interface PagesUnder {
+  /** e.g. "/ui": the prefix itself and every path below it. */
+  prefix: string;
+  /** What the access log and the metrics call its requests. */
+  name: string;
+  answer(ex: Exchange, pathname: string): Promise<void>;
 }
 
 export interface RegistryServer {
@@ -92,7 +106,7 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
   // Every request's work is awaited here, and anything it throws past its own error handling is
   // a bug: logged, its connection cut, and the server goes on serving the others.
   const refused = new WeakSet<Socket>();
-  const observers: Observers = { endpoints: options.endpoints ?? new Map(), onRequest: options.onRequest };
+  const observers: Observers = { endpoints: options.endpoints ?? new Map(), onRequest: options.onRequest, pages: options.pages };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     // A connection over the client's limit was answered already; a request on it is not served.
     if (refused.has(req.socket)) return void res.destroy();
@@ -134,6 +148,7 @@ export function createRegistryServer(options: RegistryOptions): RegistryServer {
 interface Observers {
   endpoints: ReadonlyMap<string, PlainEndpoint>;
   onRequest?: (record: RequestRecord) => void;
+  pages?: PagesUnder | undefined;
 }
 
 async function handle(registry: Registry, req: IncomingMessage, res: ServerResponse, observers: Observers): Promise<void> {
@@ -167,6 +182,7 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
   try {
     const endpoint = observers.endpoints.get(url.pathname);
     if (endpoint !== undefined) return await endpoint.answer(req, res);
+    if (isUnder(url.pathname, observers.pages)) return await observers.pages.answer(ex, url.pathname);
     await dispatch(ex, url.pathname);
   } catch (thrown) {
     if (res.headersSent || res.destroyed || !res.socket || res.socket.destroyed || isClientGone(thrown)) {
@@ -186,6 +202,7 @@ async function handle(registry: Registry, req: IncomingMessage, res: ServerRespo
 function routeName(registry: Registry, observers: Observers, pathname: string): string {
   const endpoint = observers.endpoints.get(pathname);
   if (endpoint !== undefined) return endpoint.name;
+  if (isUnder(pathname, observers.pages)) return observers.pages.name;
   if (pathname === registry.auth?.tokenService?.path) return "token";
   const route = matchRoute(pathname);
   return route === undefined || route === "invalid" ? "other" : route.kind;
@@ -326,6 +343,10 @@ function requestTarget(target: string): { pathname: string; search: string; sear
   const pathname = queryAt === -1 ? originForm : originForm.slice(0, queryAt);
   const search = queryAt === -1 ? "" : originForm.slice(queryAt);
   return { pathname: pathname === "" ? "/" : pathname, search, searchParams: new URLSearchParams(search) };
+}
+
+function isUnder(pathname: string, pages: PagesUnder | undefined): pages is PagesUnder {
+  return pages !== undefined && (pathname === pages.prefix || pathname.startsWith(`${pages.prefix}/`));
 }
 
 function isClientGone(error: unknown): boolean {

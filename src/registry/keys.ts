@@ -5,7 +5,7 @@
  *   registry/blob/<name>@<digest>                     repository blob link      {"size": n}
  *   registry/manifest/<name>@<digest>                 repository manifest link  ManifestRecord (metadata.ts)
  *   registry/tag/<name>:<tag>                         tag                       "<digest>" (utf-8)
- *   registry/referrer/<name>@<subject>@<digest>       referrers index           Descriptor (referrers.ts)
+ *   registry/referrer/<name>@<subject>@<digest>       referrers index           Descriptor (metadata.ts)
  *   registry/upload/<uuid>                            blob upload session       UploadRecord (upload-record.ts)
  *
  * Bytes live elsewhere: every blob, manifests included, is a recipe keyed by its digest and
@@ -42,6 +42,7 @@ export const keys = {
   manifestLinkPrefixOf: (name: string) => `${ROOT}manifest/${name}@`,
   manifestLink: (name: string, digest: string) => `${ROOT}manifest/${name}@${digest}`,
 
+  tagPrefixAll: `${ROOT}tag/`,
   tagPrefix: (name: string) => `${ROOT}tag/${name}:`,
   tag: (name: string, tag: string) => `${ROOT}tag/${name}:${tag}`,
 

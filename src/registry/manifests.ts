@@ -49,7 +49,7 @@ export async function getManifest(ex: Exchange, rawName: string, rawReference: s
  * keys.ts): its referrers entry when it has a subject, and its manifest link.
  */
 export async function storeManifest(
-  registry: { blobs: BlobService; meta: RegistryMetadata },
+  registry: { blobs: BlobService; meta: RegistryMetadata; now: () => number },
   name: string,
   digest: string,
   bytes: Buffer,
@@ -65,7 +65,7 @@ export async function storeManifest(
       ...(manifest.annotations === undefined ? {} : { annotations: manifest.annotations }),
     });
   }
-  const record: ManifestRecord = { mediaType: manifest.mediaType, size: bytes.length };
+  const record: ManifestRecord = { mediaType: manifest.mediaType, size: bytes.length, pushed: registry.now() };
   if (manifest.subject !== undefined) record.subject = manifest.subject.digest;
   await registry.meta.putManifest(name, digest, record);
 }
@@ -104,12 +104,21 @@ export async function deleteManifest(ex: Exchange, rawName: string, rawReference
   const { digest } = reference;
   const record = await meta.getManifest(name, digest);
   if (record === undefined) throw manifestUnknown(name, rawReference);
-  // Tags and the referrers entry go before the link, so none of them is left pointing at nothing.
+  await removeManifest(meta, name, digest, record);
+  await meta.dropIfEmpty(name);
+  sendEmpty(ex.res, 202);
+}
+
+/**
+ * Takes manifest `digest` out of repository `name`: its tags, its entry in its subject's
+ * referrers, then its link. A DELETE and the retention of untagged manifests (retention.ts) both
+ * come here, so the referrers listing never names a manifest that is gone. Tags and the referrers
+ * entry go before the link, so none of them is left pointing at nothing.
+ */
+export async function removeManifest(meta: RegistryMetadata, name: string, digest: string, record: ManifestRecord): Promise<void> {
   for (const tag of await meta.tagsOf(name, digest)) await meta.deleteTag(name, tag);
   if (record.subject !== undefined) await meta.removeReferrer(name, record.subject, digest);
   await meta.deleteManifest(name, digest);
-  await meta.dropIfEmpty(name);
-  sendEmpty(ex.res, 202);
 }
 
 async function resolveReference(ex: Exchange, name: string, reference: Reference): Promise<string> {

@@ -19,6 +19,8 @@ export interface ManifestRecord {
   size: number;
   /** The digest of the manifest this one refers to (OCI 1.1 `subject`), if any. */
   subject?: string;
+  /** When it was last pushed (ms since the epoch): the retention of untagged manifests goes by it. Absent in records written before it was kept. */
+  pushed?: number;
 }
 
 /**
@@ -50,6 +52,11 @@ export class RegistryMetadata {
     return (await this.#meta.getMeta(keys.repository(name))) !== undefined;
   }
 
+  /** Every repository in the catalog, in lexical order. */
+  async *repositories(): AsyncIterable<string> {
+    for await (const [key] of this.#meta.scanMeta(keys.repositoryPrefix)) yield key.slice(keys.repositoryPrefix.length);
+  }
+
   /** Up to `limit` repository names after `last` (exclusive), in lexical order. */
   async listRepositories(last: string | undefined, limit: number): Promise<string[]> {
     return this.#listAfter(keys.repositoryPrefix, last, limit);
@@ -78,6 +85,12 @@ export class RegistryMetadata {
     return this.#getJson<ManifestRecord>(keys.manifestLink(name, digest));
   }
 
+  /** Every manifest `name` links, with its record. */
+  async *manifests(name: string): AsyncIterable<[digest: string, record: ManifestRecord]> {
+    const prefix = keys.manifestLinkPrefixOf(name);
+    for await (const [key, value] of this.#meta.scanMeta(prefix)) yield [key.slice(prefix.length), JSON.parse(value.toString("utf8")) as ManifestRecord];
+  }
+
   async deleteManifest(name: string, digest: string): Promise<void> {
     await this.#meta.deleteMeta(keys.manifestLink(name, digest));
   }
@@ -99,13 +112,26 @@ export class RegistryMetadata {
     return this.#listAfter(keys.tagPrefix(name), last, limit);
   }
 
+  /** Every tag of `name`, with the digest it points at. */
+  async *tags(name: string): AsyncIterable<[tag: string, digest: string]> {
+    const prefix = keys.tagPrefix(name);
+    for await (const [key, value] of this.#meta.scanMeta(prefix)) yield [key.slice(prefix.length), value.toString("utf8")];
+  }
+
+  /** Every tag of every repository, in repository then tag order. */
+  async *scanTags(): AsyncGenerator<{ repository: string; tag: string; digest: string }> {
+    for await (const [key, value] of this.#meta.scanMeta(keys.tagPrefixAll)) {
+      // A repository name holds no `:` (names.ts): the first one ends it.
+      const nameAndTag = key.slice(keys.tagPrefixAll.length);
+      const colon = nameAndTag.indexOf(":");
+      yield { repository: nameAndTag.slice(0, colon), tag: nameAndTag.slice(colon + 1), digest: value.toString("utf8") };
+    }
+  }
+
   /** Tags of `name` that point at `digest`: a scan, as deletes are rare and tags per repository few. */
   async tagsOf(name: string, digest: string): Promise<string[]> {
-    const prefix = keys.tagPrefix(name);
     const found: string[] = [];
-    for await (const [key, value] of this.#meta.scanMeta(prefix)) {
-      if (value.toString("utf8") === digest) found.push(key.slice(prefix.length));
-    }
+    for await (const [tag, target] of this.tags(name)) if (target === digest) found.push(tag);
     return found;
   }
 

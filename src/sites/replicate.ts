@@ -20,6 +20,20 @@ export interface ReplicateContext {
   remote: RemoteBlobs;
 }
 
+/** A replication a site is running, as far as it got (bytes of the image made whole here, chunk bytes fetched). */
+export interface RunningReplication {
+  repository: string;
+  /** REPOSITORY:TAG or REPOSITORY@DIGEST, as asked. */
+  image: string;
+  /** The site it brings the image to: the one running it. */
+  site: string;
+  done: number;
+  total: number;
+  fetched: number;
+  /** When it started, ms since the epoch. */
+  startedAt: number;
+}
+
 /** A progress line at least this often, so that nobody on the way takes a long fetch for a dead connection. */
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -32,9 +46,15 @@ const PROGRESS_INTERVAL_MS = 250;
  */
 export class ReplicateCommand implements ReplicateCall {
   readonly #ctx: ReplicateContext;
+  readonly #running = new Set<RunningReplication>();
 
   constructor(ctx: ReplicateContext) {
     this.#ctx = ctx;
+  }
+
+  /** The replications under way here, each as of its last progress (serve's web page shows them live). */
+  running(): RunningReplication[] {
+    return [...this.#running].map((replication) => ({ ...replication }));
   }
 
   route(request: ReplicateRequest): PeerClient | undefined {
@@ -63,8 +83,11 @@ export class ReplicateCommand implements ReplicateCall {
     let total = 0;
     let fetched = 0;
     let current: { size: number; fetch: RemoteFetch } | undefined;
+    const running: RunningReplication = { repository: request.repository, image, site, done: 0, total: 0, fetched: 0, startedAt: started };
+    this.#running.add(running);
     const progress = () => {
-      emit({ type: "progress", done: done + (current === undefined ? 0 : doneOf(current.size, current.fetch)), total, fetched: fetched + (current?.fetch.receivedBytes ?? 0) });
+      Object.assign(running, { done: done + (current === undefined ? 0 : doneOf(current.size, current.fetch)), total, fetched: fetched + (current?.fetch.receivedBytes ?? 0) });
+      emit({ type: "progress", done: running.done, total, fetched: running.fetched });
     };
     const timer = setInterval(progress, PROGRESS_INTERVAL_MS);
     let lacked = 0;
@@ -115,6 +138,7 @@ export class ReplicateCommand implements ReplicateCall {
       emit({ type: "done", site, digest, blobs: members.size, bytes: total, lacked, fetched, seconds: (Date.now() - started) / 1000 });
     } finally {
       clearInterval(timer);
+      this.#running.delete(running);
     }
   }
 }

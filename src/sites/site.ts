@@ -9,7 +9,7 @@ import { PeerLane } from "./fetch/peer-lane.js";
 import { RemoteBlobs } from "./fetch/remote-blobs.js";
 import { LogFollower } from "./log/follow.js";
 import { SiteChanges } from "./log/site-changes.js";
-import { ReplicateCommand } from "./replicate.js";
+import { ReplicateCommand, type RunningReplication } from "./replicate.js";
 import { SiteStore } from "./site-store.js";
 import { StatusReport } from "./status.js";
 import { createPeerApiServer } from "./wire/peer-api.js";
@@ -22,6 +22,13 @@ export interface Site {
   readonly peerServer: Server;
   /** Each peer as this site sees it now (serve's readiness and metrics): a read-only view, cheap to take. */
   peers(): PeerView[];
+  /**
+   * The sites, this one included, known to hold the whole blob: this site's own store, and what
+   * the peers announced (log/chunk-locations.ts). Cheap: no peer is asked.
+   */
+  holdersOf(digest: string): Promise<string[]>;
+  /** The replications this site is running now, as far as each got. */
+  replications(): RunningReplication[];
   /** Stops following peers and answering them, and waits for fetches under way; the store stays open. */
   close(): Promise<void>;
 }
@@ -86,6 +93,11 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     store: new SiteStore(local, changes, remote),
     peerServer,
     peers: () => lanes.map(({ peer, meter }) => ({ name: peer.name, bytesPerSecond: links.get(peer.name), fetchedBytes: meter.fetchedBytes, answered: follower.answered(peer.name) })),
+    holdersOf: async (digest) => {
+      const peersHolding = await changes.locations.holdersOf(digest, config.peers.map((peer) => peer.name));
+      return (await localBlobs.has(digest)) ? [config.site, ...peersHolding] : peersHolding;
+    },
+    replications: () => replicateCall.running(),
     close: async () => {
       await prober?.stop();
       await follower.stop();

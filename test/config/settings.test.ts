@@ -111,6 +111,9 @@ test("each mistake in a config file is one line: where, what was expected, what 
     [{ gcInterval: "1 hour" }, 'serve.yaml: gcInterval: expected a duration like 90s, 30m, 1h or 7d, or seconds, got "1 hour"'],
     [{ gcGrace: -1 }, "serve.yaml: gcGrace: expected a duration like 90s, 30m, 1h or 7d, or seconds, got -1"],
     [{ gcGrace: 1e-7 }, "serve.yaml: gcGrace: expected a duration like 90s, 30m, 1h or 7d, or seconds, got 1e-7"],
+    [{ gcKeepUntagged: -1 }, "serve.yaml: gcKeepUntagged: expected manifests, a whole number >= 0, got -1"],
+    [{ gcKeepUntagged: 2.5 }, "serve.yaml: gcKeepUntagged: expected manifests, a whole number >= 0, got 2.5"],
+    [{ gcUntaggedOlderThan: "a week" }, 'serve.yaml: gcUntaggedOlderThan: expected a duration like 90s, 30m, 1h or 7d, or seconds, got "a week"'],
     [{ tlsCert: "" }, 'serve.yaml: tlsCert: expected a file name, got ""'],
     [{ store: 5 }, "serve.yaml: store: expected a store directory or URL, got 5"],
     [{ schedule: "fastest" }, 'serve.yaml: schedule: expected network-aware, random or single-source, got "fastest"'],
@@ -137,6 +140,15 @@ test("each mistake in a config file is one line: where, what was expected, what 
   assert.deepEqual(problems(file({ gcInterval: 90, gcGrace: "7d" })), [], "a duration is text or a number of seconds");
 });
 
+test("the retention of untagged manifests is off by default, and set from any source", () => {
+  const defaults = withDefaults({});
+  assert.equal(defaults.gcKeepUntagged, undefined);
+  assert.equal(defaults.gcUntaggedOlderThan, undefined);
+  const { settings } = resolveSettings({ ...file({ gcKeepUntagged: 10, gcUntaggedOlderThan: "30d" }), env: { DOCKER_DEDUP_GC_KEEP_UNTAGGED: "3" }, flags: { gcUntaggedOlderThan: "7d" } });
+  assert.deepEqual(settings, { gcKeepUntagged: 3, gcUntaggedOlderThan: "7d" });
+  assert.deepEqual(problems(file({ gcKeepUntagged: 0, gcUntaggedOlderThan: 3600 })), [], "keep none; an age in seconds");
+});
+
 test("each mistake on the command line or in the environment is one line in the flag's words; secrets are not repeated", () => {
   const cases: [SettingSources, string][] = [
     [{ flags: { listen: "nonsense" } }, 'bad --listen "nonsense": expected HOST:PORT, e.g. 127.0.0.1:5000 (port 0 picks a free one)'],
@@ -146,6 +158,8 @@ test("each mistake on the command line or in the environment is one line in the 
     [{ flags: { upstream: ["https://me:pw@ghcr.io"] } }, 'bad --upstream "https://me:***@ghcr.io": put credentials in username/password (or passwordEnv), not in the URL'],
     [{ env: { DOCKER_DEDUP_CHUNK_CACHE_MB: "lots" } }, 'bad $DOCKER_DEDUP_CHUNK_CACHE_MB "lots": expected MiB, a number >= 0'],
     [{ env: { DOCKER_DEDUP_ACCESS_LOG: "maybe" } }, 'bad $DOCKER_DEDUP_ACCESS_LOG "maybe": expected true or false'],
+    [{ env: { DOCKER_DEDUP_GC_KEEP_UNTAGGED: "all" } }, 'bad $DOCKER_DEDUP_GC_KEEP_UNTAGGED "all": expected manifests, a whole number >= 0'],
+    [{ flags: { gcUntaggedOlderThan: "-1d" } }, 'bad --gc-untagged-older-than "-1d": expected a duration like 90s, 30m, 1h or 7d, or seconds'],
     [{ env: { DOCKER_DEDUP_PEER_SECRET: "hunter2" } }, "bad $DOCKER_DEDUP_PEER_SECRET: expected the secret all sites share, at least 16 characters"],
     [{ env: { DOCKER_DEDUP_PEER: "lyon=http://h:1 Nice=http://h:2" } }, `bad $DOCKER_DEDUP_PEER "Nice=http://h:2": expected a site name: lowercase letters, digits, '.', '_', '-' (at most 63)`],
   ];

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { test } from "node:test";
 import { gzipFormKey } from "../../src/layers/gzip/form.js";
 import { RecreatedCache } from "../../src/layers/gzip/recreated-cache.js";
 import { GZIP_KEPT_PREFIX, GZIP_PENDING_PREFIX } from "../../src/layers/gzip/convert.js";
-import { freshBlobs, readBack } from "../blobs.js";
+import { blobsOver, freshBlobs, readBack } from "../blobs.js";
 import { fromPieces, randomBytes, tempDir } from "../helpers.js";
 import { gzipWith, type RealEncoder } from "../deflate/gzipper.js";
 import { zlibVectors } from "../deflate/zlib-vectors.js";
@@ -116,14 +118,23 @@ test("long members are re-created in parts on several threads (Go between checkp
   }
 });
 
-test("a layer re-created whole is kept in the cache of re-created layers, and the next reads come from it", async (t) => {
+test("a converted layer is kept in the cache of re-created layers (the bytes it was proven against); once evicted, a whole re-creation fills it again", async (t) => {
   const gzip = await gzipWith({ encoder: "stdlib", level: 6 }, await realTar(await tempDir(t), 3 << 20));
-  const cache = await RecreatedCache.open(await tempDir(t), 64 << 20);
-  const { blobs, digest } = await converted(t, gzip, cache);
-  assert.ok((await readBack(blobs, digest, { start: 100, end: 200 })).equals(gzip.subarray(100, 201)), "a range, re-created");
-  assert.equal(cache.entries, 0, "a range does not fill the cache");
-  assert.ok((await readBack(blobs, digest)).equals(gzip));
-  assert.deepEqual({ entries: cache.entries, bytes: cache.bytes, hits: cache.hits, misses: cache.misses }, { entries: 1, bytes: gzip.length, hits: 0, misses: 2 });
+  const cacheDir = await tempDir(t);
+  const cache = await RecreatedCache.open(cacheDir, 64 << 20);
+  const { store, blobs, digest } = await converted(t, gzip, cache);
+  assert.deepEqual({ entries: cache.entries, bytes: cache.bytes }, { entries: 1, bytes: gzip.length }, "kept by the conversion");
   await assertReadsBack(blobs, digest, gzip);
-  assert.equal(cache.hits, 5, "the whole and every range came from the cache");
+  assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 5, misses: 0 }, "the whole and every range came from the cache");
+
+  // The cache emptied (as by eviction, or a new cache directory): reads re-create.
+  for (const name of await readdir(cacheDir)) await rm(join(cacheDir, name));
+  const emptied = await RecreatedCache.open(cacheDir, 64 << 20);
+  const again = blobsOver(t, store, undefined, emptied);
+  assert.ok((await readBack(again, digest, { start: 100, end: 200 })).equals(gzip.subarray(100, 201)), "a range, re-created");
+  assert.equal(emptied.entries, 0, "a range does not fill the cache");
+  assert.ok((await readBack(again, digest)).equals(gzip));
+  assert.deepEqual({ entries: emptied.entries, bytes: emptied.bytes, hits: emptied.hits, misses: emptied.misses }, { entries: 1, bytes: gzip.length, hits: 0, misses: 2 });
+  await assertReadsBack(again, digest, gzip);
+  assert.equal(emptied.hits, 5, "the whole and every range came from the cache");
 });

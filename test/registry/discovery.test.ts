@@ -124,3 +124,30 @@ test("referrers: subject header on push, listing with annotations, artifactType 
   await expectError(await fetch(`${url}/v2/refs/referrers/sha256:nothex`), 400, "DIGEST_INVALID");
   assert.deepEqual(logs, []);
 });
+
+test("referrers follow manifests, not tags: deleting a referrer's tag keeps its entry, deleting the manifest removes it", async (t) => {
+  const { url, logs } = await startRegistry(t);
+  const subject = await makeImage(url, "reftags");
+  assert.equal((await pushManifest(url, "reftags", "app", subject.manifest, OCI_MANIFEST)).status, 201);
+  const subjectDescriptor = { mediaType: OCI_MANIFEST, digest: subject.digest, size: Buffer.byteLength(subject.manifest) };
+  // A referrer pushed under a tag as well (cosign's tag scheme does so), and one by digest only.
+  const tagged = await makeImage(url, "reftags", { extra: { subject: subjectDescriptor } });
+  assert.equal((await pushManifest(url, "reftags", "sha256-sig", tagged.manifest, OCI_MANIFEST)).status, 201);
+  const untagged = await makeImage(url, "reftags", { extra: { subject: subjectDescriptor } });
+  assert.equal((await pushManifest(url, "reftags", untagged.digest, untagged.manifest, OCI_MANIFEST)).status, 201);
+  const listed = async () => ((await (await fetch(`${url}/v2/reftags/referrers/${subject.digest}`)).json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest).sort();
+  assert.deepEqual(await listed(), [tagged.digest, untagged.digest].sort());
+
+  // The spec lists manifests with a subject; a tag is only a name for one.
+  assert.equal((await fetch(`${url}/v2/reftags/manifests/sha256-sig`, { method: "DELETE" })).status, 202);
+  assert.deepEqual(await listed(), [tagged.digest, untagged.digest].sort());
+  assert.equal((await fetch(`${url}/v2/reftags/manifests/${tagged.digest}`, { method: "DELETE" })).status, 202);
+  assert.deepEqual(await listed(), [untagged.digest]);
+  // Deleting the subject's tag, or the subject, leaves its referrers listed: the subject need not exist (OCI 1.1).
+  assert.equal((await fetch(`${url}/v2/reftags/manifests/app`, { method: "DELETE" })).status, 202);
+  assert.equal((await fetch(`${url}/v2/reftags/manifests/${subject.digest}`, { method: "DELETE" })).status, 202);
+  assert.deepEqual(await listed(), [untagged.digest]);
+  assert.equal((await fetch(`${url}/v2/reftags/manifests/${untagged.digest}`, { method: "DELETE" })).status, 202);
+  assert.deepEqual(await listed(), []);
+  assert.deepEqual(logs, []);
+});

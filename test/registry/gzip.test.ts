@@ -69,7 +69,7 @@ test("a serve started over a store with gzip layers still to convert converts th
   const serve = await serveCli(t, ["--store", location]);
   await eventually(async () => assert.match(serve.stderr(), /gzip sha256:[0-9a-f]{64}: stored as its content/), 60_000);
   assert.match(serve.stderr(), /converting 1 gzip layers left from before the last stop/);
-  // Its first pull keeps the re-created layer in the store directory's gzip cache.
+  // The conversion keeps the layer in the store directory's gzip cache, where its pulls find it.
   const url = `${serve.url}/v2/gz/app/blobs/${sha256(gzip)}`;
   assert.equal((await fetch(url)).status, 404, "no repository links it yet");
   await pushBlob(serve.url, "gz/app", gzip); // already stored: the push only links it

@@ -14,7 +14,8 @@ import { proveMember, type ReadRange } from "./prove.js";
  *   1. the blob is inflated and its content stored (chunked, committed, synced);
  *   2. each member is re-encoded from that content by the encoders its header suggests, until
  *      one writes the member's deflate stream exactly, every byte compared (prove.ts);
- *   3. the form is committed and synced: from now on reads re-create the blob from it;
+ *   3. the form is committed and synced: from now on reads re-create the blob from it; the
+ *      compressed bytes go into the cache of re-created layers, if there is one;
  *   4. the compressed bytes' recipe is deleted (garbage collection frees their chunks);
  *   5. the blob's pending mark goes.
  * A crash at any step leaves the blob readable: through its recipe until step 4, through its form
@@ -34,6 +35,11 @@ export interface ConverterHost {
   readRecipeRange(digest: string, start: number, end: number): AsyncIterable<Uint8Array>;
   /** The size of a blob stored as chunks, if it is. */
   recipeSize(digest: string): Promise<number | undefined>;
+  /**
+   * Keeps a converted blob's bytes, read from its recipe (still there), in the cache of
+   * re-created layers where there is one, so that its first pull does not re-create it.
+   */
+  keepConverted(digest: string, size: number): Promise<void>;
   /** Stores a blob; its digest. */
   ingest(source: AsyncIterable<Uint8Array>): Promise<{ digest: string; size: number }>;
   log(line: string): void;
@@ -126,6 +132,9 @@ export class GzipConverter {
     }
     await store.putMeta(gzipFormKey(digest), encodeGzipForm(form));
     await store.sync();
+    // The bytes the client sent are the bytes a pull of the form sends (just proven): they are
+    // the cheapest re-creation there is. A failure only costs the first pull a re-creation.
+    await this.#host.keepConverted(digest, size).catch((error: Error) => this.#host.log(`gzip ${digest}: not kept in the cache of re-created layers: ${error.message}`));
     await store.deleteRecipe(digest);
     await store.deleteMeta(GZIP_PENDING_PREFIX + digest);
     await store.deleteMeta(GZIP_KEPT_PREFIX + digest);
