@@ -11,6 +11,8 @@ export class ChunkCache {
   readonly #capacity: number;
   readonly #entries = new Map<string, Buffer>();
   #bytes = 0;
+  /** Room set aside for chunks that reads hold until their blobs verified (`stage`). */
+  #staged = 0;
   /** Lookups that found their chunk, and those that did not (serve's metrics read them). */
   hits = 0;
   misses = 0;
@@ -50,6 +52,23 @@ export class ChunkCache {
     return chunk;
   }
 
+  /**
+   * Sets aside room for `bytes` of chunks a read holds until its blob verified, to put them here
+   * then: the oldest chunks make way, so what is cached and what reads hold for it stay within
+   * the capacity together, however many reads run. False when reads hold all of it already.
+   */
+  stage(bytes: number): boolean {
+    if (this.#staged + bytes > this.#capacity) return false;
+    this.#staged += bytes;
+    this.#evict();
+    return true;
+  }
+
+  /** Gives back room that `stage` set aside (before its chunks are put, or when they are dropped). */
+  unstage(bytes: number): void {
+    this.#staged -= bytes;
+  }
+
   put(id: ChunkId, chunk: Buffer): void {
     if (chunk.length > this.#capacity) return;
     const key = id.toString("latin1");
@@ -60,8 +79,12 @@ export class ChunkCache {
     }
     this.#entries.set(key, chunk);
     this.#bytes += chunk.length;
+    this.#evict();
+  }
+
+  #evict(): void {
     for (const [oldest, value] of this.#entries) {
-      if (this.#bytes <= this.#capacity) break;
+      if (this.#bytes + this.#staged <= this.#capacity) break;
       this.#entries.delete(oldest);
       this.#bytes -= value.length;
     }

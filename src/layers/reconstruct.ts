@@ -72,46 +72,54 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
 
   // Chunks go into the cache only once the blob they came from has verified (or, for a range,
   // once each was checked against its id): a damaged chunk must never be served from memory.
+  // The cache sets aside room for them meanwhile, so that reads together hold no more than it.
   const staged: [ChunkId, Buffer][] = [];
   let stagedBytes = 0;
-  let offset = firstOffset;
-  let index = first;
-  let held: Buffer | undefined;
-  fill();
-  while (ahead.length > 0) {
-    const { chunks, decoded } = await ahead.shift()!;
+  try {
+    let offset = firstOffset;
+    let index = first;
+    let held: Buffer | undefined;
     fill();
-    const pieces: Buffer[] = [];
-    for (let i = 0; i < chunks.length; i++) {
-      const chunk = chunks[i]!;
-      // Chunks that came from the cache are there already (and were moved to its young end).
-      if (decoded[i] && stagedBytes + chunk.length <= cache.capacity) {
-        staged.push([recipe.ids[index]!, chunk]);
-        stagedBytes += chunk.length;
+    while (ahead.length > 0) {
+      const { chunks, decoded } = await ahead.shift()!;
+      fill();
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < chunks.length; i++) {
+        const chunk = chunks[i]!;
+        // Chunks that came from the cache are there already (and were moved to its young end).
+        if (decoded[i] && cache.stage(chunk.length)) {
+          staged.push([recipe.ids[index]!, chunk]);
+          stagedBytes += chunk.length;
+        }
+        index++;
+        const from = Math.max(0, start - offset);
+        const to = Math.min(chunk.length, end + 1 - offset);
+        offset += chunk.length;
+        pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
       }
-      index++;
-      const from = Math.max(0, start - offset);
-      const to = Math.min(chunk.length, end + 1 - offset);
-      offset += chunk.length;
-      pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
+      for (const piece of joinAdjacent(pieces)) {
+        digester?.update(piece);
+        // A whole blob's last piece is held back until the digest is checked: a consumer that
+        // streams to a client never hands out a complete-looking blob of wrong bytes.
+        if (held !== undefined) yield held;
+        held = piece;
+      }
     }
-    for (const piece of joinAdjacent(pieces)) {
-      digester?.update(piece);
-      // A whole blob's last piece is held back until the digest is checked: a consumer that
-      // streams to a client never hands out a complete-looking blob of wrong bytes.
-      if (held !== undefined) yield held;
-      held = piece;
+    if (digester !== undefined) {
+      const actual = `sha256:${digester.digest("hex")}`;
+      if (actual !== recipe.digest) {
+        throw new DedupError("CHUNK_CORRUPT", `rebuilt ${recipe.digest} but got ${actual}: the store is damaged`, { digest: recipe.digest, actual });
+      }
+      parts.verified.add(recipe);
     }
+    if (held !== undefined) yield held;
+    cache.unstage(stagedBytes);
+    stagedBytes = 0;
+    for (const [id, chunk] of staged) cache.put(id, chunk);
+  } finally {
+    // A read that failed or was left early (its client went away) drops what it held.
+    cache.unstage(stagedBytes);
   }
-  if (digester !== undefined) {
-    const actual = `sha256:${digester.digest("hex")}`;
-    if (actual !== recipe.digest) {
-      throw new DedupError("CHUNK_CORRUPT", `rebuilt ${recipe.digest} but got ${actual}: the store is damaged`, { digest: recipe.digest, actual });
-    }
-    parts.verified.add(recipe);
-  }
-  if (held !== undefined) yield held;
-  for (const [id, chunk] of staged) cache.put(id, chunk);
 }
 
 /**

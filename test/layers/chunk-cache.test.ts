@@ -2,11 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 import { BlobParts, BlobService } from "../../src/layers/blob-service.js";
+import { ChunkCache } from "../../src/layers/chunk-cache.js";
 import { openStore } from "../../src/store/open.js";
 import { readBack } from "../blobs.js";
 import { fromPieces, randomBytes, tempDir } from "../helpers.js";
 
-/** The chunk cache's hits and misses (serve's chunk_cache metrics): each chunk a read wants counts once, found or not. */
+/**
+ * The chunk cache's hits and misses (serve's chunk_cache metrics): each chunk a read wants counts
+ * once, found or not; and its bound, which holds for the chunks reads hold for it too.
+ */
 
 test("a cold read counts a miss per chunk, a warm one a hit per chunk", async (t) => {
   const store = await openStore(join(await tempDir(t), "store"), { create: true });
@@ -27,4 +31,42 @@ test("a cold read counts a miss per chunk, a warm one a hit per chunk", async (t
   assert.deepEqual({ hits: parts.cache.hits, misses: parts.cache.misses }, { hits: 0, misses: chunks }, "read and decoded: one miss each, not one per look");
   assert.ok((await readBack(reader, digest)).equals(blob));
   assert.deepEqual({ hits: parts.cache.hits, misses: parts.cache.misses }, { hits: chunks, misses: chunks });
+});
+
+test("room set aside for chunks that reads hold counts against the capacity: old chunks make way, and reads together never hold more", () => {
+  const cache = new ChunkCache(100);
+  const id = (n: number) => Buffer.alloc(32, n);
+  cache.put(id(1), Buffer.alloc(40));
+  cache.put(id(2), Buffer.alloc(40));
+  assert.equal(cache.stage(30), true);
+  assert.equal(cache.bytes, 40, "the oldest chunk made way");
+  assert.equal(cache.getAgain(id(1)), undefined);
+  assert.equal(cache.stage(30), true, "a second read: 40 cached and 60 held fit");
+  assert.equal(cache.bytes, 40);
+  assert.equal(cache.stage(50), false, "reads hold 60 of 100 already");
+  cache.unstage(30); // the first read verified: its chunks go in
+  cache.put(id(3), Buffer.alloc(30));
+  assert.equal(cache.bytes, 70);
+  cache.unstage(30); // the second read failed: it drops what it held
+  assert.equal(cache.stage(70), true);
+  assert.equal(cache.bytes, 30, "chunk 2 made way, chunk 3 stayed");
+  assert.ok(cache.getAgain(id(3)) !== undefined);
+});
+
+test("many reads at once of blobs larger than the cache: each reads back whole, and the cache ends within its capacity", async (t) => {
+  const store = await openStore(join(await tempDir(t), "store"), { create: true });
+  const parts = new BlobParts({ chunkCacheBytes: 1 << 20 });
+  const blobs = new BlobService(store, parts);
+  t.after(async () => {
+    await blobs.close();
+    await parts.close();
+    await store.close();
+  });
+  const data = Array.from({ length: 6 }, (_, i) => randomBytes(700_000, 80 + i));
+  const digests = [];
+  for (const blob of data) digests.push((await blobs.ingest(fromPieces([blob]))).digest);
+  const read = await Promise.all(digests.map((digest) => readBack(blobs, digest)));
+  read.forEach((bytes, i) => assert.ok(bytes.equals(data[i]!), `blob ${i}`));
+  assert.ok(parts.cache.bytes <= 1 << 20, `${parts.cache.bytes} bytes cached`);
+  assert.ok(parts.cache.stage(1 << 20), "every read gave back the room it set aside");
 });
