@@ -397,7 +397,7 @@ async function main(): Promise<void> {
         const store = await openStore(location);
         try {
           const meta = new RegistryMetadata(store);
-          for (const layer of layers) await meta.linkBlob(REPO, layer.digest, layer.size);
+          for (const layer of layers) await meta.linkBlob(REPO, layer.digest, { size: layer.size, linked: Date.now() });
         } finally {
           await store.close();
         }

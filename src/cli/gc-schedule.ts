@@ -18,9 +18,10 @@ export function scheduleCollections(
   const run = () => {
     running ??= (async () => {
       try {
-        const { retention, report } = await collectGarbage(blobs, store, { graceMs, dryRun: false, minLiveShare: DEFAULT_MIN_LIVE_SHARE, untagged });
-        if (retention.manifests.length + report.blobs.doomed + report.blobs.deleted + report.chunks.deleted + report.packs.rewritten > 0) {
-          for (const line of describeCollection(report, retention, false).trim().split("\n")) log(`gc: ${line}`);
+        const collection = await collectGarbage(blobs, store, { graceMs, dryRun: false, minLiveShare: DEFAULT_MIN_LIVE_SHARE, untagged });
+        const { retention, links, report } = collection;
+        if (retention.manifests.length + links.blobLinks + report.blobs.doomed + report.blobs.deleted + report.chunks.deleted + report.packs.rewritten > 0) {
+          for (const line of describeCollection(collection, false).trim().split("\n")) log(`gc: ${line}`);
         }
       } catch (error) {
         log(`gc: failed, to be tried again at the next interval: ${(error as Error).message}`);

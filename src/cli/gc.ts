@@ -3,7 +3,7 @@ import { parseDuration } from "../config/duration.js";
 import { DedupError } from "../errors.js";
 import type { BlobService } from "../layers/blob-service.js";
 import type { CollectReport } from "../layers/gc.js";
-import { registryRoots } from "../registry/gc-roots.js";
+import { registryRoots, type RegistryRoots } from "../registry/gc-roots.js";
 import { RegistryMetadata } from "../registry/metadata.js";
 import { expireUntagged, type RetentionReport, type UntaggedRetention } from "../registry/retention.js";
 import { openStore, storeLocation } from "../store/open.js";
@@ -33,9 +33,9 @@ export function gcCommand(command: Command, storeOption: Option): void {
       const dryRun = flags.dryRun ?? false;
       const store = await openStore(storeLocation(flags.store));
       await usingBlobs(store, async (blobs) => {
-        const { retention, report } = await collectGarbage(blobs, store, { graceMs, dryRun, minLiveShare, untagged });
-        process.stdout.write(retention.manifests.map((m) => `untagged manifest ${m.repository}@${m.digest} (pushed ${m.pushed === undefined ? "at an unknown time" : new Date(m.pushed).toISOString()})\n`).join(""));
-        process.stdout.write(describeCollection(report, retention, dryRun));
+        const collection = await collectGarbage(blobs, store, { graceMs, dryRun, minLiveShare, untagged });
+        process.stdout.write(collection.retention.manifests.map((m) => `untagged manifest ${m.repository}@${m.digest} (pushed ${m.pushed === undefined ? "at an unknown time" : new Date(m.pushed).toISOString()})\n`).join(""));
+        process.stdout.write(describeCollection(collection, dryRun));
       });
     });
 }
@@ -48,29 +48,42 @@ export function untaggedRetention(keepLast: number | undefined, olderThan: strin
   };
 }
 
+export interface GarbageCollection {
+  retention: RetentionReport;
+  links: Omit<RegistryRoots, "roots">;
+  report: CollectReport;
+}
+
 /**
- * One garbage collection as `gc` and serve's schedule run it: untagged manifests past the
- * retention rules removed first (their bytes then lose their roots), then the store collected.
- * A dry run's collection still counts the manifests it would have removed as roots.
+ * One garbage collection as `gc` and serve's schedule run it, in this order: untagged manifests
+ * past the retention rules removed; the registry's roots read, blob links no manifest names
+ * removed once older than the grace period (registry/gc-roots.ts); then the store collected, so
+ * the blobs whose links went, and the removed manifests, lose their roots in the same run. A dry
+ * run's collection still counts the manifests it would have removed as roots.
  */
 export async function collectGarbage(
   blobs: BlobService,
   store: Store,
   options: { graceMs: number; dryRun: boolean; minLiveShare: number; untagged: UntaggedRetention; now?: number },
-): Promise<{ retention: RetentionReport; report: CollectReport }> {
+): Promise<GarbageCollection> {
   const now = options.now ?? Date.now();
-  const retention = await expireUntagged({ blobs, meta: new RegistryMetadata(store) }, options.untagged, { now, graceMs: options.graceMs, dryRun: options.dryRun });
-  const report = await blobs.collect({ roots: await registryRoots(store), graceMs: options.graceMs, dryRun: options.dryRun, minLiveShare: options.minLiveShare, now });
-  return { retention, report };
+  const meta = new RegistryMetadata(store);
+  const run = { now, graceMs: options.graceMs, dryRun: options.dryRun };
+  const retention = await expireUntagged({ blobs, meta }, options.untagged, run);
+  const { roots, ...links } = await registryRoots({ blobs, meta, store }, run);
+  const report = await blobs.collect({ roots, graceMs: options.graceMs, dryRun: options.dryRun, minLiveShare: options.minLiveShare, now });
+  return { retention, links, report };
 }
 
 /** A collection's report for people, one line per kind (the untagged manifests' only when there were any). */
-export function describeCollection(r: CollectReport, retention: RetentionReport, dryRun: boolean): string {
+export function describeCollection({ retention, links, report: r }: GarbageCollection, dryRun: boolean): string {
   const would = dryRun ? " (dry run: nothing changed)" : "";
-  const untagged = retention.manifests.length + retention.skipped.length === 0 ? [] : [`untagged manifests: ${retention.manifests.length} removed, ${retention.blobLinks} blob links dropped${would}`];
+  const untagged = retention.manifests.length + retention.skipped.length === 0 ? [] : [`untagged manifests: ${retention.manifests.length} removed${would}`];
   return [
     ...untagged,
     ...retention.skipped.map((why) => `untagged manifests: repository skipped, ${why}`),
+    `blob links: ${links.blobLinks} named by no manifest and older than the grace period, removed${would}`,
+    ...links.skipped.map((why) => `blob links: repository skipped, ${why}`),
     `blobs: ${r.blobs.live} needed, ${r.blobs.doomed} doomed now, ${r.blobs.broughtBack} brought back, ${r.blobs.deleted} deleted (${formatBytes(r.blobs.deletedBytes)})${would}`,
     `chunks: ${r.chunks.live} needed, ${r.chunks.doomed} doomed now, ${r.chunks.broughtBack} brought back, ${r.chunks.deleted} deleted (${formatBytes(r.chunks.deletedBytes)} stored)`,
     `packs: ${r.packs.rewritten} rewritten, ${formatBytes(r.packs.freedBytes)} given back`,

@@ -9,8 +9,9 @@ import { decodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey } from "./gzip/form.js";
  * frontends go on, and a crash at any step leaves every needed blob readable. Everything goes in
  * two phases a grace period apart, so that nothing is taken from under a push in flight:
  *
- * Blobs. A blob no root needs (roots: repositories' links, live upload sessions' parts, pinned
- * blobs, gzip layers waiting for conversion, and the content of every gzip layer kept) is doomed:
+ * Blobs. A blob no root needs (roots: what the registry above still links, which it decides and
+ * prunes before calling here, and live upload sessions' parts; pinned blobs, gzip layers waiting
+ * for conversion, and the content of every gzip layer kept) is doomed:
  * its recipe or gzip form is moved aside (`gc/doomed/<kind>/<digest>`, with the time). A doomed
  * blob is no longer found by `has` (a push of it writes it anew), but `open` still finds it and
  * brings it back (a blob linked between a collection's look at the roots and its doom, which a

@@ -82,6 +82,7 @@ export async function putManifest(ex: Exchange, rawName: string, rawReference: s
   await checkReferences(ex, name, manifest);
 
   await storeManifest(ex.registry, name, digest, bytes, manifest);
+  await keepReferences(ex, name, manifest);
   if (reference.kind === "tag") await ex.registry.meta.setTag(name, reference.tag, digest);
 
   const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest };
@@ -155,6 +156,19 @@ async function checkReferences(ex: Exchange, name: string, manifest: ParsedManif
     if (size !== d.size) {
       throw new RegistryError("MANIFEST_INVALID", `manifest gives ${d.digest} a size of ${d.size} bytes, but it has ${size}`, { detail: { digest: d.digest, size: d.size, actual: size } });
     }
+  }
+}
+
+/**
+ * Links again a blob the manifest names whose link garbage collection removed between
+ * checkReferences and the manifest's link (gc-roots.ts): the check found it here, so the
+ * repository may have it. A collection that removes a link after this finds the manifest when it
+ * reads the manifests again, and puts the link back itself.
+ */
+async function keepReferences(ex: Exchange, name: string, manifest: ParsedManifest): Promise<void> {
+  const { meta } = ex.registry;
+  for (const blob of manifest.blobs) {
+    if ((await meta.blobLink(name, blob.digest)) === undefined) await meta.linkBlob(name, blob.digest, { size: blob.size, linked: ex.registry.now() });
   }
 }
 

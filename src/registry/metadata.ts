@@ -13,6 +13,17 @@ export interface Descriptor {
   annotations?: Record<string, string>;
 }
 
+/** What a repository knows about one of its blobs, besides its bytes. */
+export interface BlobLink {
+  size: number;
+  /**
+   * When it was last linked (ms since the epoch): garbage collection keeps a link no manifest
+   * names for the grace period after it (gc-roots.ts). Absent in records written before it was
+   * kept, which count as linked at the epoch.
+   */
+  linked?: number;
+}
+
 /** What a repository knows about one of its manifests, besides its bytes. */
 export interface ManifestRecord {
   mediaType: string;
@@ -62,14 +73,19 @@ export class RegistryMetadata {
     return this.#listAfter(keys.repositoryPrefix, last, limit);
   }
 
-  async linkBlob(name: string, digest: string, size: number): Promise<void> {
+  async linkBlob(name: string, digest: string, link: BlobLink): Promise<void> {
     await this.ensureRepository(name);
-    await this.#putJson(keys.blobLink(name, digest), { size });
+    await this.#putJson(keys.blobLink(name, digest), link);
   }
 
-  /** The blob's size if `name` may serve it. */
-  async blobLink(name: string, digest: string): Promise<{ size: number } | undefined> {
-    return this.#getJson<{ size: number }>(keys.blobLink(name, digest));
+  /** The blob's link record if `name` may serve it. */
+  async blobLink(name: string, digest: string): Promise<BlobLink | undefined> {
+    return this.#getJson<BlobLink>(keys.blobLink(name, digest));
+  }
+
+  /** Every blob link of every repository, in repository then digest order. */
+  async *scanBlobLinks(): AsyncGenerator<{ repository: string; digest: string; link: BlobLink }> {
+    for await (const [repository, digest, link] of this.#scanLinks<BlobLink>(keys.blobLinkPrefix)) yield { repository, digest, link };
   }
 
   async unlinkBlob(name: string, digest: string): Promise<void> {
@@ -89,6 +105,11 @@ export class RegistryMetadata {
   async *manifests(name: string): AsyncIterable<[digest: string, record: ManifestRecord]> {
     const prefix = keys.manifestLinkPrefixOf(name);
     for await (const [key, value] of this.#meta.scanMeta(prefix)) yield [key.slice(prefix.length), JSON.parse(value.toString("utf8")) as ManifestRecord];
+  }
+
+  /** Every manifest link of every repository, in repository then digest order. */
+  async *scanManifests(): AsyncGenerator<{ repository: string; digest: string; record: ManifestRecord }> {
+    for await (const [repository, digest, record] of this.#scanLinks<ManifestRecord>(keys.manifestLinkPrefix)) yield { repository, digest, record };
   }
 
   async deleteManifest(name: string, digest: string): Promise<void> {
@@ -166,6 +187,14 @@ export class RegistryMetadata {
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  async *#scanLinks<T>(prefix: string): AsyncGenerator<[repository: string, digest: string, record: T]> {
+    for await (const [key, value] of this.#meta.scanMeta(prefix)) {
+      // A repository name holds no `@` (names.ts): the last one starts the digest.
+      const at = key.lastIndexOf("@");
+      yield [key.slice(prefix.length, at), key.slice(at + 1), JSON.parse(value.toString("utf8")) as T];
+    }
   }
 
   async #getJson<T>(key: string): Promise<T | undefined> {

@@ -48,8 +48,6 @@ const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, Media
 
 export interface MirrorDeps extends UpstreamFetchDeps {
   maxManifestBytes: number;
-  /** The time now, in ms since the epoch: tag TTLs and upstream tokens run by it. */
-  now: () => number;
 }
 
 /** How a mirror answered reads of one kind: from the store (hits), fetched upstream (misses), or failing upstream (errors). */
@@ -175,7 +173,7 @@ export class Mirror implements MirrorRoutes {
       const head = await target.upstream.request("HEAD", target.upstreamName, `blobs/${digest}`, {}, this.#closing.signal);
       if (!head.ok) throw await upstreamFailure(head, target, "blob", digest);
       this.outcomes.blob.hits++;
-      await meta.linkBlob(target.localName, digest, known.size);
+      await meta.linkBlob(target.localName, digest, { size: known.size, linked: this.#deps.now() });
       return getBlob(ex, target.localName, digest);
     }
     const key = `${target.localName}@${digest}`;

@@ -1,7 +1,7 @@
 import type { BlobService } from "../layers/blob-service.js";
-import { parseManifest, type ParsedManifest } from "./manifest-format.js";
 import { removeManifest } from "./manifests.js";
 import type { ManifestRecord, RegistryMetadata } from "./metadata.js";
+import { manifestsOf, parseAll, Unreadable } from "./repository-manifests.js";
 
 /**
  * The retention of untagged manifests, as zot and Harbor offer it; off unless a rule is given.
@@ -13,13 +13,12 @@ import type { ManifestRecord, RegistryMetadata } from "./metadata.js";
  * manifests nothing else in the repository holds on to (not an index's child, not a referrer
  * of a manifest there): keep the `keepLast` most recently pushed, and those pushed less than
  * `keepNewerThanMs` ago; with both rules, either keeps a manifest. Whatever is not held is
- * removed the way a DELETE removes it (manifests.ts: tags, referrers entry, link), and the
- * repository's blob links that only removed manifests named go too, so that garbage collection
- * can take their bytes; an emptied repository leaves the catalog.
+ * removed the way a DELETE removes it (manifests.ts: tags, referrers entry, link). The blob links
+ * only removed manifests named then go by garbage collection's own rule (gc-roots.ts: a link no
+ * manifest names, older than the grace period), which runs right after, in the same collection.
  *
  * A record written before push times were kept counts as pushed at the epoch. A manifest pushed
- * or tagged again between the look and the removal stays. A push that found a layer by HEAD just
- * before its last link went is refused MANIFEST_BLOB_UNKNOWN, and pushes the layer again.
+ * or tagged again between the look and the removal stays.
  */
 export interface UntaggedRetention {
   /** Keep the N most recently pushed untagged manifests of each repository. */
@@ -45,8 +44,6 @@ export interface RemovedManifest {
 
 export interface RetentionReport {
   manifests: RemovedManifest[];
-  /** Blob links dropped because only removed manifests named them. */
-  blobLinks: number;
   /** Repositories left alone, and why (a manifest the store cannot rebuild). */
   skipped: string[];
 }
@@ -57,15 +54,13 @@ export function retentionIsOn(policy: UntaggedRetention): boolean {
 
 /** Applies the policy to every repository (nothing when it is off). */
 export async function expireUntagged(registry: { blobs: BlobService; meta: RegistryMetadata }, policy: UntaggedRetention, run: RetentionRun): Promise<RetentionReport> {
-  const report: RetentionReport = { manifests: [], blobLinks: 0, skipped: [] };
+  const report: RetentionReport = { manifests: [], skipped: [] };
   if (!retentionIsOn(policy)) return report;
   const names: string[] = [];
   for await (const name of registry.meta.repositories()) names.push(name);
   for (const name of names) {
     try {
-      const { manifests, blobLinks } = await expireRepository(registry, name, policy, run);
-      report.manifests.push(...manifests);
-      report.blobLinks += blobLinks;
+      report.manifests.push(...(await expireRepository(registry, name, policy, run)));
     } catch (error) {
       if (!(error instanceof Unreadable)) throw error;
       report.skipped.push(`${name}: ${error.message}`);
@@ -74,23 +69,21 @@ export async function expireUntagged(registry: { blobs: BlobService; meta: Regis
   return report;
 }
 
-class Unreadable extends Error {}
-
 async function expireRepository(
   { blobs, meta }: { blobs: BlobService; meta: RegistryMetadata },
   name: string,
   policy: UntaggedRetention,
   run: RetentionRun,
-): Promise<{ manifests: RemovedManifest[]; blobLinks: number }> {
+): Promise<RemovedManifest[]> {
   const records = await manifestsOf(meta, name);
   const tagged = new Set<string>();
   for await (const [, digest] of meta.tags(name)) tagged.add(digest);
   const pushed = (record: ManifestRecord) => record.pushed ?? 0;
   const young = (record: ManifestRecord) => pushed(record) > run.now - run.graceMs;
   // Most repositories have every manifest tagged: their manifests need not be read.
-  if ([...records].every(([digest, record]) => tagged.has(digest) || young(record))) return { manifests: [], blobLinks: 0 };
+  if ([...records].every(([digest, record]) => tagged.has(digest) || young(record))) return [];
 
-  const parsed = await parseAll(blobs, name, records);
+  const parsed = await parseAll(blobs, records);
   // What holding a manifest holds on to: an index's children, and the manifests that refer to it.
   const holds = new Map<string, string[]>();
   const link = (from: string, to: string) => holds.set(from, [...(holds.get(from) ?? []), to]);
@@ -141,47 +134,6 @@ async function expireRepository(
     }
     removed.push({ repository: name, digest, ...(record.pushed === undefined ? {} : { pushed: record.pushed }) });
   }
-  if (removed.length === 0) return { manifests: [], blobLinks: 0 };
-
-  // The blobs only removed manifests named; the manifests read again, so that one pushed since
-  // the first look keeps what it names.
-  const gone = new Set(removed.map((m) => m.digest));
-  const unnamed = new Set(removed.flatMap((m) => parsed.get(m.digest)!.blobs.map((d) => d.digest)));
-  const remaining = await manifestsOf(meta, name);
-  for (const digest of gone) remaining.delete(digest);
-  for (const manifest of (await parseAll(blobs, name, remaining, parsed)).values()) for (const blob of manifest.blobs) unnamed.delete(blob.digest);
-  let blobLinks = 0;
-  for (const digest of unnamed) {
-    if ((await meta.blobLink(name, digest)) === undefined) continue;
-    if (!run.dryRun) await meta.unlinkBlob(name, digest);
-    blobLinks++;
-  }
-  if (!run.dryRun) await meta.dropIfEmpty(name);
-  return { manifests: removed, blobLinks };
-}
-
-async function manifestsOf(meta: RegistryMetadata, name: string): Promise<Map<string, ManifestRecord>> {
-  const records = new Map<string, ManifestRecord>();
-  for await (const [digest, record] of meta.manifests(name)) records.set(digest, record);
-  return records;
-}
-
-/** The repository's manifests read and parsed (those in `known` not read again). */
-async function parseAll(blobs: BlobService, name: string, records: Map<string, ManifestRecord>, known = new Map<string, ParsedManifest>()): Promise<Map<string, ParsedManifest>> {
-  const parsed = new Map<string, ParsedManifest>();
-  for (const [digest, record] of records) {
-    const cached = known.get(digest);
-    if (cached !== undefined) {
-      parsed.set(digest, cached);
-      continue;
-    }
-    const bytes = await blobs.readAll(digest);
-    if (bytes === undefined) throw new Unreadable(`manifest ${digest} cannot be rebuilt from the store`);
-    try {
-      parsed.set(digest, parseManifest(bytes, record.mediaType));
-    } catch (error) {
-      throw new Unreadable(`manifest ${digest} does not parse: ${(error as Error).message}`);
-    }
-  }
-  return parsed;
+  if (removed.length > 0 && !run.dryRun) await meta.dropIfEmpty(name);
+  return removed;
 }

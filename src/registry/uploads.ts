@@ -37,7 +37,7 @@ export async function startUpload(ex: Exchange, rawName: string): Promise<void> 
     const digest = checkDigest(digestParam);
     const body = bodyPieces(ex.req, blobRules(ex, 0, contentLength(ex.req)));
     const result = await ex.registry.blobs.ingest(body, { expectedDigest: digest });
-    await ex.registry.meta.linkBlob(name, result.digest, result.size);
+    await ex.registry.meta.linkBlob(name, result.digest, { size: result.size, linked: ex.registry.now() });
     return sendCreated(ex, name, result.digest);
   }
   return openSession(ex, name);
@@ -71,7 +71,7 @@ export async function finishUpload(ex: Exchange, rawName: string, id: string): P
   const hasBody = length === undefined ? ex.req.headers["transfer-encoding"] !== undefined : length > 0;
   const blob = await uploads.exclusive(session, () => uploads.commit(session, digest, hasBody ? chunkBody(ex, session) : undefined));
   // Linked before the session goes: a crash in between leaves a session to expire, not a lost blob.
-  await ex.registry.meta.linkBlob(name, blob.digest, blob.size);
+  await ex.registry.meta.linkBlob(name, blob.digest, { size: blob.size, linked: ex.registry.now() });
   await uploads.end(session);
   sendCreated(ex, name, blob.digest);
 }
@@ -88,7 +88,7 @@ export async function cancelUpload(ex: Exchange, rawName: string, id: string): P
 async function mountBlob(ex: Exchange, name: string, digest: string, from: string): Promise<boolean> {
   const link = await ex.registry.meta.blobLink(from, digest);
   if (link === undefined || !(await ex.registry.blobs.has(digest))) return false;
-  await ex.registry.meta.linkBlob(name, digest, link.size);
+  await ex.registry.meta.linkBlob(name, digest, { size: link.size, linked: ex.registry.now() });
   sendCreated(ex, name, digest);
   return true;
 }

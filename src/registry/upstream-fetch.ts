@@ -8,6 +8,8 @@ export interface UpstreamFetchDeps {
   blobs: BlobService;
   meta: RegistryMetadata;
   log: (line: string) => void;
+  /** The time now, in ms since the epoch: links record it, tag TTLs and upstream tokens run by it. */
+  now: () => number;
 }
 
 /** How long a client may keep a teed blob waiting before it is disconnected. */
@@ -111,7 +113,7 @@ export class UpstreamFetch {
         }
         throw error;
       }
-      await meta.linkBlob(target.localName, this.#digest, result.size);
+      await meta.linkBlob(target.localName, this.#digest, { size: result.size, linked: this.#deps.now() });
       if (held !== undefined) await this.#deliver(held);
       for (const client of this.#clients) client.res.end();
     } catch (error) {
