@@ -19,7 +19,7 @@ import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
 import { IngestPool } from "./ingest-pool.js";
 import { readBlob, type ByteRange, type ReadParts } from "./reconstruct.js";
 import { summarizeBlobs, type BlobSummary } from "./summary.js";
-import type { BlobSource } from "./sources.js";
+import { drain, type BlobSource } from "./sources.js";
 import { repairStore, type RepairReport, type RepairSources } from "./repair.js";
 import { verifyStore, type Damage, type VerifyProgress } from "./verify.js";
 
@@ -109,7 +109,7 @@ export class BlobService {
       recipeSize: async (digest) => (await store.getRecipe(digest))?.size,
       keepConverted: async (digest, size) => {
         if (parts.recreated === undefined) return;
-        for await (const piece of parts.recreated.fill(digest, size, this.#readRecipeRange(digest, 0, size))) void piece;
+        await drain(parts.recreated.fill(digest, size, this.#readRecipeRange(digest, 0, size)));
       },
       ingest: (source) => this.ingest(source),
       log,
@@ -204,7 +204,7 @@ export class BlobService {
     }
     // Re-created from the content, never taken from the cache of re-created layers: this is the proof.
     const content = (start: number, end: number) => this.#readRecipeRange(form.content, start, end);
-    for await (const piece of verifiedWhole(form, recreateGzip(form, content, this.#parts.encoder))) void piece;
+    await drain(verifiedWhole(form, recreateGzip(form, content, this.#parts.encoder)));
     await this.#store.putMeta(gzipFormKey(form.digest), encodeGzipForm(form));
     await this.#store.sync();
   }
@@ -301,7 +301,7 @@ export class BlobService {
    */
   async checkRecipe(recipe: Recipe): Promise<void> {
     if (this.#parts.verified.has(recipe)) return;
-    for await (const piece of readBlob(this.#store, recipe, undefined, this.#parts)) void piece;
+    await drain(readBlob(this.#store, recipe, undefined, this.#parts));
   }
 
   /** Re-hashes every chunk and rebuilds every blob, gzip layers re-created from their content too; what is damaged. */
@@ -311,7 +311,7 @@ export class BlobService {
       const digest = key.slice(GZIP_FORM_PREFIX.length);
       report.blobs++;
       try {
-        for await (const piece of this.#gzipBlob(decodeGzipForm(digest, value)).read()) void piece;
+        await drain(this.#gzipBlob(decodeGzipForm(digest, value)).read());
       } catch (error) {
         if (!(error instanceof DedupError)) throw error;
         report.damage.push({ kind: "blob", id: digest, problem: error.message });
@@ -329,7 +329,7 @@ export class BlobService {
     return repairStore(this.#store, damage, sources, async (digest) => {
       const blob = await this.open(digest);
       if (blob === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not stored`, { digest });
-      for await (const piece of blob.read()) void piece;
+      await drain(blob.read());
     }, log);
   }
 

@@ -136,3 +136,8 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+
+/** Reads `pieces` to the end and drops them: for reads done for their checks and side effects (a verify, a cache fill). */
+export async function drain(pieces: AsyncIterable<unknown>): Promise<void> {
+  for await (const piece of pieces) void piece;
+}

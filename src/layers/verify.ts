@@ -4,6 +4,7 @@ import { decodeChunk } from "../store/codec.js";
 import type { Store } from "../store/types.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { readBlob, type ReadParts } from "./reconstruct.js";
+import { drain } from "./sources.js";
 
 export interface Damage {
   kind: "chunk" | "blob";
@@ -37,7 +38,7 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
   for await (const recipe of store.scanRecipes()) {
     blobs++;
     try {
-      for await (const piece of readBlob(store, recipe, undefined, reading)) void piece;
+      await drain(readBlob(store, recipe, undefined, reading));
     } catch (error) {
       if (!isDedupError(error)) throw error;
       damage.push({ kind: "blob", id: recipe.digest, problem: error.message });

@@ -1,5 +1,4 @@
 import type { MetadataStore } from "../store/types.js";
-import { keys } from "./keys.js";
 import { parseManifest } from "./manifest-format.js";
 import { RegistryMetadata } from "./metadata.js";
 
@@ -17,23 +16,17 @@ export interface RepositoryLoss {
  * manifest's bytes, or undefined if they cannot be read.
  */
 export async function lossesOf(meta: MetadataStore, lost: ReadonlySet<string>, readManifest: (digest: string) => Promise<Buffer | undefined>): Promise<RepositoryLoss[]> {
+  const registry = new RegistryMetadata(meta);
   const losses = new Map<string, RepositoryLoss>();
   const lossOf = (repository: string) => losses.get(repository) ?? losses.set(repository, { repository, blobs: [], tags: [] }).get(repository)!;
-  for (const prefix of [keys.blobLinkPrefix, keys.manifestLinkPrefix]) {
-    for await (const [key] of meta.scanMeta(prefix)) {
-      const at = key.lastIndexOf("@");
-      const digest = key.slice(at + 1);
-      if (lost.has(digest)) lossOf(key.slice(prefix.length, at)).blobs.push(digest);
-    }
-  }
+  for await (const { repository, digest } of registry.scanBlobLinks()) if (lost.has(digest)) lossOf(repository).blobs.push(digest);
 
   // Each manifest's children and blobs, read once whichever repositories link it.
   const named = new Map<string, { children: string[]; blobs: string[] } | undefined>();
   const links: [string, string][] = [];
-  for await (const [key] of meta.scanMeta(keys.manifestLinkPrefix)) {
-    const at = key.lastIndexOf("@");
-    const digest = key.slice(at + 1);
-    links.push([key.slice(keys.manifestLinkPrefix.length, at), digest]);
+  for await (const { repository, digest } of registry.scanManifests()) {
+    if (lost.has(digest)) lossOf(repository).blobs.push(digest);
+    links.push([repository, digest]);
     if (named.has(digest)) continue;
     const bytes = lost.has(digest) ? undefined : await readManifest(digest);
     try {
@@ -54,7 +47,6 @@ export async function lossesOf(meta: MetadataStore, lost: ReadonlySet<string>, r
     damaged.set(digest, result);
     return result;
   };
-  const registry = new RegistryMetadata(meta);
   for (const [repository, digest] of links) {
     if (!isDamaged(digest, new Set())) continue;
     const tags = await registry.tagsOf(repository, digest);

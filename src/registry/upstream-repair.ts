@@ -1,7 +1,7 @@
 import { namespaceComponent, type MirrorConfig } from "../config/serve-config.js";
 import type { WholeBlobSource } from "../layers/repair.js";
 import type { MetadataStore } from "../store/types.js";
-import { keys } from "./keys.js";
+import { RegistryMetadata } from "./metadata.js";
 import { UpstreamClient } from "./upstream.js";
 
 /**
@@ -14,9 +14,9 @@ export function upstreamRepairSource(meta: MetadataStore, mirror: MirrorConfig):
   return {
     name: `upstream ${mirror.mirrors.map((m) => m.upstream).join(", ")}`,
     async blob(digest) {
-      for await (const [key] of meta.scanMeta(keys.blobLinkPrefix)) {
-        if (!key.endsWith(`@${digest}`)) continue;
-        const local = key.slice(keys.blobLinkPrefix.length, key.lastIndexOf("@"));
+      for await (const link of new RegistryMetadata(meta).scanBlobLinks()) {
+        if (link.digest !== digest) continue;
+        const local = link.repository;
         const upstream = upstreams.find((u) => local.startsWith(u.component));
         if (upstream === undefined) continue;
         const res = await upstream.client.request("GET", local.slice(upstream.component.length), `blobs/${digest}`);
