@@ -56,7 +56,7 @@ export function serveCommand(command: Command): void {
       // The web page at /ui/: a site's view is handed in from here, so that nothing under ui/ starts or imports one.
       const running = site;
       const siteView = running === undefined ? undefined : { name: siteConfig!.site, peers: () => running.peers(), holdersOf: (digest: string) => running.holdersOf(digest), replications: () => running.replications() };
-      const webPage = new WebPage({ store, blobs, parts, site: siteView, log });
+      const webPage = new WebPage({ store, blobs, site: siteView, totals: () => observe.latestSummary() });
       const registry = createRegistryServer({ store, blobs, log, uploads, limits, maxConcurrentReads: settings.maxConcurrentReads, pages: webPage.pages, ...observe.registryOptions(), ...(config.mirror === undefined ? {} : { mirror: config.mirror }), ...(tls === undefined ? {} : { tls }), ...(auth === undefined ? {} : { auth: auth.registry }) });
       try {
         await new Promise<void>((resolve, reject) => {
@@ -130,7 +130,7 @@ export function serveCommand(command: Command): void {
       await registry.close();
       clearTimeout(force);
       await observe.close();
-      await webPage.close();
+      webPage.close();
       await collections.stop();
       await site?.close();
       await blobs.close();

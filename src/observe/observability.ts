@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { parseListen } from "../config/listen.js";
 import { DedupError } from "../errors.js";
 import type { BlobParts, BlobService } from "../layers/blob-service.js";
+import type { BlobSummary } from "../layers/summary.js";
 import type { PlainEndpoint, RegistryOptions, RegistryServer } from "../registry/app.js";
 import type { RequestRecord } from "../registry/request-record.js";
 import type { Site } from "../sites/site.js";
@@ -103,6 +104,12 @@ export class Observability {
     this.#totals.start();
     if (this.#settings.metricsListen === undefined) return "metrics at /metrics on the registry's address";
     return `metrics at http://${await this.#listen(this.#settings.metricsListen)}/metrics`;
+  }
+
+  /** The store's last totals and when they were taken (ms since the epoch); undefined before the first. */
+  latestSummary(): { value: BlobSummary; at: number } | undefined {
+    const latest = this.#totals?.latest;
+    return latest === undefined ? undefined : { value: latest.value.summary, at: latest.at };
   }
 
   /** Takes the store's totals now (tests; the background sampling does it by itself). */

@@ -13,52 +13,42 @@ export interface TotalsSample {
 }
 
 export interface TotalsHistoryOptions {
-  /** BlobService.summary: a walk of the store's recipes and metadata. */
-  summary: () => Promise<BlobSummary>;
+  /**
+   * The store's last totals and when they were taken (ms since the epoch), or undefined before
+   * the first: serve's background sample (observe/), which /metrics reads too. The history walks
+   * nothing itself.
+   */
+  latest: () => { value: BlobSummary; at: number } | undefined;
+  /** How often the history looks for a new sample, also when no page asks. */
   intervalMs: number;
-  /** A count that moves whenever this process changes the store (BlobParts.activity): an interval without a change repeats the last walk's figures. */
-  changes: () => number;
   /** Samples kept (the oldest dropped first): memory stays bounded however long serve runs. */
   keep: number;
-  log: (line: string) => void;
 }
 
-/** Other frontends of a shared store change it unseen: the store is walked at least this often. */
-const MAX_WALK_AGE_MS = 10 * 60_000;
-
 /**
- * The store's totals over time, for the page: sampled in memory at start and every interval
- * (a minute in serve), never persisted; a restart starts a new history. A sample is a walk of the
- * store (seconds on a large Redis), so one never starts while the last is still running, and an
- * interval in which this process changed nothing repeats the last walk's figures instead.
+ * The store's totals over time, for the page: each sample serve's background sampling took
+ * (after this process changed the store, at most every 30 s; at least every 10 minutes), kept
+ * in memory, never persisted; a restart starts a new history.
  */
 export class TotalsHistory {
   readonly #options: TotalsHistoryOptions;
   readonly #samples: TotalsSample[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #lastWalk: { at: number; changes: number } | undefined;
+  #lastAt: number | undefined;
 
   constructor(options: TotalsHistoryOptions) {
     this.#options = options;
   }
 
   start(): void {
-    void this.#sample();
-    this.#timer = setInterval(() => void this.#sample(), this.#options.intervalMs);
+    this.#record();
+    this.#timer = setInterval(() => this.#record(), this.#options.intervalMs);
     // Sampling alone keeps no process alive.
     this.#timer.unref();
   }
 
-  /** Takes a sample now (or waits for the one under way). */
-  #sample(): Promise<void> {
-    this.#running ??= this.#take().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
-  }
-
   samples(): readonly TotalsSample[] {
+    this.#record();
     return this.#samples;
   }
 
@@ -66,30 +56,16 @@ export class TotalsHistory {
     return this.#options.intervalMs;
   }
 
-  async stop(): Promise<void> {
+  stop(): void {
     clearInterval(this.#timer);
-    await this.#running;
   }
 
-  async #take(): Promise<void> {
-    const now = Date.now();
-    const changes = this.#options.changes();
-    const previous = this.#samples[this.#samples.length - 1];
-    if (previous !== undefined && this.#lastWalk !== undefined && this.#lastWalk.changes === changes && now - this.#lastWalk.at < MAX_WALK_AGE_MS) {
-      this.#keep({ ...previous, time: now });
-      return;
-    }
-    try {
-      const s = await this.#options.summary();
-      this.#lastWalk = { at: now, changes };
-      this.#keep({ time: now, blobs: s.blobs, chunks: s.chunks, logicalBytes: s.logicalBytes, chunkedBytes: s.chunkedBytes, uniqueBytes: s.uniqueBytes, storedBytes: s.storedBytes, backendBytes: s.backendBytes });
-    } catch (error) {
-      this.#options.log(`web page: sampling the store's totals failed: ${(error as Error).message}`);
-    }
-  }
-
-  #keep(sample: TotalsSample): void {
-    this.#samples.push(sample);
+  #record(): void {
+    const latest = this.#options.latest();
+    if (latest === undefined || latest.at === this.#lastAt) return;
+    this.#lastAt = latest.at;
+    const s = latest.value;
+    this.#samples.push({ time: latest.at, blobs: s.blobs, chunks: s.chunks, logicalBytes: s.logicalBytes, chunkedBytes: s.chunkedBytes, uniqueBytes: s.uniqueBytes, storedBytes: s.storedBytes, backendBytes: s.backendBytes });
     if (this.#samples.length > this.#options.keep) this.#samples.shift();
   }
 }
