@@ -4,15 +4,13 @@ import type { ChunkId } from "../store/chunk-id.js";
  * Decoded chunks of recently rebuilt blobs, bounded in bytes, least recently used out first.
  * Popular layers (a base image under many apps) are pulled again and again; serving their chunks
  * from memory skips the pack reads and the decompression, which cost more CPU than anything else
- * in a pull (BENCHMARKS.md). Only chunks known to be right are put here: those of a blob whose
- * digest was verified as it was rebuilt, or those an ingest just hashed into their ids.
+ * in a pull (BENCHMARKS.md). Only chunks known to be right are put here: those a read decoded and
+ * checked against their ids, or those an ingest just hashed into their ids.
  */
 export class ChunkCache {
   readonly #capacity: number;
   readonly #entries = new Map<string, Buffer>();
   #bytes = 0;
-  /** Room set aside for chunks that reads hold until their blobs verified (`stage`). */
-  #staged = 0;
   /** Lookups that found their chunk, and those that did not (serve's metrics read them). */
   hits = 0;
   misses = 0;
@@ -52,23 +50,6 @@ export class ChunkCache {
     return chunk;
   }
 
-  /**
-   * Sets aside room for `bytes` of chunks a read holds until its blob verified, to put them here
-   * then: the oldest chunks make way, so what is cached and what reads hold for it stay within
-   * the capacity together, however many reads run. False when reads hold all of it already.
-   */
-  stage(bytes: number): boolean {
-    if (this.#staged + bytes > this.#capacity) return false;
-    this.#staged += bytes;
-    this.#evict();
-    return true;
-  }
-
-  /** Gives back room that `stage` set aside (before its chunks are put, or when they are dropped). */
-  unstage(bytes: number): void {
-    this.#staged -= bytes;
-  }
-
   put(id: ChunkId, chunk: Buffer): void {
     if (chunk.length > this.#capacity) return;
     const key = id.toString("latin1");
@@ -84,7 +65,7 @@ export class ChunkCache {
 
   #evict(): void {
     for (const [oldest, value] of this.#entries) {
-      if (this.#bytes + this.#staged <= this.#capacity) break;
+      if (this.#bytes <= this.#capacity) break;
       this.#entries.delete(oldest);
       this.#bytes -= value.length;
     }

@@ -25,7 +25,7 @@ export function concatRecipes(digest: string, parts: readonly Recipe[]): Recipe 
 
 /**
  * The sha256 digest of the parts' bytes laid end to end, read back from the store as a stream;
- * each part is verified against its own digest on the way, so a damaged store fails here instead
+ * each part's bytes are proven on the way (reconstruct.ts), so a damaged store fails here instead
  * of yielding a digest of wrong bytes.
  */
 export async function digestOfConcatenation(store: Store, parts: readonly Recipe[], reading: ReadParts): Promise<string> {

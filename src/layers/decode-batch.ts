@@ -1,5 +1,5 @@
 import { CHUNK_ID_BYTES, chunkIdOf } from "../store/chunk-id.js";
-import { decodeChunk } from "../store/codec.js";
+import { decodeChunkInto } from "../store/codec.js";
 
 /** What a batch's chunks must be: each one's id (back to back) and plain length. */
 export interface ExpectedChunks {
@@ -10,39 +10,29 @@ export interface ExpectedChunks {
 /** Marks, in a decoded batch's lengths, a chunk that could not be decoded or is not what was expected. */
 export const REJECTED = -1;
 
-/**
- * Decodes stored chunks, the work of a decode worker (and of the main thread for small
- * batches). Without `expected`, a chunk that cannot be decoded fails the batch. With it, each
- * chunk is also checked against its id and length, and one that fails either check, or cannot be
- * decoded, is rejected alone (its length REJECTED): chunks from a peer are checked where they
- * are decoded, so that a damaged one costs no more than itself.
- */
-export function decodeBatch(stored: readonly Uint8Array[], expected?: ExpectedChunks): { chunks: Buffer[]; lengths: number[] } {
-  const chunks: Buffer[] = [];
-  const lengths: number[] = [];
-  stored.forEach((chunk, i) => {
-    if (expected === undefined) {
-      const plain = decodeChunk(chunk);
-      chunks.push(plain);
-      lengths.push(plain.length);
-      return;
-    }
-    const plain = decodeOrUndefined(chunk);
-    const id = expected.ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES);
-    if (plain === undefined || plain.length !== expected.lengths[i] || !chunkIdOf(plain).equals(id)) {
-      lengths.push(REJECTED);
-      return;
-    }
-    chunks.push(plain);
-    lengths.push(plain.length);
-  });
-  return { chunks, lengths };
+/** The bytes a batch's chunks take decoded: their expected lengths, summed. */
+export function decodedBytes(expected: ExpectedChunks): number {
+  let total = 0;
+  for (const length of expected.lengths) total += length;
+  return total;
 }
 
-function decodeOrUndefined(stored: Uint8Array): Buffer | undefined {
-  try {
-    return decodeChunk(stored);
-  } catch {
-    return undefined;
-  }
+/**
+ * Decodes stored chunks straight into `out` (decodedBytes(expected) long), back to back in
+ * order, each at the place its expected length gives it, and checks each against its id: the
+ * work of a decode worker (and of the main thread for small batches). Returns each chunk's
+ * length, or REJECTED for one that cannot be decoded, has another length or another id: a
+ * damaged chunk costs no more than itself, and its place in `out` holds no meaning.
+ */
+export function decodeBatchInto(stored: readonly Uint8Array[], expected: ExpectedChunks, out: Uint8Array): number[] {
+  const lengths: number[] = [];
+  let at = 0;
+  stored.forEach((chunk, i) => {
+    const length = expected.lengths[i]!;
+    const id = expected.ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES);
+    const ok = decodeChunkInto(chunk, out, at, length) === length && chunkIdOf(out.subarray(at, at + length)).equals(id);
+    lengths.push(ok ? length : REJECTED);
+    at += length;
+  });
+  return lengths;
 }

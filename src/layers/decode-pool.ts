@@ -1,14 +1,13 @@
 import { Worker } from "node:worker_threads";
 import { DedupError } from "../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
-import { isRawStored } from "../store/codec.js";
-import { decodeBatch, REJECTED, type ExpectedChunks } from "./decode-batch.js";
+import { decodeBatchInto, decodedBytes, REJECTED, type ExpectedChunks } from "./decode-batch.js";
 
 /**
- * Decompresses chunks in worker threads, so that a blob being rebuilt keeps the main thread for
- * reading, hashing and sending while its next batches are decompressed on the other cores.
- * Batches travel without copies: stored chunks go out in one transferred buffer, and come back
- * decoded, back to back, in another.
+ * Decompresses chunks and checks them against their ids in worker threads, so that a blob being
+ * rebuilt keeps the main thread for reading and sending while its next batches are decoded on
+ * the other cores. Batches travel without copies: stored chunks go out in one transferred buffer,
+ * and come back decoded, back to back, in another.
  *
  * Fair: each worker has at most WORKER_DEPTH batches at a time; the rest wait here, per owner
  * (one rebuild), and a free worker takes the next batch of the owner served the fewest bytes so
@@ -16,13 +15,13 @@ import { decodeBatch, REJECTED, type ExpectedChunks } from "./decode-batch.js";
  * read-ahead of every large one.
  */
 interface Pending {
-  resolve(decoded: { chunks: Buffer[]; lengths: number[] }): void;
+  resolve(decoded: { buffer: Buffer; lengths: number[] }): void;
   reject(error: Error): void;
 }
 
 /** A batch waiting for a worker. */
 interface Job extends Pending {
-  message: { id: number; buffer: ArrayBuffer; lengths: number[]; expectedIds?: Uint8Array; expectedLengths?: readonly number[] };
+  message: { id: number; buffer: ArrayBuffer; lengths: number[]; expectedIds: Uint8Array; expectedLengths: readonly number[] };
   bytes: number;
 }
 
@@ -32,7 +31,7 @@ const WORKER_DEPTH = 2;
 /** Whoever asks for decoding when no owner is given (peers' chunks, one-off reads). */
 const ANONYMOUS = {};
 
-/** Batches smaller than this, or of raw chunks only (unless checked), are decoded in place: a thread hop would cost more than it saves. */
+/** Batches smaller than this are decoded in place: a thread hop would cost more than it saves. */
 const MIN_OFFLOAD_BYTES = 32 * 1024;
 
 export class DecodePool {
@@ -67,7 +66,7 @@ export class DecodePool {
         this.#dispatch();
         if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
         if (message.error !== undefined) pending?.reject(new DedupError("CHUNK_CORRUPT", message.error));
-        else pending?.resolve({ chunks: views(Buffer.from(message.buffer!), message.lengths!), lengths: message.lengths! });
+        else pending?.resolve({ buffer: Buffer.from(message.buffer!), lengths: message.lengths! });
       });
       worker.on("error", (error) => {
         for (const p of this.#pending.values()) p.reject(error);
@@ -82,44 +81,40 @@ export class DecodePool {
     }
   }
 
-  /** Decodes a batch of stored chunks, in order; `owner` (one rebuild) is what fairness counts by. */
-  async decode(stored: readonly Uint8Array[], owner: object = ANONYMOUS): Promise<Buffer[]> {
-    return (await this.#run(stored, undefined, owner)).chunks;
-  }
-
   /**
-   * Decodes chunks that must have the given ids and plain lengths (those a peer sent): each is
-   * its plain bytes, or undefined if it cannot be decoded or is not the chunk expected. The
-   * checks (a SHA-256 per chunk) run in the worker with the decompression, off the main thread.
+   * Decodes chunks that must have the given ids and plain lengths, in order: each is its plain
+   * bytes, or undefined if it cannot be decoded or is not the chunk expected. The checks (a
+   * SHA-256 per chunk) run in the worker with the decompression, off the main thread and on both
+   * cores. `owner` (one rebuild) is what fairness counts by.
    */
-  async decodeChecked(stored: readonly Uint8Array[], ids: readonly ChunkId[], lengths: readonly number[]): Promise<(Buffer | undefined)[]> {
+  async decodeChecked(stored: readonly Uint8Array[], ids: readonly ChunkId[], lengths: readonly number[], owner: object = ANONYMOUS): Promise<(Buffer | undefined)[]> {
     const expected = { ids: Buffer.concat(ids as Buffer[], ids.length * CHUNK_ID_BYTES), lengths };
-    const decoded = await this.#run(stored, expected);
-    let next = 0;
-    return decoded.lengths.map((length) => (length === REJECTED ? undefined : decoded.chunks[next++]));
+    const decoded = await this.#run(stored, expected, owner);
+    return chunkViews(decoded.buffer, lengths, decoded.lengths);
   }
 
-  #run(stored: readonly Uint8Array[], expected?: ExpectedChunks, owner: object = ANONYMOUS): Promise<{ chunks: Buffer[]; lengths: number[] }> {
+  #run(stored: readonly Uint8Array[], expected: ExpectedChunks, owner: object): Promise<{ buffer: Buffer; lengths: number[] }> {
     let total = 0;
     for (const chunk of stored) total += chunk.length;
-    const inPlace = total < MIN_OFFLOAD_BYTES || this.#size === 0 || (expected === undefined && stored.every(isRawStored));
-    if (inPlace) return Promise.resolve(decodeBatch(stored, expected));
+    if (total < MIN_OFFLOAD_BYTES || this.#size === 0) {
+      const out = Buffer.allocUnsafe(decodedBytes(expected));
+      return Promise.resolve({ buffer: out, lengths: decodeBatchInto(stored, expected, out) });
+    }
     if (this.#workers.length === 0) this.#startWorkers();
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
     const batch = Buffer.allocUnsafeSlow(total);
-    const lengths: number[] = [];
+    const storedLengths: number[] = [];
     let at = 0;
     for (const chunk of stored) {
       batch.set(chunk, at);
       at += chunk.length;
-      lengths.push(chunk.length);
+      storedLengths.push(chunk.length);
     }
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      const checks = expected === undefined ? {} : { expectedIds: expected.ids, expectedLengths: expected.lengths };
       const queue = this.#waiting.get(owner);
-      const job: Job = { resolve, reject, message: { id, buffer: batch.buffer, lengths, ...checks }, bytes: total };
+      const job: Job = { resolve, reject, message: { id, buffer: batch.buffer, lengths: storedLengths, expectedIds: expected.ids, expectedLengths: expected.lengths }, bytes: total };
       if (queue === undefined) this.#waiting.set(owner, [job]);
       else queue.push(job);
       this.#dispatch();
@@ -152,14 +147,12 @@ export class DecodePool {
   }
 }
 
-/** The decoded chunks, views into the batch's buffer; rejected chunks (REJECTED) take no bytes and get no view. */
-function views(buffer: Buffer, lengths: number[]): Buffer[] {
-  const out: Buffer[] = [];
+/** The decoded chunks, views into the batch's buffer (each at the place its expected length gives it); undefined for those REJECTED. */
+function chunkViews(buffer: Buffer, expectedLengths: readonly number[], lengths: readonly number[]): (Buffer | undefined)[] {
   let at = 0;
-  for (const length of lengths) {
-    if (length === REJECTED) continue;
-    out.push(buffer.subarray(at, at + length));
+  return expectedLengths.map((length, i) => {
+    const view = lengths[i] === REJECTED ? undefined : buffer.subarray(at, at + length);
     at += length;
-  }
-  return out;
+    return view;
+  });
 }

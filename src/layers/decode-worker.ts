@@ -1,21 +1,16 @@
 import { parentPort } from "node:worker_threads";
-import { decodeBatch } from "./decode-batch.js";
+import { decodeBatchInto, decodedBytes } from "./decode-batch.js";
 
-/** A worker of DecodePool: decodes (and checks) a batch of stored chunks into one buffer it hands back. */
-parentPort!.on("message", (message: { id: number; buffer: ArrayBuffer; lengths: number[]; expectedIds?: Uint8Array; expectedLengths?: number[] }) => {
+/** A worker of DecodePool: decodes and checks a batch of stored chunks into one buffer it hands back. */
+parentPort!.on("message", (message: { id: number; buffer: ArrayBuffer; lengths: number[]; expectedIds: Uint8Array; expectedLengths: number[] }) => {
   try {
     const input = Buffer.from(message.buffer);
     let offset = 0;
     const stored = message.lengths.map((length) => input.subarray(offset, (offset += length)));
-    const expected = message.expectedIds === undefined ? undefined : { ids: message.expectedIds, lengths: message.expectedLengths! };
-    const { chunks, lengths } = decodeBatch(stored, expected);
+    const expected = { ids: message.expectedIds, lengths: message.expectedLengths };
     // A buffer of its own (never a slice of Node's shared pool), so it can be handed over without a copy.
-    const out = Buffer.allocUnsafeSlow(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-    let at = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, at);
-      at += chunk.length;
-    }
+    const out = Buffer.allocUnsafeSlow(decodedBytes(expected));
+    const lengths = decodeBatchInto(stored, expected, out);
     parentPort!.postMessage({ id: message.id, buffer: out.buffer, lengths }, [out.buffer]);
   } catch (error) {
     parentPort!.postMessage({ id: message.id, error: (error as Error).message });

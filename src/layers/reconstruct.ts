@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
-import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
+import type { ChunkId } from "../store/chunk-id.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { DecodePool } from "./decode-pool.js";
 import type { Recipe } from "../store/recipe.js";
@@ -29,21 +29,26 @@ const MAX_BATCH_CHUNKS = 256;
 const BATCHES_AHEAD = 4;
 
 /**
- * Streams a blob back from its recipe, reading and decompressing ahead of the consumer.
- * A whole blob is checked against its sha256 digest as it streams, its last piece held back until
- * the digest matched (else the stream fails, one piece short); a range cannot be checked that
- * way, so each of its chunks is checked against its id (or, from the cache, its length) before
- * any of its bytes are yielded.
+ * Streams a blob back from its recipe, reading and decoding ahead of the consumer. Every byte is
+ * proven before it is yielded. Each chunk decoded is checked against its id (in the decode
+ * threads); a chunk from the cache was checked when it went in, and its length must be the one
+ * the recipe gives. A proven recipe (store/recipe.ts) then proves the blob: it is these chunks.
+ * An unproven one (a peer's, a version-1 record) is proven as a whole read streams, by its sha256
+ * digest, its last piece held back until the digest matched (else the stream fails, one piece
+ * short); a range of it is only as good as the recipe.
+ *
+ * Why this and not the blob's digest on every read: a digest is one sequential hash on the
+ * thread that sends, over every byte of every read, cached or not; chunk ids are checked once per
+ * chunk decoded, in parallel, and a read from the cache costs no hash at all (BENCHMARKS.md).
  */
 export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange | undefined, parts: ReadParts): AsyncGenerator<Buffer> {
-  const { cache } = parts;
   const { start, end } = range ?? { start: 0, end: recipe.size - 1 };
   if (recipe.size === 0) return;
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end < recipe.size)) {
     throw new DedupError("RANGE_INVALID", `range ${start}-${end} is outside the ${recipe.size}-byte blob`, { start, end, size: recipe.size });
   }
   const whole = start === 0 && end === recipe.size - 1;
-  const digester = whole ? createHash("sha256") : undefined;
+  const digester = whole && recipe.proven !== true ? createHash("sha256") : undefined;
 
   // Find the chunks that cover [start, end].
   let first = 0;
@@ -53,7 +58,7 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
   let lastEnd = firstOffset + recipe.lengths[first]!;
   while (lastEnd <= end) lastEnd += recipe.lengths[++last]!;
 
-  const ahead: Promise<FetchedBatch>[] = [];
+  const ahead: Promise<Buffer[]>[] = [];
   /** This rebuild, as the decode pool's fairness counts it. */
   const owner = {};
   let nextBatch = first;
@@ -64,62 +69,41 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
       let bytes = 0;
       while (to <= last && to - from < MAX_BATCH_CHUNKS && bytes < BATCH_BYTES) bytes += recipe.lengths[to++]!;
       nextBatch = to;
-      const batch = fetchBatch(store, recipe, from, to, !whole, parts, owner);
+      const batch = fetchBatch(store, recipe, from, to, parts, owner);
       batch.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(batch);
     }
   };
 
-  // Chunks go into the cache only once the blob they came from has verified (or, for a range,
-  // once each was checked against its id): a damaged chunk must never be served from memory.
-  // The cache sets aside room for them meanwhile, so that reads together hold no more than it.
-  const staged: [ChunkId, Buffer][] = [];
-  let stagedBytes = 0;
-  try {
-    let offset = firstOffset;
-    let index = first;
-    let held: Buffer | undefined;
+  let offset = firstOffset;
+  let held: Buffer | undefined;
+  fill();
+  while (ahead.length > 0) {
+    const chunks = await ahead.shift()!;
     fill();
-    while (ahead.length > 0) {
-      const { chunks, decoded } = await ahead.shift()!;
-      fill();
-      const pieces: Buffer[] = [];
-      for (let i = 0; i < chunks.length; i++) {
-        const chunk = chunks[i]!;
-        // Chunks that came from the cache are there already (and were moved to its young end).
-        if (decoded[i] && cache.stage(chunk.length)) {
-          staged.push([recipe.ids[index]!, chunk]);
-          stagedBytes += chunk.length;
-        }
-        index++;
-        const from = Math.max(0, start - offset);
-        const to = Math.min(chunk.length, end + 1 - offset);
-        offset += chunk.length;
-        pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
-      }
-      for (const piece of joinAdjacent(pieces)) {
-        digester?.update(piece);
-        // A whole blob's last piece is held back until the digest is checked: a consumer that
-        // streams to a client never hands out a complete-looking blob of wrong bytes.
-        if (held !== undefined) yield held;
-        held = piece;
-      }
+    const pieces: Buffer[] = [];
+    for (const chunk of chunks) {
+      const from = Math.max(0, start - offset);
+      const to = Math.min(chunk.length, end + 1 - offset);
+      offset += chunk.length;
+      pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
     }
-    if (digester !== undefined) {
-      const actual = `sha256:${digester.digest("hex")}`;
-      if (actual !== recipe.digest) {
-        throw new DedupError("CHUNK_CORRUPT", `rebuilt ${recipe.digest} but got ${actual}: the store is damaged`, { digest: recipe.digest, actual });
-      }
-      parts.verified.add(recipe);
+    for (const piece of joinAdjacent(pieces)) {
+      digester?.update(piece);
+      // An unproven blob's last piece is held back until the digest is checked: a consumer that
+      // streams to a client never hands out a complete-looking blob of wrong bytes.
+      if (held !== undefined) yield held;
+      held = piece;
     }
-    if (held !== undefined) yield held;
-    cache.unstage(stagedBytes);
-    stagedBytes = 0;
-    for (const [id, chunk] of staged) cache.put(id, chunk);
-  } finally {
-    // A read that failed or was left early (its client went away) drops what it held.
-    cache.unstage(stagedBytes);
   }
+  if (digester !== undefined) {
+    const actual = `sha256:${digester.digest("hex")}`;
+    if (actual !== recipe.digest) {
+      throw new DedupError("CHUNK_CORRUPT", `rebuilt ${recipe.digest} but got ${actual}: the store is damaged`, { digest: recipe.digest, actual });
+    }
+    parts.verified.add(recipe);
+  }
+  if (held !== undefined) yield held;
 }
 
 /**
@@ -139,24 +123,18 @@ function joinAdjacent(pieces: Buffer[]): Buffer[] {
   return joined;
 }
 
-/** A batch's chunks in order; `decoded[i]` when chunk i was read and decoded, not found in the cache. */
-interface FetchedBatch {
-  chunks: Buffer[];
-  decoded: boolean[];
-}
-
-async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, verifyChunks: boolean, { cache, decoder }: ReadParts, owner: object): Promise<FetchedBatch> {
+/**
+ * Chunks [from, to) of a recipe, in order: from the cache, else read, decoded and checked against
+ * their ids, and put in the cache (only chunks so checked go there).
+ */
+async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, { cache, decoder }: ReadParts, owner: object): Promise<Buffer[]> {
   const ids = recipe.ids.slice(from, to);
   const out: (Buffer | undefined)[] = ids.map((id) => cache.get(id));
   // A cached chunk is the chunk of its id, but a damaged recipe may name the wrong one: its length tells, for free.
   const misplaced = out.findIndex((chunk, i) => chunk !== undefined && chunk.length !== recipe.lengths[from + i]);
-  if (misplaced !== -1) {
-    const chunk = ids[misplaced]!.toString("hex");
-    throw new DedupError("CHUNK_CORRUPT", `chunk ${chunk} of ${recipe.digest} does not have the length its recipe gives`, { digest: recipe.digest, chunk });
-  }
-  const decoded = out.map((chunk) => chunk === undefined);
+  if (misplaced !== -1) throw damaged(recipe, ids[misplaced]!, "does not have the length its recipe gives");
   const misses = out.flatMap((chunk, i) => (chunk === undefined ? [i] : []));
-  if (misses.length === 0) return { chunks: out as Buffer[], decoded };
+  if (misses.length === 0) return out as Buffer[];
   const stored = await store.getChunks(misses.map((i) => ids[i]!));
   const missing = stored.findIndex((data) => data === undefined);
   if (missing !== -1) {
@@ -171,20 +149,27 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
     const cached = cache.getAgain(ids[i]!);
     if (cached !== undefined) {
       out[i] = cached;
-      decoded[i] = false;
     } else {
       undecoded.push(i);
       toDecode.push(stored[k]!);
     }
   });
-  const fresh = await decoder.decode(toDecode, owner);
+  const fresh = await decoder.decodeChecked(
+    toDecode,
+    undecoded.map((i) => ids[i]!),
+    undecoded.map((i) => recipe.lengths[from + i]!),
+    owner,
+  );
   fresh.forEach((chunk, k) => {
-    const i = undecoded[k]!;
-    const id = ids[i]!;
-    if (chunk.length !== recipe.lengths[from + i] || (verifyChunks && !chunkIdOf(chunk).equals(id))) {
-      throw new DedupError("CHUNK_CORRUPT", `chunk ${id.toString("hex")} of ${recipe.digest} is damaged`, { digest: recipe.digest, chunk: id.toString("hex") });
-    }
-    out[i] = chunk;
+    const id = ids[undecoded[k]!]!;
+    if (chunk === undefined) throw damaged(recipe, id, "is damaged");
+    cache.put(id, chunk);
+    out[undecoded[k]!] = chunk;
   });
-  return { chunks: out as Buffer[], decoded };
+  return out as Buffer[];
+}
+
+function damaged(recipe: Recipe, id: ChunkId, problem: string): DedupError {
+  const chunk = id.toString("hex");
+  return new DedupError("CHUNK_CORRUPT", `chunk ${chunk} of ${recipe.digest} ${problem}`, { digest: recipe.digest, chunk });
 }

@@ -64,6 +64,33 @@ export function decodeChunk(stored: Uint8Array): Buffer {
   }
 }
 
+/**
+ * Decodes a stored chunk straight into `out` at `at`, where exactly `length` plain bytes are
+ * expected (a recipe says how long each chunk is): no buffer of its own per chunk. Returns the
+ * plain length, or -1 when the chunk does not decode to `length` bytes.
+ */
+export function decodeChunkInto(stored: Uint8Array, out: Uint8Array, at: number, length: number): number {
+  const payload = stored.subarray(1);
+  switch (stored[0]) {
+    case RAW:
+      if (payload.length !== length) return -1;
+      out.set(payload, at);
+      return length;
+    case ZSTD: {
+      decompressionContext ??= new zstdBinding.DCtx();
+      let plain: number;
+      try {
+        plain = decompressionContext.decompress(out.subarray(at, at + length), payload);
+      } catch {
+        return -1; // damaged, or longer than `length`
+      }
+      return plain === length ? length : -1;
+    }
+    default:
+      return -1;
+  }
+}
+
 /** Whether a stored chunk is kept raw, so that decoding it is a view, not work. */
 export function isRawStored(stored: Uint8Array): boolean {
   return stored[0] === RAW;
@@ -72,6 +99,7 @@ export function isRawStored(stored: Uint8Array): boolean {
 type ZstdBinding = typeof import("zstd-napi/binding.js");
 /** zstd-napi's native binding: its contexts compress into a buffer the caller gives. */
 const zstdBinding = createRequire(import.meta.url)("zstd-napi/binding.js") as ZstdBinding;
+let decompressionContext: InstanceType<ZstdBinding["DCtx"]> | undefined;
 const contexts = new Map<number, InstanceType<ZstdBinding["CCtx"]>>();
 
 function contextFor(level: number): InstanceType<ZstdBinding["CCtx"]> {

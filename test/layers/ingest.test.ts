@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
+import { BlobParts } from "../../src/layers/blob-service.js";
+import { readBlob } from "../../src/layers/reconstruct.js";
 import { freshBlobs, readBack } from "../blobs.js";
 import { fromPieces, randomBytes, randomPieces } from "../helpers.js";
 
@@ -98,4 +100,26 @@ test("chunks of a compressed blob are stored as they are, found by magic bytes",
   const stored = await store.getChunks(recipe.ids);
   assert.ok(stored.every((data) => data![0] === 0), "codec byte 0 (raw) for every chunk");
   assert.ok((await readBack(blobs, digest)).equals(gzip));
+});
+
+test("an unproven recipe naming intact chunks in the wrong order fails a whole read, its last bytes held back", async (t) => {
+  const { store, blobs } = await freshBlobs(t);
+  const blob = Buffer.concat([randomBytes(100_000, 14), randomBytes(100_000, 15)]);
+  const { digest } = await blobs.ingest(fromPieces([blob]));
+  const recipe = (await store.getRecipe(digest))!;
+  assert.equal(recipe.proven, true, "read back from the store, sealed");
+  assert.ok(recipe.ids.length > 2);
+  // Such a recipe is what a damaged peer could send: every chunk checks against its id, the blob does not.
+  const swapped = { ...recipe, proven: false, ids: [...recipe.ids].reverse(), lengths: Uint32Array.from(recipe.lengths).reverse() };
+  const parts = new BlobParts({ chunkCacheBytes: 0 });
+  t.after(() => parts.close());
+  const out: Buffer[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const piece of readBlob(store, swapped, undefined, parts)) out.push(piece);
+    })(),
+    { code: "CHUNK_CORRUPT" },
+  );
+  assert.ok(Buffer.concat(out).length < blob.length, "the stream ends short of the whole");
+  assert.ok((await readBack(blobs, digest)).equals(blob), "the proven recipe reads back");
 });
