@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { DedupError } from "../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
+import { BufferPool } from "../store/buffer-pool.js";
 import { decodeBatchInto, decodedBytes, REJECTED, type ExpectedChunks } from "./decode-batch.js";
 
 /**
@@ -31,6 +32,9 @@ const WORKER_DEPTH = 2;
 /** Whoever asks for decoding when no owner is given (peers' chunks, one-off reads). */
 const ANONYMOUS = {};
 
+/** Stored batches fit buffers of this size (a batch holds at most 1 MiB plain, and stored chunks do not grow by more than a byte each). */
+const INPUT_BUFFER_BYTES = (1 << 20) + (64 << 10);
+
 /** Batches smaller than this are decoded in place: a thread hop would cost more than it saves. */
 const MIN_OFFLOAD_BYTES = 32 * 1024;
 
@@ -43,11 +47,17 @@ export class DecodePool {
   /** Batches waiting, per owner, and the bytes each owner had decoded (the fairness measure). */
   readonly #waiting = new Map<object, Job[]>();
   readonly #served = new WeakMap<object, number>();
+  /**
+   * Buffers that carry stored batches to the workers, which hand each back with its batch decoded:
+   * otherwise each would be garbage in a worker, whose small heap is collected too rarely to free it.
+   */
+  readonly #inputs: BufferPool;
   #next = 0;
 
   /** Worker threads to decode with (0: all in place, on the caller's thread); started at the first batch worth a thread. */
   constructor(size: number) {
     this.#size = size;
+    this.#inputs = new BufferPool(INPUT_BUFFER_BYTES, 2 * WORKER_DEPTH * size);
   }
 
   /** Stops the workers; batches still out are failed. */
@@ -59,7 +69,8 @@ export class DecodePool {
   #startWorkers(): void {
     for (let i = 0; i < this.#size; i++) {
       const worker = new Worker(new URL("./decode-worker.js", import.meta.url));
-      worker.on("message", (message: { id: number; buffer?: ArrayBuffer; lengths?: number[]; error?: string }) => {
+      worker.on("message", (message: { id: number; input: ArrayBuffer; buffer?: ArrayBuffer; lengths?: number[]; error?: string }) => {
+        this.#inputs.give(Buffer.from(message.input));
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         this.#load.set(worker, this.#load.get(worker)! - 1);
@@ -103,7 +114,7 @@ export class DecodePool {
     if (this.#workers.length === 0) this.#startWorkers();
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
-    const batch = Buffer.allocUnsafeSlow(total);
+    const batch = this.#inputs.take(total);
     const storedLengths: number[] = [];
     let at = 0;
     for (const chunk of stored) {
@@ -114,7 +125,7 @@ export class DecodePool {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       const queue = this.#waiting.get(owner);
-      const job: Job = { resolve, reject, message: { id, buffer: batch.buffer, lengths: storedLengths, expectedIds: expected.ids, expectedLengths: expected.lengths }, bytes: total };
+      const job: Job = { resolve, reject, message: { id, buffer: batch.buffer as ArrayBuffer, lengths: storedLengths, expectedIds: expected.ids, expectedLengths: expected.lengths }, bytes: total };
       if (queue === undefined) this.#waiting.set(owner, [job]);
       else queue.push(job);
       this.#dispatch();

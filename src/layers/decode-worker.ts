@@ -1,7 +1,7 @@
 import { parentPort } from "node:worker_threads";
 import { decodeBatchInto, decodedBytes } from "./decode-batch.js";
 
-/** A worker of DecodePool: decodes and checks a batch of stored chunks into one buffer it hands back. */
+/** A worker of DecodePool: decodes and checks a batch of stored chunks into one buffer it hands over, with the input's buffer back for reuse. */
 parentPort!.on("message", (message: { id: number; buffer: ArrayBuffer; lengths: number[]; expectedIds: Uint8Array; expectedLengths: number[] }) => {
   try {
     const input = Buffer.from(message.buffer);
@@ -11,8 +11,8 @@ parentPort!.on("message", (message: { id: number; buffer: ArrayBuffer; lengths: 
     // A buffer of its own (never a slice of Node's shared pool), so it can be handed over without a copy.
     const out = Buffer.allocUnsafeSlow(decodedBytes(expected));
     const lengths = decodeBatchInto(stored, expected, out);
-    parentPort!.postMessage({ id: message.id, buffer: out.buffer, lengths }, [out.buffer]);
+    parentPort!.postMessage({ id: message.id, input: message.buffer, buffer: out.buffer, lengths }, [message.buffer, out.buffer]);
   } catch (error) {
-    parentPort!.postMessage({ id: message.id, error: (error as Error).message });
+    parentPort!.postMessage({ id: message.id, input: message.buffer, error: (error as Error).message }, [message.buffer]);
   }
 });
