@@ -144,8 +144,6 @@ class ChunkWriter {
     const key = id.toString("latin1");
     if (this.#seen.has(key)) return;
     this.#seen.add(key);
-    // A copy: the chunk may be a view into a large input piece that must not stay alive with it.
-    this.#cache?.put(id, Buffer.from(bytes));
     this.#batch.push({ id, bytes: this.#copy(bytes) });
     this.#batchBytes += bytes.length;
     if (this.#batchBytes >= BATCH_BYTES) await this.#flush();
@@ -204,6 +202,8 @@ class ChunkWriter {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     const raw = this.#raw;
+    // Kept together, as a read keeps a decoded batch (the cache copies them).
+    this.#cache?.putAll(batch.map((chunk) => chunk.id), batch.map((chunk) => chunk.bytes));
     this.#batch = [];
     this.#batchBytes = 0;
     this.#raw = undefined;

@@ -154,18 +154,18 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
       toDecode.push(stored[k]!);
     }
   });
+  const freshIds = undecoded.map((i) => ids[i]!);
   const fresh = await decoder.decodeChecked(
     toDecode,
-    undecoded.map((i) => ids[i]!),
+    freshIds,
     undecoded.map((i) => recipe.lengths[from + i]!),
     owner,
   );
   fresh.forEach((chunk, k) => {
-    const id = ids[undecoded[k]!]!;
-    if (chunk === undefined) throw damaged(recipe, id, "is damaged");
-    cache.put(id, chunk);
+    if (chunk === undefined) throw damaged(recipe, freshIds[k]!, "is damaged");
     out[undecoded[k]!] = chunk;
   });
+  cache.putAll(freshIds, fresh as Buffer[]);
   return out as Buffer[];
 }
 
