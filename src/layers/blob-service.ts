@@ -17,6 +17,7 @@ import { concatRecipes, digestOfConcatenation } from "./concat.js";
 import { DecodePool } from "./decode-pool.js";
 import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
 import { IngestPool } from "./ingest-pool.js";
+import { ReadAheadBudget } from "./read-ahead.js";
 import { readBlob, type ByteRange, type ReadParts } from "./reconstruct.js";
 import { summarizeBlobs, type BlobSummary } from "./summary.js";
 import { drain, type BlobSource } from "./sources.js";
@@ -39,7 +40,11 @@ export interface BlobPartsOptions {
   encodeThreads?: number;
   /** Re-created gzip layers kept on disk for the next pull (none: every pull re-creates). */
   recreated?: RecreatedCache;
+  /** Decoded bytes all reads together fetch ahead of their clients, besides one batch each (default 64 MiB). */
+  readAheadBytes?: number;
 }
+
+const DEFAULT_READ_AHEAD_BYTES = 64 << 20;
 
 /**
  * What the blob services of one process share: the chunk cache (a site's fetches fill it for the
@@ -49,6 +54,7 @@ export interface BlobPartsOptions {
 export class BlobParts implements ReadParts {
   readonly cache: ChunkCache;
   readonly decoder: DecodePool;
+  readonly readAhead: ReadAheadBudget;
   readonly encoder: EncodePool;
   readonly recreated: RecreatedCache | undefined;
   readonly verified = new WeakSet<Recipe>();
@@ -59,6 +65,7 @@ export class BlobParts implements ReadParts {
   constructor(options: BlobPartsOptions) {
     this.cache = new ChunkCache(options.chunkCacheBytes);
     this.decoder = new DecodePool(options.decodeThreads ?? availableParallelism());
+    this.readAhead = new ReadAheadBudget(options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES);
     this.encoder = new EncodePool(options.encodeThreads ?? availableParallelism());
     this.recreated = options.recreated;
   }

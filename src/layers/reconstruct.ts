@@ -3,6 +3,7 @@ import { DedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { DecodePool } from "./decode-pool.js";
+import type { ReadAheadBudget } from "./read-ahead.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 
@@ -16,6 +17,8 @@ export interface ByteRange {
 export interface ReadParts {
   cache: ChunkCache;
   decoder: DecodePool;
+  /** Bounds the batches all reads fetch ahead, beyond the first of each. */
+  readAhead: ReadAheadBudget;
   /**
    * Recipes (these very objects) rebuilt whole by a read and found to match their digests: their
    * chunks make up the blob, so whoever holds such a recipe need not hash the blob again.
@@ -58,7 +61,8 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
   let lastEnd = firstOffset + recipe.lengths[first]!;
   while (lastEnd <= end) lastEnd += recipe.lengths[++last]!;
 
-  const ahead: Promise<Buffer[]>[] = [];
+  /** Batches on the way, in order, each with the read-ahead budget it holds (none for a read's only batch). */
+  const ahead: { batch: Promise<Buffer[]>; reserved: number }[] = [];
   /** This rebuild, as the decode pool's fairness counts it. */
   const owner = {};
   let nextBatch = first;
@@ -68,33 +72,42 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
       let to = from;
       let bytes = 0;
       while (to <= last && to - from < MAX_BATCH_CHUNKS && bytes < BATCH_BYTES) bytes += recipe.lengths[to++]!;
+      const reserved = ahead.length === 0 ? 0 : bytes;
+      if (reserved > 0 && !parts.readAhead.tryTake(reserved)) return;
       nextBatch = to;
       const batch = fetchBatch(store, recipe, from, to, parts, owner);
       batch.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
-      ahead.push(batch);
+      ahead.push({ batch, reserved });
     }
   };
 
   let offset = firstOffset;
   let held: Buffer | undefined;
-  fill();
-  while (ahead.length > 0) {
-    const chunks = await ahead.shift()!;
+  try {
     fill();
-    const pieces: Buffer[] = [];
-    for (const chunk of chunks) {
-      const from = Math.max(0, start - offset);
-      const to = Math.min(chunk.length, end + 1 - offset);
-      offset += chunk.length;
-      pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
+    while (ahead.length > 0) {
+      const { batch, reserved } = ahead.shift()!;
+      parts.readAhead.give(reserved);
+      const chunks = await batch;
+      fill();
+      const pieces: Buffer[] = [];
+      for (const chunk of chunks) {
+        const from = Math.max(0, start - offset);
+        const to = Math.min(chunk.length, end + 1 - offset);
+        offset += chunk.length;
+        pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
+      }
+      for (const piece of joinAdjacent(pieces)) {
+        digester?.update(piece);
+        // An unproven blob's last piece is held back until the digest is checked: a consumer that
+        // streams to a client never hands out a complete-looking blob of wrong bytes.
+        if (held !== undefined) yield held;
+        held = piece;
+      }
     }
-    for (const piece of joinAdjacent(pieces)) {
-      digester?.update(piece);
-      // An unproven blob's last piece is held back until the digest is checked: a consumer that
-      // streams to a client never hands out a complete-looking blob of wrong bytes.
-      if (held !== undefined) yield held;
-      held = piece;
-    }
+  } finally {
+    // A read that failed or was left early (its client went away) gives back what it held.
+    for (const { reserved } of ahead.splice(0)) parts.readAhead.give(reserved);
   }
   if (digester !== undefined) {
     const actual = `sha256:${digester.digest("hex")}`;
