@@ -65,8 +65,12 @@ export class ChunkCache {
     this.putAll([id], [chunk]);
   }
 
-  /** Keeps copies of those of these chunks not held yet, as one group, if it is admitted (see the class). */
-  putAll(ids: readonly ChunkId[], chunks: readonly Uint8Array[]): void {
+  /**
+   * Keeps copies of those of these chunks not held yet, as one group, if it is admitted (see the
+   * class). With `adopt`, the caller hands over the buffer the chunks are views of: when they
+   * fill it exactly, back to back, and all are kept, it becomes the group's buffer, uncopied.
+   */
+  putAll(ids: readonly ChunkId[], chunks: readonly Uint8Array[], { adopt = false } = {}): void {
     const keys: string[] = [];
     const seen = new Set<string>();
     const taken: Uint8Array[] = [];
@@ -84,13 +88,17 @@ export class ChunkCache {
       const victim = this.#groups.values().next().value;
       if (victim !== undefined && this.#frequency.mean(keys) <= this.#frequency.mean(victim.keys)) return;
     }
-    const buffer = Buffer.allocUnsafeSlow(total);
     const group: Group = { keys, bytes: total };
-    let at = 0;
-    keys.forEach((key, i) => {
-      buffer.set(taken[i]!, at);
-      this.#entries.set(key, { chunk: buffer.subarray(at, (at += taken[i]!.length)), group });
-    });
+    if (adopt && taken.length === chunks.length && fillExactly(taken)) {
+      keys.forEach((key, i) => this.#entries.set(key, { chunk: Buffer.from(taken[i]!.buffer, taken[i]!.byteOffset, taken[i]!.length), group }));
+    } else {
+      const buffer = Buffer.allocUnsafeSlow(total);
+      let at = 0;
+      keys.forEach((key, i) => {
+        buffer.set(taken[i]!, at);
+        this.#entries.set(key, { chunk: buffer.subarray(at, (at += taken[i]!.length)), group });
+      });
+    }
     this.#groups.add(group);
     this.#bytes += total;
     for (const oldest of this.#groups) {
@@ -110,6 +118,16 @@ export class ChunkCache {
     this.#groups.add(entry.group);
     return entry.chunk;
   }
+}
+
+/** Whether the chunks are views that fill one buffer, back to back from its start to its end. */
+function fillExactly(chunks: readonly Uint8Array[]): boolean {
+  let at = 0;
+  for (const chunk of chunks) {
+    if (chunk.buffer !== chunks[0]!.buffer || chunk.byteOffset !== at) return false;
+    at += chunk.length;
+  }
+  return at === chunks[0]!.buffer.byteLength;
 }
 
 /** The chunks kept in one buffer (the keys of their ids), and its size. */

@@ -178,7 +178,8 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
     if (chunk === undefined) throw damaged(recipe, freshIds[k]!, "is damaged");
     out[undecoded[k]!] = chunk;
   });
-  cache.putAll(freshIds, fresh as Buffer[]);
+  // The decoded batch's buffer is this read's alone: the cache may keep it rather than a copy.
+  cache.putAll(freshIds, fresh as Buffer[], { adopt: true });
   return out as Buffer[];
 }
 

@@ -99,3 +99,18 @@ test("chunks put together are kept back to back in one buffer, and leave togethe
   assert.equal(cache.bytes, 60, "chunk 3 pushed out the group of chunks 1 and 2");
   assert.equal(cache.getAgain(id(1)), undefined);
 });
+
+test("a buffer handed over is kept as it is when its chunks fill it and all are kept, else copied", () => {
+  const cache = new ChunkCache(1000);
+  const id = (n: number) => Buffer.alloc(32, n);
+  const batch = Buffer.alloc(300, 7);
+  cache.putAll([id(1), id(2)], [batch.subarray(0, 100), batch.subarray(100)], { adopt: true });
+  assert.equal(cache.getAgain(id(1))!.buffer, batch.buffer, "kept, not copied");
+  const partly = Buffer.alloc(300, 8);
+  cache.putAll([id(3)], [partly.subarray(0, 100)], { adopt: true });
+  assert.notEqual(cache.getAgain(id(3))!.buffer, partly.buffer, "the rest of the buffer is not the cache's to hold");
+  const shared = Buffer.alloc(200, 9);
+  cache.putAll([id(1), id(4)], [shared.subarray(0, 100), shared.subarray(100)], { adopt: true });
+  assert.notEqual(cache.getAgain(id(4))!.buffer, shared.buffer, "chunk 1 was held already: only chunk 4 is kept, copied");
+  assert.equal(cache.bytes, 300 + 100 + 100);
+});
