@@ -4,7 +4,7 @@ import { decodeChunkInto } from "../store/codec.js";
 /** What a batch's chunks must be: each one's id (back to back) and plain length. */
 export interface ExpectedChunks {
   ids: Uint8Array;
-  lengths: readonly number[];
+  lengths: Uint32Array;
 }
 
 /** Marks, in a decoded batch's lengths, a chunk that could not be decoded or is not what was expected. */
@@ -24,14 +24,14 @@ export function decodedBytes(expected: ExpectedChunks): number {
  * length, or REJECTED for one that cannot be decoded, has another length or another id: a
  * damaged chunk costs no more than itself, and its place in `out` holds no meaning.
  */
-export function decodeBatchInto(stored: readonly Uint8Array[], expected: ExpectedChunks, out: Uint8Array): number[] {
-  const lengths: number[] = [];
+export function decodeBatchInto(stored: readonly Uint8Array[], expected: ExpectedChunks, out: Uint8Array): Int32Array {
+  const lengths = new Int32Array(stored.length);
   let at = 0;
   stored.forEach((chunk, i) => {
     const length = expected.lengths[i]!;
     const id = expected.ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES);
     const ok = decodeChunkInto(chunk, out, at, length) === length && chunkIdOf(out.subarray(at, at + length)).equals(id);
-    lengths.push(ok ? length : REJECTED);
+    lengths[i] = ok ? length : REJECTED;
     at += length;
   });
   return lengths;

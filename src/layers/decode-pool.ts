@@ -16,13 +16,14 @@ import { decodeBatchInto, decodedBytes, REJECTED, type ExpectedChunks } from "./
  * read-ahead of every large one.
  */
 interface Pending {
-  resolve(decoded: { buffer: Buffer; lengths: number[] }): void;
+  resolve(decoded: { buffer: Buffer; lengths: Int32Array }): void;
   reject(error: Error): void;
 }
 
 /** A batch waiting for a worker. */
 interface Job extends Pending {
-  message: { id: number; buffer: ArrayBuffer; lengths: number[]; expectedIds: Uint8Array; expectedLengths: readonly number[] };
+  // Typed arrays, not arrays of numbers: they cross to a worker as one copy, not element by element.
+  message: { id: number; buffer: ArrayBuffer; lengths: Uint32Array; expectedIds: Uint8Array; expectedLengths: Uint32Array };
   bytes: number;
 }
 
@@ -69,7 +70,7 @@ export class DecodePool {
   #startWorkers(): void {
     for (let i = 0; i < this.#size; i++) {
       const worker = new Worker(new URL("./decode-worker.js", import.meta.url));
-      worker.on("message", (message: { id: number; input: ArrayBuffer; buffer?: ArrayBuffer; lengths?: number[]; error?: string }) => {
+      worker.on("message", (message: { id: number; input: ArrayBuffer; buffer?: ArrayBuffer; lengths?: Int32Array; error?: string }) => {
         this.#inputs.give(Buffer.from(message.input));
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
@@ -99,12 +100,12 @@ export class DecodePool {
    * cores. `owner` (one rebuild) is what fairness counts by.
    */
   async decodeChecked(stored: readonly Uint8Array[], ids: readonly ChunkId[], lengths: readonly number[], owner: object = ANONYMOUS): Promise<(Buffer | undefined)[]> {
-    const expected = { ids: Buffer.concat(ids as Buffer[], ids.length * CHUNK_ID_BYTES), lengths };
+    const expected = { ids: Buffer.concat(ids as Buffer[], ids.length * CHUNK_ID_BYTES), lengths: Uint32Array.from(lengths) };
     const decoded = await this.#run(stored, expected, owner);
     return chunkViews(decoded.buffer, lengths, decoded.lengths);
   }
 
-  #run(stored: readonly Uint8Array[], expected: ExpectedChunks, owner: object): Promise<{ buffer: Buffer; lengths: number[] }> {
+  #run(stored: readonly Uint8Array[], expected: ExpectedChunks, owner: object): Promise<{ buffer: Buffer; lengths: Int32Array }> {
     let total = 0;
     for (const chunk of stored) total += chunk.length;
     if (total < MIN_OFFLOAD_BYTES || this.#size === 0) {
@@ -115,13 +116,13 @@ export class DecodePool {
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
     const batch = this.#inputs.take(total);
-    const storedLengths: number[] = [];
+    const storedLengths = new Uint32Array(stored.length);
     let at = 0;
-    for (const chunk of stored) {
+    stored.forEach((chunk, i) => {
       batch.set(chunk, at);
       at += chunk.length;
-      storedLengths.push(chunk.length);
-    }
+      storedLengths[i] = chunk.length;
+    });
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       const queue = this.#waiting.get(owner);
@@ -159,7 +160,7 @@ export class DecodePool {
 }
 
 /** The decoded chunks, views into the batch's buffer (each at the place its expected length gives it); undefined for those REJECTED. */
-function chunkViews(buffer: Buffer, expectedLengths: readonly number[], lengths: readonly number[]): (Buffer | undefined)[] {
+function chunkViews(buffer: Buffer, expectedLengths: readonly number[], lengths: Int32Array): (Buffer | undefined)[] {
   let at = 0;
   return expectedLengths.map((length, i) => {
     const view = lengths[i] === REJECTED ? undefined : buffer.subarray(at, at + length);
