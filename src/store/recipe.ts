@@ -33,11 +33,16 @@ const HEADER = 16;
 const ENTRY = CHUNK_ID_BYTES + 4;
 const SEAL = 32;
 
-export function encodeRecipe(recipe: Recipe): Buffer {
+/**
+ * A recipe's binary form: version 2, sealed, for a store; or version 1, as sites send recipes to
+ * each other (a peer proves a recipe by its digest whatever it carries, and sites of the release
+ * before version 2 read only version 1).
+ */
+export function encodeRecipe(recipe: Recipe, { sealed = true } = {}): Buffer {
   const count = recipe.ids.length;
   const body = HEADER + count * ENTRY;
-  const out = Buffer.allocUnsafe(body + SEAL);
-  out.writeUInt32BE(MAGIC, 0);
+  const out = Buffer.allocUnsafe(body + (sealed ? SEAL : 0));
+  out.writeUInt32BE(sealed ? MAGIC : MAGIC_V1, 0);
   out.writeBigUInt64BE(BigInt(recipe.size), 4);
   out.writeUInt32BE(count, 12);
   for (let i = 0; i < count; i++) {
@@ -45,7 +50,7 @@ export function encodeRecipe(recipe: Recipe): Buffer {
     recipe.ids[i]!.copy(out, at);
     out.writeUInt32BE(recipe.lengths[i]!, at + CHUNK_ID_BYTES);
   }
-  sealOf(recipe.digest, out.subarray(0, body)).copy(out, body);
+  if (sealed) sealOf(recipe.digest, out.subarray(0, body)).copy(out, body);
   return out;
 }
 

@@ -23,9 +23,10 @@ test("a damaged record, or one stored under another digest, is refused", () => {
   assert.throws(() => decodeRecipe(digest, bytes.subarray(0, bytes.length - 1)), { code: "STORE_INVALID" });
 });
 
-test("a version-1 record (no seal) is still read, as unproven", () => {
+test("a version-1 record (no seal: older stores, and what sites send each other) is still read, as unproven", () => {
   const sealed = encodeRecipe(recipe);
   const v1 = Buffer.from(sealed.subarray(0, sealed.length - 32));
   v1[3] = 1;
+  assert.deepEqual(encodeRecipe(recipe, { sealed: false }), v1);
   assert.deepEqual(decodeRecipe(digest, v1), { ...recipe, proven: false });
 });

@@ -93,7 +93,7 @@ async function handle(options: PeerApiOptions, probe: () => Buffer, req: Incomin
       return sendChunks(options.store, splitIds(await readBody(req, peerBodyRules(MAX_IDS_PER_REQUEST * 32)), MAX_IDS_PER_REQUEST), res);
     case "GET recipes/": {
       const recipe = await options.store.getRecipe(parseDigest(call!.slice("recipes/".length)));
-      return recipe === undefined ? send(res, 404, "text/plain", "no such recipe\n") : send(res, 200, "application/octet-stream", encodeRecipe(recipe));
+      return recipe === undefined ? send(res, 404, "text/plain", "no such recipe\n") : send(res, 200, "application/octet-stream", encodeRecipe(recipe, { sealed: false }));
     }
     case "GET forms/": {
       const form = await options.blobs.gzipForm(parseDigest(call!.slice("forms/".length)));

@@ -81,7 +81,8 @@ export class PeerClient {
       res.resume();
       return undefined;
     }
-    // Sealed by the peer, but not proven here: a read of it hashes the whole blob (checkRecipe).
+    // Not proven here, whatever the peer sent (version 1 now; a seal would prove nothing from a
+    // peer): a read of it hashes the whole blob (checkRecipe).
     return { ...decodeRecipe(digest, await readAll(this.name, res)), proven: false };
   }
 
