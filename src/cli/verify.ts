@@ -4,7 +4,7 @@ import { readPeerTls, readSecretFile } from "../config/site-config.js";
 import { DedupError } from "../errors.js";
 import type { BlobService } from "../layers/blob-service.js";
 import type { RepairSources } from "../layers/repair.js";
-import type { Damage } from "../layers/verify.js";
+import type { Damage, VerifyProgress } from "../layers/verify.js";
 import { lossesOf } from "../registry/lost-data.js";
 import { upstreamRepairSource } from "../registry/upstream-repair.js";
 import { peerRepairSources } from "../sites/peer-repair.js";
@@ -19,16 +19,20 @@ export function verifyCommand(command: Command, storeOption: Option): void {
     .addOption(storeOption)
     .option("--repair", "fetch what is damaged again from the peer sites and mirror upstreams of --config, then name the repositories and tags that lost data")
     .option("--config <file>", "serve's settings file: its sites' peers and its mirrors' upstreams are the sources of --repair")
-    .action(async (flags: { store?: string; repair?: boolean; config?: string }) => {
+    .option("--seal", "write the recipes of a store from before recipes were sealed again, sealed, once their blobs verify (pulls of them then skip hashing the blob); run it once every frontend sharing the store runs this release")
+    .action(async (flags: { store?: string; repair?: boolean; config?: string; seal?: boolean }) => {
       if (flags.config !== undefined && !flags.repair) throw new DedupError("INPUT_INVALID", "--config names the sources of --repair: give --repair too");
       const config = flags.config === undefined ? undefined : await loadServeConfig(flags.config);
       const store = await openStore(storeLocation(flags.store, config?.store));
       await usingBlobs(store, async (service) => {
         const progress = new PhasedProgress("verifying");
-        const { chunks, blobs, damage } = await service.verify((checked) => (checked.blobs === 0 ? progress.update("chunks", checked.chunks) : progress.update("blobs", checked.blobs)));
+        const onProgress = (checked: VerifyProgress) => (checked.blobs === 0 ? progress.update("chunks", checked.chunks) : progress.update("blobs", checked.blobs));
+        const { chunks, blobs, damage, unsealed, sealed } = await service.verify(onProgress, { seal: flags.seal === true });
         progress.clearLine();
         for (const d of damage) process.stdout.write(`damaged ${d.kind} ${d.id}: ${d.problem}\n`);
         process.stdout.write(`checked ${chunks} chunks and ${blobs} blobs: ${damage.length === 0 ? "all intact" : `${damage.length} damaged`}\n`);
+        if (sealed > 0) process.stdout.write(`sealed ${sealed} recipes\n`);
+        if (unsealed > 0) process.stdout.write(`${unsealed} recipes have no seal (written before recipes had one): every pull of them hashes the blob; verify --seal seals them\n`);
         if (damage.length === 0) return;
         if (!flags.repair) throw new DedupError("STORE_INVALID", `${damage.length} damaged items in ${service.location} (verify --repair fetches them again where a source has them)`);
         const lost = await repair(store, service, damage, config);

@@ -22,7 +22,7 @@ import { readBlob, type ByteRange, type ReadParts } from "./reconstruct.js";
 import { summarizeBlobs, type BlobSummary } from "./summary.js";
 import { drain, type BlobSource } from "./sources.js";
 import { repairStore, type RepairReport, type RepairSources } from "./repair.js";
-import { verifyStore, type Damage, type VerifyProgress } from "./verify.js";
+import { verifyStore, type Damage, type VerifyProgress, type VerifyReport } from "./verify.js";
 
 /**
  * The front door of layers/: everything above (the registry, sites, seed import, the CLI) stores,
@@ -312,8 +312,8 @@ export class BlobService {
   }
 
   /** Re-hashes every chunk and rebuilds every blob, gzip layers re-created from their content too; what is damaged. */
-  async verify(onProgress?: (checked: VerifyProgress) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
-    const report = await verifyStore(this.#store, this.#parts, onProgress);
+  async verify(onProgress?: (checked: VerifyProgress) => void, options: { seal?: boolean } = {}): Promise<VerifyReport> {
+    const report = await verifyStore(this.#store, this.#parts, onProgress, options);
     for await (const [key, value] of this.#store.scanMeta(GZIP_FORM_PREFIX)) {
       const digest = key.slice(GZIP_FORM_PREFIX.length);
       report.blobs++;

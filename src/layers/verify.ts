@@ -18,8 +18,22 @@ export interface VerifyProgress {
   blobs: number;
 }
 
-/** Re-hashes every chunk, then rebuilds every blob against its digest; reports what is damaged. `onProgress` hears of each chunk and blob checked. */
-export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (checked: VerifyProgress) => void): Promise<{ chunks: number; blobs: number; damage: Damage[] }> {
+/** What a verification found: what it checked, what is damaged, and the recipes without a seal (version 1) it left or sealed. */
+export interface VerifyReport {
+  chunks: number;
+  blobs: number;
+  damage: Damage[];
+  unsealed: number;
+  sealed: number;
+}
+
+/**
+ * Re-hashes every chunk, then rebuilds every blob against its digest; reports what is damaged.
+ * `onProgress` hears of each chunk and blob checked. With `seal`, a recipe without a seal (from a
+ * store written before recipes had one, store/recipe.ts) whose blob verified is written again,
+ * sealed: whole reads of it then prove their bytes chunk by chunk instead of hashing the blob.
+ */
+export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (checked: VerifyProgress) => void, { seal = false } = {}): Promise<VerifyReport> {
   // Every chunk is decoded and checked again, never taken from the cache.
   const reading: ReadParts = { ...parts, cache: new ChunkCache(0), verified: new WeakSet() };
   const damage: Damage[] = [];
@@ -35,16 +49,27 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
     onProgress?.({ chunks, blobs: 0 });
   }
   let blobs = 0;
+  let unsealed = 0;
+  let sealed = 0;
   for await (const recipe of store.scanRecipes()) {
     blobs++;
     try {
       // Proven or not, every blob is hashed whole against its digest here: verify trusts no seal.
       await drain(readBlob(store, { ...recipe, proven: false }, undefined, reading));
+      if (recipe.proven !== true && seal) {
+        // Written again as it is, sealed. Were garbage collection dooming it meanwhile, it is
+        // merely live again, and its next run dooms it anew.
+        await store.putRecipe(recipe);
+        sealed++;
+      } else if (recipe.proven !== true) {
+        unsealed++;
+      }
     } catch (error) {
       if (!isDedupError(error)) throw error;
       damage.push({ kind: "blob", id: recipe.digest, problem: error.message });
     }
     onProgress?.({ chunks, blobs });
   }
-  return { chunks, blobs, damage };
+  if (sealed > 0) await store.sync();
+  return { chunks, blobs, damage, unsealed, sealed };
 }

@@ -3,6 +3,9 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import { open as openLmdb } from "lmdb";
+import { openStore } from "../../src/store/open.js";
+import { decodeRecipe, encodeRecipe } from "../../src/store/recipe.js";
 import { randomBytes, run, runCli, tempDir } from "../helpers.js";
 
 const sha = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
@@ -142,3 +145,37 @@ function digests(stdout: string): string[] {
     .map((line) => /^sha256:([0-9a-f]{64})/.exec(line)![1]!)
     .sort();
 }
+
+test("verify --seal seals the recipes of a store from before the seal, which then read back proven", async (t) => {
+  const dir = await tempDir(t);
+  const store = join(dir, "store");
+  const blob = randomBytes(300_000, 31);
+  await writeFile(join(dir, "a.tar"), blob);
+  assert.equal((await runCli(["add", "--store", store, join(dir, "a.tar")])).code, 0);
+  const digest = `sha256:${sha(blob)}`;
+  // The record as a release before the seal wrote it: version 1, straight into the store's LMDB.
+  const root = openLmdb({ path: join(store, "store.mdb"), maxDbs: 8 });
+  const recipes = root.openDB<Buffer, string>({ name: "recipes", encoding: "binary" });
+  await recipes.put(digest, encodeRecipe(decodeRecipe(digest, recipes.getBinary(digest)!), { sealed: false }));
+  await root.close();
+  const proven = async () => {
+    const opened = await openStore(store);
+    try {
+      return (await opened.getRecipe(digest))!.proven;
+    } finally {
+      await opened.close();
+    }
+  };
+  assert.equal(await proven(), false);
+
+  const checked = await runCli(["verify", "--store", store]);
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+  assert.match(checked.stdout, /all intact\n1 recipes have no seal .*verify --seal seals them/);
+  assert.equal(await proven(), false, "plain verify writes nothing");
+  const sealed = await runCli(["verify", "--store", store, "--seal"]);
+  assert.equal(sealed.code, 0, sealed.stdout + sealed.stderr);
+  assert.match(sealed.stdout, /all intact\nsealed 1 recipes\n$/);
+  assert.equal(await proven(), true);
+  const out = await runCli(["checkout", "--store", store, digest]);
+  assert.ok(Buffer.from(out.stdout, "latin1").equals(blob));
+});
