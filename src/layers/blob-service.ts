@@ -14,7 +14,7 @@ import type { RecreatedCache } from "./gzip/recreated-cache.js";
 import { decodeGzipForm, encodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
 import { recreateGzip } from "./gzip/recreate.js";
 import { concatRecipes, digestOfConcatenation } from "./concat.js";
-import { DecodePool } from "./decode-pool.js";
+import { CodecPool } from "./codec-pool.js";
 import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
 import { IngestPool } from "./ingest-pool.js";
 import { ReadAheadBudget } from "./read-ahead.js";
@@ -34,8 +34,8 @@ import { verifyStore, type Damage, type VerifyProgress, type VerifyReport } from
 export interface BlobPartsOptions {
   /** Bytes of decoded chunks kept for warm reads (0: none, as one-shot commands want). */
   chunkCacheBytes: number;
-  /** Threads decompressing chunks for reads (default: one per core). */
-  decodeThreads?: number;
+  /** Threads decompressing chunks for reads and compressing those of pushes (default: one per core). */
+  codecThreads?: number;
   /** Threads re-encoding gzip layers (default: one per core). */
   encodeThreads?: number;
   /** Re-created gzip layers kept on disk for the next pull (none: every pull re-creates). */
@@ -48,12 +48,12 @@ const DEFAULT_READ_AHEAD_BYTES = 64 << 20;
 
 /**
  * What the blob services of one process share: the chunk cache (a site's fetches fill it for the
- * pulls that wait on them), the decode threads, the record of recipes verified by reading them
+ * pulls that wait on them), the codec threads, the record of recipes verified by reading them
  * whole, and the buffers ingests reuse.
  */
 export class BlobParts implements ReadParts {
   readonly cache: ChunkCache;
-  readonly decoder: DecodePool;
+  readonly codec: CodecPool;
   readonly readAhead: ReadAheadBudget;
   readonly encoder: EncodePool;
   readonly recreated: RecreatedCache | undefined;
@@ -64,14 +64,14 @@ export class BlobParts implements ReadParts {
 
   constructor(options: BlobPartsOptions) {
     this.cache = new ChunkCache(options.chunkCacheBytes);
-    this.decoder = new DecodePool(options.decodeThreads ?? availableParallelism());
+    this.codec = new CodecPool(options.codecThreads ?? availableParallelism());
     this.readAhead = new ReadAheadBudget(options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES);
     this.encoder = new EncodePool(options.encodeThreads ?? availableParallelism());
     this.recreated = options.recreated;
   }
 
   async close(): Promise<void> {
-    await this.decoder.close();
+    await this.codec.close();
     await this.encoder.close();
   }
 }
@@ -133,7 +133,7 @@ export class BlobService {
    * A gzip blob is marked for conversion to its content (gzip/convert.ts), done in the background.
    */
   async ingest(source: AsyncIterable<Uint8Array>, options: IngestOptions = {}): Promise<IngestResult> {
-    const result = await ingestBlob(this.#store, source, { ...options, claims: this.#claims, buffers: this.#parts.ingestBuffers, cache: this.#parts.cache });
+    const result = await ingestBlob(this.#store, source, { ...options, claims: this.#claims, buffers: this.#parts.ingestBuffers, cache: this.#parts.cache, codec: this.#parts.codec });
     this.#parts.activity.ingested(result);
     if (result.compression === "gzip" && options.convert !== false) await this.#markUnlessDecided(result.digest);
     return result;

@@ -4,11 +4,12 @@ import { createCutFinder } from "../chunking/spec.js";
 import { TarBoundaries } from "../chunking/tar-boundaries.js";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import { encodedBound, encodeChunkInto, type Compression } from "../store/codec.js";
+import { encodedBound, encodeChunksInto, type Compression } from "../store/codec.js";
 import { BufferPool } from "../store/buffer-pool.js";
-import type { Store, StoredChunk } from "../store/types.js";
+import type { Store } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { ChunkClaimer } from "./claims.js";
+import type { CodecPool } from "./codec-pool.js";
 import { detectCompression, type BlobCompression } from "./compression.js";
 import { parseDigest } from "./digest.js";
 
@@ -37,6 +38,8 @@ export interface IngestOptions {
    * their ids were just computed from them.
    */
   cache?: ChunkCache;
+  /** Compresses the new chunks on these threads, so that this one keeps cutting and hashing (none: here). */
+  codec?: CodecPool;
   /**
    * Called once the whole source is read and cut, before the last batches are written and the
    * recipe committed: a caller with more blobs can start the next one on the time this one has left.
@@ -76,7 +79,7 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   const spec = store.settings.chunker;
   const splitter = new Splitter(createCutFinder(spec), spec.tarAware ? new TarBoundaries(spec.minSize) : undefined);
   const digester = createHash("sha256");
-  const writer = new ChunkWriter(store, options.claims, options.buffers, options.cache);
+  const writer = new ChunkWriter(store, options);
   let size = 0;
   let compression: BlobCompression | undefined;
   for await (const piece of source) {
@@ -124,12 +127,14 @@ class ChunkWriter {
   #compression: Compression;
 
   readonly #cache: ChunkCache | undefined;
+  readonly #codec: CodecPool | undefined;
 
-  constructor(store: Store, claims: ChunkClaimer, buffers: IngestBuffers, cache?: ChunkCache) {
+  constructor(store: Store, { claims, buffers, cache, codec }: IngestOptions) {
     this.#store = store;
     this.#claims = claims;
     this.#buffers = buffers;
     this.#cache = cache;
+    this.#codec = codec;
     this.#compression = store.settings.compression;
   }
 
@@ -237,26 +242,26 @@ class ChunkWriter {
 
   async #writeClaimed(chunks: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
     try {
-      let bound = 0;
-      for (const c of chunks) bound += encodedBound(c.bytes.length);
-      const out = this.#buffers.stored.take(bound);
-      let at = 0;
-      const stored: StoredChunk[] = chunks.map((c) => {
-        const length = encodeChunkInto(c.bytes, this.#compression, out, at);
-        const data = out.subarray(at, at + length);
-        at += length;
-        return { id: c.id, data };
-      });
-      await this.#store.putChunks(stored);
-      // Only once stored: a store that failed may still have writes in flight reading `out`.
-      this.#buffers.stored.give(out);
+      const { stored, release } = await this.#encode(chunks.map((c) => c.bytes));
+      await this.#store.putChunks(chunks.map((c, i) => ({ id: c.id, data: stored[i]! })));
+      // Only once stored: a store that failed may still have writes in flight reading them.
+      release();
       this.newChunks += chunks.length;
       for (let i = 0; i < chunks.length; i++) {
         this.newBytes += chunks[i]!.bytes.length;
-        this.storedBytes += stored[i]!.data.length;
+        this.storedBytes += stored[i]!.length;
       }
     } finally {
       this.#claims.settle(chunks.map((c) => c.id));
     }
+  }
+
+  /** The chunks' stored forms, compressed on the codec threads if there are any, else here. */
+  async #encode(chunks: Uint8Array[]): Promise<{ stored: Uint8Array[]; release(): void }> {
+    if (this.#codec !== undefined) return this.#codec.encode(chunks, this.#compression, this);
+    let bound = 0;
+    for (const chunk of chunks) bound += encodedBound(chunk.length);
+    const out = this.#buffers.stored.take(bound);
+    return { stored: encodeChunksInto(chunks, this.#compression, out), release: () => this.#buffers.stored.give(out) };
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import type { ChunkCache } from "./chunk-cache.js";
-import type { DecodePool } from "./decode-pool.js";
+import type { CodecPool } from "./codec-pool.js";
 import type { ReadAheadBudget } from "./read-ahead.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
@@ -16,7 +16,7 @@ export interface ByteRange {
 /** What reads of one process share: decoded chunks, the threads that decode, and what was verified. */
 export interface ReadParts {
   cache: ChunkCache;
-  decoder: DecodePool;
+  codec: CodecPool;
   /** Bounds the batches all reads fetch ahead, beyond the first of each. */
   readAhead: ReadAheadBudget;
   /**
@@ -140,7 +140,7 @@ function joinAdjacent(pieces: Buffer[]): Buffer[] {
  * Chunks [from, to) of a recipe, in order: from the cache, else read, decoded and checked against
  * their ids, and put in the cache (only chunks so checked go there).
  */
-async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, { cache, decoder }: ReadParts, owner: object): Promise<Buffer[]> {
+async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, { cache, codec }: ReadParts, owner: object): Promise<Buffer[]> {
   const ids = recipe.ids.slice(from, to);
   const out: (Buffer | undefined)[] = ids.map((id) => cache.get(id));
   // A cached chunk is the chunk of its id, but a damaged recipe may name the wrong one: its length tells, for free.
@@ -168,7 +168,7 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
     }
   });
   const freshIds = undecoded.map((i) => ids[i]!);
-  const fresh = await decoder.decodeChecked(
+  const fresh = await codec.decodeChecked(
     toDecode,
     freshIds,
     undecoded.map((i) => recipe.lengths[from + i]!),

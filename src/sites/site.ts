@@ -58,7 +58,7 @@ export async function startSite(local: Store, config: SiteConfig, log: (line: st
     store: local,
     blobs: localBlobs,
     cache: parts.cache,
-    decoder: parts.decoder,
+    codec: parts.codec,
     lanes,
     locations: changes.locations,
     links,

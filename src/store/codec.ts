@@ -38,7 +38,7 @@ export function encodedBound(length: number): number {
  * A chunk's stored form written into `out` at `at` (room for `encodedBound(raw.length)` bytes),
  * without allocating: compressed straight into place. Returns the stored form's length.
  */
-export function encodeChunkInto(raw: Uint8Array, compression: Compression, out: Uint8Array, at: number): number {
+function encodeChunkInto(raw: Uint8Array, compression: Compression, out: Uint8Array, at: number): number {
   if (compression.codec === "zstd" && raw.length >= 64) {
     const packed = contextFor(compression.level).compress2(out.subarray(at + 1, at + encodedBound(raw.length)), raw);
     if (packed + 1 <= raw.length * (1 - MIN_SAVING)) {
@@ -49,6 +49,15 @@ export function encodeChunkInto(raw: Uint8Array, compression: Compression, out: 
   out[at] = RAW;
   out.set(raw, at + 1);
   return raw.length + 1;
+}
+
+/** Chunks' stored forms written back to back into `out` (room for their `encodedBound`s): views of it, in order. */
+export function encodeChunksInto(chunks: readonly Uint8Array[], compression: Compression, out: Buffer): Buffer[] {
+  let at = 0;
+  return chunks.map((chunk) => {
+    const length = encodeChunkInto(chunk, compression, out, at);
+    return out.subarray(at, (at += length));
+  });
 }
 
 export function decodeChunk(stored: Uint8Array): Buffer {

@@ -59,7 +59,7 @@ export async function inProcessCluster(t: TestContext, names: string[]): Promise
     start: async (name, options = {}) => {
       const local = await openStore(join(dir, name), { create: true });
       const recreated = options.gzipCache ? await RecreatedCache.open(join(dir, `${name}-gzip-cache`), 256 << 20) : undefined;
-      const parts = new BlobParts({ chunkCacheBytes: 64 << 20, decodeThreads: 2, encodeThreads: 2, ...(recreated === undefined ? {} : { recreated }) });
+      const parts = new BlobParts({ chunkCacheBytes: 64 << 20, codecThreads: 2, encodeThreads: 2, ...(recreated === undefined ? {} : { recreated }) });
       const logs: string[] = [];
       const log = (line: string) => {
         logs.push(line);

@@ -2,7 +2,7 @@ import type { SchedulePolicy } from "../../config/site-config.js";
 import { DedupError } from "../../errors.js";
 import type { BlobService } from "../../layers/blob-service.js";
 import type { ChunkCache } from "../../layers/chunk-cache.js";
-import type { DecodePool } from "../../layers/decode-pool.js";
+import type { CodecPool } from "../../layers/codec-pool.js";
 import type { ChunkId } from "../../store/chunk-id.js";
 import { distinctChunks, type Recipe } from "../../store/recipe.js";
 import type { Store } from "../../store/types.js";
@@ -20,7 +20,7 @@ export interface PeerFetchContext {
   /** The blobs of that store, to check a fetched blob against its digest before it counts as held. */
   blobs: BlobService;
   /** Decodes and checks the chunks peers send, off the main thread. */
-  decoder: DecodePool;
+  codec: CodecPool;
   /** Where pulls at this site find decoded chunks (chunk-cache.ts): fetched chunks go in as they verify. */
   cache: ChunkCache;
   /** Site index s in a plan is the peer of lanes[s]. */
@@ -366,7 +366,7 @@ export class PeerFetch implements LaneUser {
 
   /** Checks a response's chunks (decoded and hashed off the main thread); stores, caches and hands out the good ones. */
   async #accept(s: number, frames: { k: number; stored: Buffer }[]): Promise<void> {
-    const plain = await this.#ctx.decoder.decodeChecked(
+    const plain = await this.#ctx.codec.decodeChecked(
       frames.map((f) => f.stored),
       frames.map((f) => this.#ids[f.k]!),
       frames.map((f) => this.#chunks.sizes[f.k]!),

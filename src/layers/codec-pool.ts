@@ -2,13 +2,16 @@ import { Worker } from "node:worker_threads";
 import { DedupError } from "../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
 import { BufferPool } from "../store/buffer-pool.js";
+import { encodedBound, encodeChunksInto, type Compression } from "../store/codec.js";
+import type { FromCodec, ToCodec } from "./codec-protocol.js";
 import { decodeBatchInto, decodedBytes, REJECTED, type ExpectedChunks } from "./decode-batch.js";
 
 /**
- * Decompresses chunks and checks them against their ids in worker threads, so that a blob being
- * rebuilt keeps the main thread for reading and sending while its next batches are decoded on
- * the other cores. Batches travel without copies: stored chunks go out in one transferred buffer,
- * and come back decoded, back to back, in another.
+ * Chunk work in worker threads: decompressing chunks and checking them against their ids, so that
+ * a blob being rebuilt keeps the main thread for reading and sending while its next batches are
+ * decoded on the other cores; and compressing the new chunks of a blob being pushed, so that the
+ * main thread keeps cutting and hashing. Batches travel without copies: chunks go out in one
+ * transferred buffer, and come back, back to back, in another; both buffers are reused.
  *
  * Fair: each worker has at most WORKER_DEPTH batches at a time; the rest wait here, per owner
  * (one rebuild), and a free worker takes the next batch of the owner served the fewest bytes so
@@ -16,14 +19,14 @@ import { decodeBatchInto, decodedBytes, REJECTED, type ExpectedChunks } from "./
  * read-ahead of every large one.
  */
 interface Pending {
-  resolve(decoded: { buffer: Buffer; lengths: Int32Array }): void;
+  resolve(done: { buffer: Buffer; lengths: Int32Array }): void;
   reject(error: Error): void;
 }
 
 /** A batch waiting for a worker. */
 interface Job extends Pending {
-  // Typed arrays, not arrays of numbers: they cross to a worker as one copy, not element by element.
-  message: { id: number; buffer: ArrayBuffer; lengths: Uint32Array; expectedIds: Uint8Array; expectedLengths: Uint32Array };
+  message: ToCodec;
+  transfer: ArrayBuffer[];
   bytes: number;
 }
 
@@ -33,13 +36,15 @@ const WORKER_DEPTH = 2;
 /** Whoever asks for decoding when no owner is given (peers' chunks, one-off reads). */
 const ANONYMOUS = {};
 
-/** Stored batches fit buffers of this size (a batch holds at most 1 MiB plain, and stored chunks do not grow by more than a byte each). */
+/** Stored batches fit buffers of this size (a read's batch holds at most 1 MiB plain, and stored chunks do not grow by more than a byte each). */
 const INPUT_BUFFER_BYTES = (1 << 20) + (64 << 10);
+/** An ingest's batches of new chunks fit buffers of this size (layers/ingest.ts: about 4 MiB, one chunk more at most), plain and compressed. */
+const ENCODE_BUFFER_BYTES = 5 << 20;
 
 /** Batches smaller than this are decoded in place: a thread hop would cost more than it saves. */
 const MIN_OFFLOAD_BYTES = 32 * 1024;
 
-export class DecodePool {
+export class CodecPool {
   readonly #size: number;
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, Pending>();
@@ -53,12 +58,17 @@ export class DecodePool {
    * otherwise each would be garbage in a worker, whose small heap is collected too rarely to free it.
    */
   readonly #inputs: BufferPool;
+  /** The same for the plain batches of ingests, and the buffers their compressed chunks come back in. */
+  readonly #plainBatches: BufferPool;
+  readonly #encodedBatches: BufferPool;
   #next = 0;
 
   /** Worker threads to decode with (0: all in place, on the caller's thread); started at the first batch worth a thread. */
   constructor(size: number) {
     this.#size = size;
     this.#inputs = new BufferPool(INPUT_BUFFER_BYTES, 2 * WORKER_DEPTH * size);
+    this.#plainBatches = new BufferPool(ENCODE_BUFFER_BYTES, WORKER_DEPTH * size);
+    this.#encodedBatches = new BufferPool(ENCODE_BUFFER_BYTES, 2 * WORKER_DEPTH * size);
   }
 
   /** Stops the workers; batches still out are failed. */
@@ -69,15 +79,16 @@ export class DecodePool {
 
   #startWorkers(): void {
     for (let i = 0; i < this.#size; i++) {
-      const worker = new Worker(new URL("./decode-worker.js", import.meta.url));
-      worker.on("message", (message: { id: number; input: ArrayBuffer; buffer?: ArrayBuffer; lengths?: Int32Array; error?: string }) => {
-        this.#inputs.give(Buffer.from(message.input));
+      const worker = new Worker(new URL("./codec-worker.js", import.meta.url));
+      worker.on("message", (message: FromCodec) => {
+        (message.kind === "decode" ? this.#inputs : this.#plainBatches).give(Buffer.from(message.input));
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         this.#load.set(worker, this.#load.get(worker)! - 1);
         this.#dispatch();
         if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
-        if (message.error !== undefined) pending?.reject(new DedupError("CHUNK_CORRUPT", message.error));
+        // A batch that does not decode is damaged; one that does not compress is this program's fault.
+        if (message.error !== undefined) pending?.reject(message.kind === "decode" ? new DedupError("CHUNK_CORRUPT", message.error) : new Error(`compressing chunks: ${message.error}`));
         else pending?.resolve({ buffer: Buffer.from(message.buffer!), lengths: message.lengths! });
       });
       worker.on("error", (error) => {
@@ -105,6 +116,34 @@ export class DecodePool {
     return chunkViews(decoded.buffer, lengths, decoded.lengths);
   }
 
+  /**
+   * Compresses chunks (a batch of an ingest's new chunks) as the store keeps them, in order: their
+   * stored forms, views into one buffer; `release` hands it back once the store has them.
+   */
+  async encode(chunks: readonly Uint8Array[], compression: Compression, owner: object = ANONYMOUS): Promise<{ stored: Buffer[]; release(): void }> {
+    let total = 0;
+    let bound = 0;
+    for (const chunk of chunks) {
+      total += chunk.length;
+      bound += encodedBound(chunk.length);
+    }
+    const out = this.#encodedBatches.take(bound);
+    const release = () => this.#encodedBatches.give(out);
+    if (total < MIN_OFFLOAD_BYTES || this.#size === 0) return { stored: encodeChunksInto(chunks, compression, out), release };
+    const batch = this.#plainBatches.take(total);
+    const lengths = copyInto(batch, chunks);
+    const { buffer, lengths: storedLengths } = await this.#submit(
+      { kind: "encode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, codec: compression.codec, level: compression.level, out: out.buffer as ArrayBuffer },
+      [batch.buffer as ArrayBuffer, out.buffer as ArrayBuffer],
+      total,
+      owner,
+    );
+    // `out` came back from the worker as `buffer`: the same memory, a new object.
+    let at = 0;
+    const stored = Array.from(storedLengths, (length) => buffer.subarray(at, (at += length)));
+    return { stored, release: () => this.#encodedBatches.give(buffer) };
+  }
+
   #run(stored: readonly Uint8Array[], expected: ExpectedChunks, owner: object): Promise<{ buffer: Buffer; lengths: Int32Array }> {
     let total = 0;
     for (const chunk of stored) total += chunk.length;
@@ -112,21 +151,18 @@ export class DecodePool {
       const out = Buffer.allocUnsafe(decodedBytes(expected));
       return Promise.resolve({ buffer: out, lengths: decodeBatchInto(stored, expected, out) });
     }
-    if (this.#workers.length === 0) this.#startWorkers();
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
     const batch = this.#inputs.take(total);
-    const storedLengths = new Uint32Array(stored.length);
-    let at = 0;
-    stored.forEach((chunk, i) => {
-      batch.set(chunk, at);
-      at += chunk.length;
-      storedLengths[i] = chunk.length;
-    });
-    const id = this.#next++;
+    const lengths = copyInto(batch, stored);
+    return this.#submit({ kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths }, [batch.buffer as ArrayBuffer], total, owner);
+  }
+
+  #submit(message: ToCodec, transfer: ArrayBuffer[], bytes: number, owner: object): Promise<{ buffer: Buffer; lengths: Int32Array }> {
+    if (this.#workers.length === 0) this.#startWorkers();
     return new Promise((resolve, reject) => {
       const queue = this.#waiting.get(owner);
-      const job: Job = { resolve, reject, message: { id, buffer: batch.buffer as ArrayBuffer, lengths: storedLengths, expectedIds: expected.ids, expectedLengths: expected.lengths }, bytes: total };
+      const job: Job = { resolve, reject, message, transfer, bytes };
       if (queue === undefined) this.#waiting.set(owner, [job]);
       else queue.push(job);
       this.#dispatch();
@@ -154,9 +190,21 @@ export class DecodePool {
       if (this.#pending.size === 0) for (const w of this.#workers) w.ref();
       this.#pending.set(job.message.id, { resolve: job.resolve, reject: job.reject });
       this.#load.set(worker, this.#load.get(worker)! + 1);
-      worker.postMessage(job.message, [job.message.buffer]);
+      worker.postMessage(job.message, job.transfer);
     }
   }
+}
+
+/** Copies chunks back to back into `batch`; their lengths. */
+function copyInto(batch: Buffer, chunks: readonly Uint8Array[]): Uint32Array {
+  const lengths = new Uint32Array(chunks.length);
+  let at = 0;
+  chunks.forEach((chunk, i) => {
+    batch.set(chunk, at);
+    at += chunk.length;
+    lengths[i] = chunk.length;
+  });
+  return lengths;
 }
 
 /** The decoded chunks, views into the batch's buffer (each at the place its expected length gives it); undefined for those REJECTED. */

@@ -1,0 +1,27 @@
+import { parentPort } from "node:worker_threads";
+import { encodeChunksInto } from "../store/codec.js";
+import type { FromCodec, ToCodec } from "./codec-protocol.js";
+import { decodeBatchInto, decodedBytes } from "./decode-batch.js";
+
+/** A worker of CodecPool: decodes and checks, or compresses, a batch of chunks (codec-protocol.ts). */
+parentPort!.on("message", (message: ToCodec) => {
+  const reply = (answer: Omit<FromCodec, "kind" | "id" | "input">, transfer: ArrayBuffer[] = []) =>
+    parentPort!.postMessage({ kind: message.kind, id: message.id, input: message.buffer, ...answer } satisfies FromCodec, [message.buffer, ...transfer]);
+  try {
+    const input = Buffer.from(message.buffer);
+    let offset = 0;
+    const chunks = Array.from(message.lengths, (length) => input.subarray(offset, (offset += length)));
+    if (message.kind === "decode") {
+      const expected = { ids: message.expectedIds, lengths: message.expectedLengths };
+      // A buffer of its own (never a slice of Node's shared pool), so it can be handed over without a copy.
+      const out = Buffer.allocUnsafeSlow(decodedBytes(expected));
+      reply({ buffer: out.buffer, lengths: decodeBatchInto(chunks, expected, out) }, [out.buffer]);
+      return;
+    }
+    const stored = encodeChunksInto(chunks, { codec: message.codec, level: message.level }, Buffer.from(message.out));
+    reply({ buffer: message.out, lengths: Int32Array.from(stored, (chunk) => chunk.length) }, [message.out]);
+  } catch (error) {
+    // The encode's `out` is not handed back: lost to the pool, which makes another.
+    reply({ error: (error as Error).message });
+  }
+});
