@@ -45,9 +45,11 @@ import { startRedis, type RedisServer } from "../test/redis/servers.js";
 import {
   cpuSeconds,
   curlGet,
+  datasetLayers,
   DEFAULT_DATASET,
   dropCaches,
   enterNamespaces,
+  layerFile,
   MiB,
   option,
   peakRss,
@@ -84,16 +86,6 @@ const rig = new Rig("docker-dedup-reads-bench-");
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const mib = (bytes: number) => fmt(bytes / MiB, 0);
 const load1 = () => fmt(loadavg()[0]!, 1);
-
-/** The distinct layers of the images, in the order the images list them. */
-function datasetLayers(): Descriptor[] {
-  const layers = new Map<string, Descriptor>();
-  for (const tag of IMAGES) {
-    const m = JSON.parse(readFileSync(join(DATASET, "images", tag, "manifest.json"), "utf8")) as { layers: Descriptor[] };
-    for (const l of m.layers) layers.set(l.digest, l);
-  }
-  return [...layers.values()];
-}
 
 /** One GET by curl, not blocking this process (the clients run at once): seconds in all. */
 function curlAsync(target: Target, layer: Descriptor): Promise<number> {
@@ -236,9 +228,9 @@ async function measure(ref: Reference, ours: DockerDedup, layers: Descriptor[], 
 }
 
 try {
-  const layers = datasetLayers();
+  const layers = datasetLayers(DATASET, IMAGES);
   // The same warm source for every push.
-  for (const l of layers) readFileSync(join(DATASET, "layers", `${l.digest.replace(":", "-")}.tar`));
+  for (const l of layers) readFileSync(layerFile(DATASET, l.digest));
   console.log(`# Reads: docker-dedup against distribution 2.8\n\nRun of ${when()}; \`node ${["dist/bench/reads.js", ...args].join(" ")}\`; node ${process.version}, ${availableParallelism()} cores; dataset ${DATASET} (${IMAGES.join(", ")}).`);
   const ref = await rig.startReference("distribution 2.8");
   const push = (t: Target) => IMAGES.reduce((sum, tag) => sum + skopeo(["copy", "-q", "--preserve-digests", "--dest-tls-verify=false", `dir:${join(DATASET, "images", tag)}`, `docker://${t.host}/${REPO}:${tag}`]), 0);

@@ -441,6 +441,19 @@ export interface Descriptor {
   size: number;
 }
 
+/** The distinct layers of a dataset's images (bench/dataset/build.sh), in the order the images list them. */
+export function datasetLayers(dataset: string, tags: readonly string[]): Descriptor[] {
+  const layers = new Map<string, Descriptor>();
+  for (const tag of tags) {
+    const m = JSON.parse(readFileSync(join(dataset, "images", tag, "manifest.json"), "utf8")) as { layers: Descriptor[] };
+    for (const l of m.layers) layers.set(l.digest, l);
+  }
+  return [...layers.values()];
+}
+
+/** The uncompressed tar a dataset keeps for one of its layers. */
+export const layerFile = (dataset: string, digest: string) => join(dataset, "layers", `${digest.replace(":", "-")}.tar`);
+
 /** The image manifest of repo:tag (OCI or Docker schema 2). */
 export async function manifest(target: Target, repo: string, tag: string, accept = MANIFEST_TYPES): Promise<{ config: Descriptor; layers: Descriptor[]; mediaType?: string }> {
   return JSON.parse((await get(target, `${repo}/manifests/${tag}`, { accept, keep: true })).body.toString());

@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { createCutFinder, DEFAULT_CHUNKER } from "../src/chunking/spec.js";
 import { Splitter } from "../src/chunking/stream.js";
 import { TarBoundaries } from "../src/chunking/tar-boundaries.js";
-import { DEFAULT_DATASET, option, TAGS, when } from "./rig.js";
+import { datasetLayers, DEFAULT_DATASET, layerFile, option, TAGS, when } from "./rig.js";
 
 type ZstdBinding = typeof import("zstd-napi/binding.js");
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js") as ZstdBinding;
@@ -42,19 +42,6 @@ const FORMS = (option(args, "--forms") ?? "chunk:3,chunk:9,chunk:12,frame:65536:
     const [kind, a, b] = form.split(":");
     return kind === "chunk" ? { frameBytes: 0, level: Number(a) } : { frameBytes: Number(a), level: Number(b) };
   });
-
-/** The distinct layers of the dataset images, in image order. */
-function layerFiles(): string[] {
-  const files: string[] = [];
-  for (const tag of TAGS) {
-    const manifest = JSON.parse(readFileSync(join(DATASET, "images", tag, "manifest.json"), "utf8")) as { layers: { digest: string }[] };
-    for (const { digest } of manifest.layers) {
-      const file = join(DATASET, "layers", `${digest.replace(":", "-")}.tar`);
-      if (!files.includes(file)) files.push(file);
-    }
-  }
-  return files;
-}
 
 interface Chunked {
   /** Distinct chunks, in order of first use. */
@@ -168,7 +155,7 @@ function zstdCli(files: string[], flags: string[]): number {
 }
 
 const MB = (bytes: number) => (bytes / 1e6).toFixed(1);
-const files = layerFiles();
+const files = datasetLayers(DATASET, TAGS).map((layer) => layerFile(DATASET, layer.digest));
 console.log(`# Stored forms of chunks: disk and reads\n\nRun of ${when()}; \`node dist/bench/stored-forms.js ${args.join(" ")}\`; dataset ${DATASET}, ${files.length} distinct layers.\n`);
 const chunked = chunkLayers(files);
 const distinctBytes = chunked.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
