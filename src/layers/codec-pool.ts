@@ -68,7 +68,8 @@ export class CodecPool {
     this.#size = size;
     this.#inputs = new BufferPool(INPUT_BUFFER_BYTES, 2 * WORKER_DEPTH * size);
     this.#plainBatches = new BufferPool(ENCODE_BUFFER_BYTES, WORKER_DEPTH * size);
-    this.#encodedBatches = new BufferPool(ENCODE_BUFFER_BYTES, 2 * WORKER_DEPTH * size);
+    // Without threads, encodes still run here, several batches of an ingest at once.
+    this.#encodedBatches = new BufferPool(ENCODE_BUFFER_BYTES, 2 * WORKER_DEPTH * Math.max(1, size));
   }
 
   /** Stops the workers; batches still out are failed. */

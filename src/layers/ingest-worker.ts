@@ -3,6 +3,7 @@ import { isDedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import { openStore } from "../store/open.js";
 import type { Claim, ChunkClaimer } from "./claims.js";
+import { CodecPool } from "./codec-pool.js";
 import { IngestBuffers, ingestBlob } from "./ingest.js";
 import { joinIds, type FromWorker, type ToWorker } from "./ingest-protocol.js";
 import { openSource, type BlobSource } from "./sources.js";
@@ -12,6 +13,8 @@ async function runWorker(): Promise<void> {
   const port = parentPort!;
   const store = await openStore((workerData as { location: string }).location);
   const buffers = new IngestBuffers();
+  // This thread is one of several ingesting at once: it compresses its chunks itself.
+  const codec = new CodecPool(0);
   const calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   let nextCall = 0;
   const send = (message: FromWorker) => port.postMessage(message);
@@ -35,6 +38,7 @@ async function runWorker(): Promise<void> {
         expectedDigest: source.expectedDigest,
         claims: remoteClaims,
         buffers,
+        codec,
         onInputDone: () => send({ type: "inputDone", job }),
       });
       send({ type: "done", job, result });

@@ -4,7 +4,7 @@ import { createCutFinder } from "../chunking/spec.js";
 import { TarBoundaries } from "../chunking/tar-boundaries.js";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import { encodedBound, encodeChunksInto, type Compression } from "../store/codec.js";
+import type { Compression } from "../store/codec.js";
 import { BufferPool } from "../store/buffer-pool.js";
 import type { Store } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
@@ -38,8 +38,8 @@ export interface IngestOptions {
    * their ids were just computed from them.
    */
   cache?: ChunkCache;
-  /** Compresses the new chunks on these threads, so that this one keeps cutting and hashing (none: here). */
-  codec?: CodecPool;
+  /** Compresses the new chunks: on its threads, so that this one keeps cutting and hashing (or here, if it has none). */
+  codec: CodecPool;
   /**
    * Called once the whole source is read and cut, before the last batches are written and the
    * recipe committed: a caller with more blobs can start the next one on the time this one has left.
@@ -57,12 +57,11 @@ const BATCH_BUFFER_BYTES = BATCH_BYTES + (1 << 20);
 
 /**
  * A batch's new chunks are copied into one buffer (so the input's pieces are not kept alive, and
- * a source may reuse them), and compressed into another; both are reused across batches and
- * across the ingests of one thread.
+ * a source may reuse them), reused across batches and across the ingests of one thread (the
+ * codec pool keeps the buffers they are compressed into).
  */
 export class IngestBuffers {
   readonly raw = new BufferPool(BATCH_BUFFER_BYTES, 2 * MAX_BATCHES_IN_FLIGHT);
-  readonly stored = new BufferPool(BATCH_BUFFER_BYTES + (64 << 10), 2 * MAX_BATCHES_IN_FLIGHT);
 }
 
 /**
@@ -127,7 +126,7 @@ class ChunkWriter {
   #compression: Compression;
 
   readonly #cache: ChunkCache | undefined;
-  readonly #codec: CodecPool | undefined;
+  readonly #codec: CodecPool;
 
   constructor(store: Store, { claims, buffers, cache, codec }: IngestOptions) {
     this.#store = store;
@@ -242,7 +241,7 @@ class ChunkWriter {
 
   async #writeClaimed(chunks: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
     try {
-      const { stored, release } = await this.#encode(chunks.map((c) => c.bytes));
+      const { stored, release } = await this.#codec.encode(chunks.map((c) => c.bytes), this.#compression, this);
       await this.#store.putChunks(chunks.map((c, i) => ({ id: c.id, data: stored[i]! })));
       // Only once stored: a store that failed may still have writes in flight reading them.
       release();
@@ -254,14 +253,5 @@ class ChunkWriter {
     } finally {
       this.#claims.settle(chunks.map((c) => c.id));
     }
-  }
-
-  /** The chunks' stored forms, compressed on the codec threads if there are any, else here. */
-  async #encode(chunks: Uint8Array[]): Promise<{ stored: Uint8Array[]; release(): void }> {
-    if (this.#codec !== undefined) return this.#codec.encode(chunks, this.#compression, this);
-    let bound = 0;
-    for (const chunk of chunks) bound += encodedBound(chunk.length);
-    const out = this.#buffers.stored.take(bound);
-    return { stored: encodeChunksInto(chunks, this.#compression, out), release: () => this.#buffers.stored.give(out) };
   }
 }
