@@ -9,7 +9,9 @@
  *   a read decodes every frame that holds a chunk it needs, whole (read amplification: a chunk
  *   shared with another layer costs its whole frame);
  * - the issue's yardstick, measured in the same run: the zstd CLI at `-12 --long=31` (and `-3`)
- *   over the distinct layers laid end to end.
+ *   over the distinct layers laid end to end;
+ * - the store itself: `docker-dedup add` of the layers into a new embedded store, and the disk it
+ *   takes (packs and LMDB, as `stats` counts them).
  *
  * "decoded to read every layer" is the plain bytes decompressed to read each layer once, each
  * chunk (or frame) of a layer decoded once; "read MB/s" is the layers' bytes over the time that
@@ -22,14 +24,14 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCutFinder, DEFAULT_CHUNKER } from "../src/chunking/spec.js";
 import { Splitter } from "../src/chunking/stream.js";
 import { TarBoundaries } from "../src/chunking/tar-boundaries.js";
-import { datasetLayers, DEFAULT_DATASET, layerFile, option, TAGS, when } from "./rig.js";
+import { CLI, datasetLayers, DEFAULT_DATASET, layerFile, option, TAGS, when } from "./rig.js";
 
 type ZstdBinding = typeof import("zstd-napi/binding.js");
 const zstd = createRequire(import.meta.url)("zstd-napi/binding.js") as ZstdBinding;
@@ -143,6 +145,40 @@ function measure({ chunks, layers }: Chunked, frameBytes: number, level: number)
   };
 }
 
+/**
+ * The disk a new embedded store takes once `docker-dedup add` stored the layers, and once a
+ * `docker-dedup gc` then compressed its runs again; the seconds each took.
+ */
+function storeBytes(files: string[]): { added: number; addSeconds: number; collected: number; gcSeconds: number } {
+  const dir = mkdtempSync(join(tmpdir(), "stored-forms-store-"));
+  const store = join(dir, "store");
+  const timed = (command: string[]) => {
+    const started = performance.now();
+    execFileSync(process.execPath, [CLI, ...command, "--store", store], { stdio: "ignore" });
+    return (performance.now() - started) / 1000;
+  };
+  try {
+    const addSeconds = timed(["add", ...files]);
+    const added = usageOf(store);
+    const gcSeconds = timed(["gc"]);
+    return { added, addSeconds, collected: usageOf(store), gcSeconds };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function usageOf(dir: string): number {
+  let bytes = 0;
+  const walk = (path: string) => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(path, entry.name));
+      else bytes += statSync(join(path, entry.name)).blocks * 512;
+    }
+  };
+  walk(dir);
+  return bytes;
+}
+
 /** The zstd CLI over the layers laid end to end: its output's size. */
 function zstdCli(files: string[], flags: string[]): number {
   const joined = join(tmpdir(), `stored-forms-${process.pid}.tar`);
@@ -170,4 +206,8 @@ for (const { frameBytes, level } of FORMS) {
   const readSeconds = m.decodedForReads / 1e6 / m.decodeMBps;
   console.log(`| ${m.name} | ${m.units} | ${MB(m.stored)} | ${(m.stored / yardstick).toFixed(2)}x | ${m.compressSeconds.toFixed(1)} | ${m.decodeMBps.toFixed(0)} | ${MB(m.decodedForReads)} | ${(chunked.layerBytes / 1e6 / readSeconds).toFixed(0)} |`);
 }
+const store = storeBytes(files);
+console.log(`\nThe store itself, embedded, as \`stats\` counts its disk (packs and LMDB):`);
+console.log(`- after \`docker-dedup add\` of the layers (${store.addSeconds.toFixed(1)} s): ${MB(store.added)} MB, ${(store.added / yardstick).toFixed(2)}x zstd -12 --long=31;`);
+console.log(`- after \`docker-dedup gc\` then (${store.gcSeconds.toFixed(1)} s; runs compressed again): **${MB(store.collected)} MB, ${(store.collected / yardstick).toFixed(2)}x**.`);
 console.log(`\nEnd: ${when()}.`);

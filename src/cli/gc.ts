@@ -86,6 +86,7 @@ export function describeCollection({ retention, links, report: r }: GarbageColle
     ...links.skipped.map((why) => `blob links: repository skipped, ${why}`),
     `blobs: ${r.blobs.live} needed, ${r.blobs.doomed} doomed now, ${r.blobs.broughtBack} brought back, ${r.blobs.deleted} deleted (${formatBytes(r.blobs.deletedBytes)})${would}`,
     `chunks: ${r.chunks.live} needed, ${r.chunks.doomed} doomed now, ${r.chunks.broughtBack} brought back, ${r.chunks.deleted} deleted (${formatBytes(r.chunks.deletedBytes)} stored)`,
+    `runs: ${r.runs.runs} compressed again, ${formatBytes(r.runs.savedBytes)} saved`,
     `packs: ${r.packs.rewritten} rewritten, ${formatBytes(r.packs.freedBytes)} given back`,
     "",
   ].join("\n");

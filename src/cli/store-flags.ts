@@ -1,7 +1,7 @@
 import { validateSpec } from "../chunking/spec.js";
 import type { ChunkAlgorithm, ChunkerSpec } from "../chunking/types.js";
 import { DedupError } from "../errors.js";
-import type { Compression } from "../store/codec.js";
+import { NO_COMPRESSION, type Compression } from "../store/codec.js";
 import { DEFAULT_SETTINGS, openStore, storeLocation } from "../store/open.js";
 import type { Store, StoreSettings } from "../store/types.js";
 
@@ -54,7 +54,7 @@ function parseSize(text: string): number {
 }
 
 function parseCompression(text: string): Compression {
-  if (text === "none") return { codec: "none", level: 0 };
+  if (text === "none") return NO_COMPRESSION;
   const match = /^zstd(?::(-?\d+))?$/.exec(text);
   if (!match) throw new DedupError("INPUT_INVALID", `bad --compression "${text}": expected none, zstd or zstd:LEVEL`);
   return { codec: "zstd", level: match[1] === undefined ? 3 : Number(match[1]) };

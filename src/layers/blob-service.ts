@@ -176,7 +176,7 @@ export class BlobService {
 
   /** Collects what no root needs (gc.ts); `roots` are what the layers above need (a registry's links, upload parts). */
   async collect(options: Omit<CollectOptions, "now"> & { now?: number }): Promise<CollectReport> {
-    const report = await collect(this.#store, { ...options, now: options.now ?? Date.now() });
+    const report = await collect(this.#store, { ...options, now: options.now ?? Date.now() }, this.#parts.codec);
     if (!options.dryRun) this.#parts.activity.collected(report);
     return report;
   }

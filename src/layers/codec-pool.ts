@@ -2,9 +2,10 @@ import { Worker } from "node:worker_threads";
 import { DedupError } from "../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
 import { BufferPool } from "../store/buffer-pool.js";
-import { encodedBound, encodeChunksInto, type Compression } from "../store/codec.js";
+import { encodedBound, type Compression } from "../store/codec.js";
 import type { FromCodec, ToCodec } from "./codec-protocol.js";
-import { decodeBatchInto, decodedBytes, REJECTED, type ExpectedChunks } from "./decode-batch.js";
+import { decodeBatchInto, decodedBytes, REJECTED, type BatchRuns, type ExpectedChunks } from "./decode-batch.js";
+import { encodeBatchInto } from "./encode-batch.js";
 
 /**
  * Chunk work in worker threads: decompressing chunks and checking them against their ids, so that
@@ -18,8 +19,14 @@ import { decodeBatchInto, decodedBytes, REJECTED, type ExpectedChunks } from "./
  * far. A small blob asked for while large layers are rebuilt is decoded next, not after the
  * read-ahead of every large one.
  */
+interface Done {
+  buffer: Buffer;
+  lengths: Int32Array;
+  ids?: Uint8Array;
+}
+
 interface Pending {
-  resolve(done: { buffer: Buffer; lengths: Int32Array }): void;
+  resolve(done: Done): void;
   reject(error: Error): void;
 }
 
@@ -36,10 +43,13 @@ const WORKER_DEPTH = 2;
 /** Whoever asks for decoding when no owner is given (peers' chunks, one-off reads). */
 const ANONYMOUS = {};
 
-/** Stored batches fit buffers of this size (a read's batch holds at most 1 MiB plain, and stored chunks do not grow by more than a byte each). */
-const INPUT_BUFFER_BYTES = (1 << 20) + (64 << 10);
-/** An ingest's batches of new chunks fit buffers of this size (layers/ingest.ts: about 4 MiB, one chunk more at most), plain and compressed. */
-const ENCODE_BUFFER_BYTES = 5 << 20;
+/**
+ * Stored batches mostly fit buffers of this size: a read's batch holds at most 1 MiB plain (and
+ * stored chunks do not grow by more than a byte each), and the runs its slices name about as much.
+ */
+const INPUT_BUFFER_BYTES = 2 << 20;
+/** An ingest's batches of new chunks fit buffers of this size (layers/ingest.ts: 4 MiB and a read batch at most), plain and compressed. */
+const ENCODE_BUFFER_BYTES = 6 << 20;
 
 /** Batches smaller than this are decoded in place: a thread hop would cost more than it saves. */
 const MIN_OFFLOAD_BYTES = 32 * 1024;
@@ -90,7 +100,7 @@ export class CodecPool {
         if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
         // A batch that does not decode is damaged; one that does not compress is this program's fault.
         if (message.error !== undefined) pending?.reject(message.kind === "decode" ? new DedupError("CHUNK_CORRUPT", message.error) : new Error(`compressing chunks: ${message.error}`));
-        else pending?.resolve({ buffer: Buffer.from(message.buffer!), lengths: message.lengths! });
+        else pending?.resolve({ buffer: Buffer.from(message.buffer!), lengths: message.lengths!, ...(message.ids === undefined ? {} : { ids: message.ids }) });
       });
       worker.on("error", (error) => {
         for (const p of this.#pending.values()) p.reject(error);
@@ -109,19 +119,27 @@ export class CodecPool {
    * Decodes chunks that must have the given ids and plain lengths, in order: each is its plain
    * bytes, or undefined if it cannot be decoded or is not the chunk expected. The checks (a
    * SHA-256 per chunk) run in the worker with the decompression, off the main thread and on both
-   * cores. `owner` (one rebuild) is what fairness counts by.
+   * cores. `owner` (one rebuild) is what fairness counts by. Slices among `stored` are cut from
+   * the runs `runs` gives (store/codec.ts).
    */
-  async decodeChecked(stored: readonly Uint8Array[], ids: readonly ChunkId[], lengths: readonly number[], owner: object = ANONYMOUS): Promise<(Buffer | undefined)[]> {
+  async decodeChecked(
+    stored: readonly Uint8Array[],
+    ids: readonly ChunkId[],
+    lengths: readonly number[],
+    owner: object = ANONYMOUS,
+    runs: { ids: readonly ChunkId[]; stored: readonly Uint8Array[] } = { ids: [], stored: [] },
+  ): Promise<(Buffer | undefined)[]> {
     const expected = { ids: Buffer.concat(ids as Buffer[], ids.length * CHUNK_ID_BYTES), lengths: Uint32Array.from(lengths) };
-    const decoded = await this.#run(stored, expected, owner);
+    const decoded = await this.#run(stored, expected, { ids: Buffer.concat(runs.ids as Buffer[], runs.ids.length * CHUNK_ID_BYTES), stored: runs.stored }, owner);
     return chunkViews(decoded.buffer, lengths, decoded.lengths);
   }
 
   /**
-   * Compresses chunks (a batch of an ingest's new chunks) as the store keeps them, in order: their
-   * stored forms, views into one buffer; `release` hands it back once the store has them.
+   * Compresses chunks (a batch of an ingest's new chunks, or runs of them) as the store keeps
+   * them, in order: their stored forms, views into one buffer; `release` hands it back once the
+   * store has them. With `name`, also each one's id (the runs', which no one has hashed).
    */
-  async encode(chunks: readonly Uint8Array[], compression: Compression, owner: object = ANONYMOUS): Promise<{ stored: Buffer[]; release(): void }> {
+  async encode(chunks: readonly Uint8Array[], compression: Compression, owner: object = ANONYMOUS, name = false): Promise<{ stored: Buffer[]; ids?: ChunkId[]; release(): void }> {
     let total = 0;
     let bound = 0;
     for (const chunk of chunks) {
@@ -130,36 +148,45 @@ export class CodecPool {
     }
     const out = this.#encodedBatches.take(bound);
     const release = () => this.#encodedBatches.give(out);
-    if (total < MIN_OFFLOAD_BYTES || this.#size === 0) return { stored: encodeChunksInto(chunks, compression, out), release };
+    if (total < MIN_OFFLOAD_BYTES || this.#size === 0) {
+      const { stored, ids } = encodeBatchInto(chunks, compression, out, name);
+      return { stored, ...(ids === undefined ? {} : { ids: idsOf(ids) }), release };
+    }
     const batch = this.#plainBatches.take(total);
     const lengths = copyInto(batch, chunks);
-    const { buffer, lengths: storedLengths } = await this.#submit(
-      { kind: "encode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, codec: compression.codec, level: compression.level, out: out.buffer as ArrayBuffer },
+    const done = await this.#submit(
+      { kind: "encode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, codec: compression.codec, level: compression.level, out: out.buffer as ArrayBuffer, name },
       [batch.buffer as ArrayBuffer, out.buffer as ArrayBuffer],
       total,
       owner,
     );
     // `out` came back from the worker as `buffer`: the same memory, a new object.
     let at = 0;
-    const stored = Array.from(storedLengths, (length) => buffer.subarray(at, (at += length)));
-    return { stored, release: () => this.#encodedBatches.give(buffer) };
+    const stored = Array.from(done.lengths, (length) => done.buffer.subarray(at, (at += length)));
+    return { stored, ...(done.ids === undefined ? {} : { ids: idsOf(done.ids) }), release: () => this.#encodedBatches.give(done.buffer) };
   }
 
-  #run(stored: readonly Uint8Array[], expected: ExpectedChunks, owner: object): Promise<{ buffer: Buffer; lengths: Int32Array }> {
+  #run(stored: readonly Uint8Array[], expected: ExpectedChunks, runs: BatchRuns, owner: object): Promise<Done> {
     let total = 0;
     for (const chunk of stored) total += chunk.length;
+    for (const run of runs.stored) total += run.length;
     if (total < MIN_OFFLOAD_BYTES || this.#size === 0) {
       const out = Buffer.allocUnsafe(decodedBytes(expected));
-      return Promise.resolve({ buffer: out, lengths: decodeBatchInto(stored, expected, out) });
+      return Promise.resolve({ buffer: out, lengths: decodeBatchInto(stored, expected, out, runs) });
     }
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
     const batch = this.#inputs.take(total);
-    const lengths = copyInto(batch, stored);
-    return this.#submit({ kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths }, [batch.buffer as ArrayBuffer], total, owner);
+    const lengths = copyInto(batch, [...stored, ...runs.stored]);
+    return this.#submit(
+      { kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths, runIds: runs.ids },
+      [batch.buffer as ArrayBuffer],
+      total,
+      owner,
+    );
   }
 
-  #submit(message: ToCodec, transfer: ArrayBuffer[], bytes: number, owner: object): Promise<{ buffer: Buffer; lengths: Int32Array }> {
+  #submit(message: ToCodec, transfer: ArrayBuffer[], bytes: number, owner: object): Promise<Done> {
     if (this.#workers.length === 0) this.#startWorkers();
     return new Promise((resolve, reject) => {
       const queue = this.#waiting.get(owner);
@@ -194,6 +221,12 @@ export class CodecPool {
       worker.postMessage(job.message, job.transfer);
     }
   }
+}
+
+/** Ids back to back, apart. */
+function idsOf(ids: Uint8Array): ChunkId[] {
+  const all = Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength);
+  return Array.from({ length: ids.length / CHUNK_ID_BYTES }, (_, i) => all.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES));
 }
 
 /** Copies chunks back to back into `batch`; their lengths. */

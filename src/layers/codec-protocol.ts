@@ -4,14 +4,16 @@
  * transferred, and comes back (`input`, and `buffer`) to be reused.
  *
  *   decode   stored chunks back to back in `buffer`, each `lengths[i]` long, to decode and check
- *            against `expectedIds` and `expectedLengths`; back: the plain chunks in a new
- *            `buffer`, each one's length or REJECTED (decode-batch.ts)
+ *            against `expectedIds` and `expectedLengths`, followed by the stored forms of the
+ *            runs their slices name (`runIds`, one per run, in that order); back: the plain
+ *            chunks in a new `buffer`, each one's length or REJECTED (decode-batch.ts)
  *   encode   plain chunks back to back in `buffer` to compress as the store keeps them
- *            (store/codec.ts) into `out`; back: `out` as `buffer`, each stored form's length
+ *            (store/codec.ts) into `out`; back: `out` as `buffer`, each stored form's length,
+ *            and with `name`, each chunk's id (its SHA-256) in `ids`
  */
 export type ToCodec =
-  | { kind: "decode"; id: number; buffer: ArrayBuffer; lengths: Uint32Array; expectedIds: Uint8Array; expectedLengths: Uint32Array }
-  | { kind: "encode"; id: number; buffer: ArrayBuffer; lengths: Uint32Array; codec: "zstd" | "none"; level: number; out: ArrayBuffer };
+  | { kind: "decode"; id: number; buffer: ArrayBuffer; lengths: Uint32Array; expectedIds: Uint8Array; expectedLengths: Uint32Array; runIds: Uint8Array }
+  | { kind: "encode"; id: number; buffer: ArrayBuffer; lengths: Uint32Array; codec: "zstd" | "none"; level: number; out: ArrayBuffer; name: boolean };
 
 export interface FromCodec {
   kind: ToCodec["kind"];
@@ -20,5 +22,6 @@ export interface FromCodec {
   input: ArrayBuffer;
   buffer?: ArrayBuffer;
   lengths?: Int32Array;
+  ids?: Uint8Array;
   error?: string;
 }

@@ -1,7 +1,8 @@
 import { parentPort } from "node:worker_threads";
-import { encodeChunksInto } from "../store/codec.js";
+import { CHUNK_ID_BYTES } from "../store/chunk-id.js";
 import type { FromCodec, ToCodec } from "./codec-protocol.js";
 import { decodeBatchInto, decodedBytes } from "./decode-batch.js";
+import { encodeBatchInto } from "./encode-batch.js";
 
 /** A worker of CodecPool: decodes and checks, or compresses, a batch of chunks (codec-protocol.ts). */
 parentPort!.on("message", (message: ToCodec) => {
@@ -13,13 +14,14 @@ parentPort!.on("message", (message: ToCodec) => {
     const chunks = Array.from(message.lengths, (length) => input.subarray(offset, (offset += length)));
     if (message.kind === "decode") {
       const expected = { ids: message.expectedIds, lengths: message.expectedLengths };
+      const runs = { ids: message.runIds, stored: chunks.splice(chunks.length - message.runIds.length / CHUNK_ID_BYTES) };
       // A buffer of its own (never a slice of Node's shared pool), so it can be handed over without a copy.
       const out = Buffer.allocUnsafeSlow(decodedBytes(expected));
-      reply({ buffer: out.buffer, lengths: decodeBatchInto(chunks, expected, out) }, [out.buffer]);
+      reply({ buffer: out.buffer, lengths: decodeBatchInto(chunks, expected, out, runs) }, [out.buffer]);
       return;
     }
-    const stored = encodeChunksInto(chunks, { codec: message.codec, level: message.level }, Buffer.from(message.out));
-    reply({ buffer: message.out, lengths: Int32Array.from(stored, (chunk) => chunk.length) }, [message.out]);
+    const { lengths, ids } = encodeBatchInto(chunks, { codec: message.codec, level: message.level }, Buffer.from(message.out), message.name);
+    reply({ buffer: message.out, lengths, ...(ids === undefined ? {} : { ids }) }, [message.out]);
   } catch (error) {
     // The encode's `out` is not handed back: lost to the pool, which makes another.
     reply({ error: (error as Error).message });

@@ -1,5 +1,5 @@
 import { CHUNK_ID_BYTES, chunkIdOf } from "../store/chunk-id.js";
-import { decodeChunkInto } from "../store/codec.js";
+import { decodeChunkInto, plainLength, sliceOf, type Slice } from "../store/codec.js";
 
 /** What a batch's chunks must be: each one's id (back to back) and plain length. */
 export interface ExpectedChunks {
@@ -7,8 +7,16 @@ export interface ExpectedChunks {
   lengths: Uint32Array;
 }
 
+/** The runs a batch's slices name (store/codec.ts): their ids (back to back) and stored forms, in the same order. */
+export interface BatchRuns {
+  ids: Uint8Array;
+  stored: readonly Uint8Array[];
+}
+
 /** Marks, in a decoded batch's lengths, a chunk that could not be decoded or is not what was expected. */
 export const REJECTED = -1;
+
+const NO_RUNS: BatchRuns = { ids: new Uint8Array(0), stored: [] };
 
 /** The bytes a batch's chunks take decoded: their expected lengths, summed. */
 export function decodedBytes(expected: ExpectedChunks): number {
@@ -23,16 +31,88 @@ export function decodedBytes(expected: ExpectedChunks): number {
  * work of a decode worker (and of the main thread for small batches). Returns each chunk's
  * length, or REJECTED for one that cannot be decoded, has another length or another id: a
  * damaged chunk costs no more than itself, and its place in `out` holds no meaning.
+ *
+ * A slice is cut from its run, which `runs` holds; a run is decoded once for the slices of it
+ * that follow each other, and straight into `out` when they are the whole run in order (a layer
+ * read back as it was pushed: ingest makes runs of one read batch's new chunks).
  */
-export function decodeBatchInto(stored: readonly Uint8Array[], expected: ExpectedChunks, out: Uint8Array): Int32Array {
+export function decodeBatchInto(stored: readonly Uint8Array[], expected: ExpectedChunks, out: Uint8Array, runs: BatchRuns = NO_RUNS): Int32Array {
   const lengths = new Int32Array(stored.length);
+  const runIndex = new Map<string, number>();
+  for (let r = 0; r < runs.stored.length; r++) runIndex.set(Buffer.from(runs.ids.buffer, runs.ids.byteOffset + r * CHUNK_ID_BYTES, CHUNK_ID_BYTES).toString("latin1"), r);
+  const scratch = new RunScratch();
+  /** Chunks up to this index were decoded in place already, as part of a whole run. */
+  let placedThrough = -1;
   let at = 0;
-  stored.forEach((chunk, i) => {
+  for (let i = 0; i < stored.length; i++) {
     const length = expected.lengths[i]!;
+    let ok = i <= placedThrough;
+    if (!ok) {
+      const slice = sliceOf(stored[i]!);
+      if (slice === undefined) {
+        ok = decodeChunkInto(stored[i]!, out, at, length) === length;
+      } else {
+        const r = runIndex.get(slice.run.toString("latin1"));
+        const run = r === undefined ? undefined : runs.stored[r]!;
+        const through = run === undefined ? -1 : wholeRunThrough(stored, expected.lengths, i, slice, run);
+        if (through !== -1) {
+          ok = decodeChunkInto(run!, out, at, plainLength(run!)!) !== -1;
+          if (ok) placedThrough = through;
+        } else {
+          const plain = run === undefined ? undefined : scratch.decode(r!, run);
+          ok = plain !== undefined && slice.length === length && slice.offset + length <= plain.length;
+          if (ok) out.set(plain!.subarray(slice.offset, slice.offset + length), at);
+        }
+      }
+    }
     const id = expected.ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES);
-    const ok = decodeChunkInto(chunk, out, at, length) === length && chunkIdOf(out.subarray(at, at + length)).equals(id);
-    lengths[i] = ok ? length : REJECTED;
+    lengths[i] = ok && chunkIdOf(out.subarray(at, at + length)).equals(id) ? length : REJECTED;
     at += length;
-  });
+  }
   return lengths;
+}
+
+/**
+ * If the slices from `first` on are the whole of their run, in order and of the lengths
+ * expected, the index of the last of them; else -1.
+ */
+function wholeRunThrough(stored: readonly Uint8Array[], lengths: Uint32Array, first: number, slice: Slice, run: Uint8Array): number {
+  const size = plainLength(run);
+  if (size === undefined || slice.offset !== 0) return -1;
+  let end = 0;
+  for (let i = first; i < stored.length; i++) {
+    const next = sliceOf(stored[i]!);
+    if (next === undefined || !next.run.equals(slice.run) || next.offset !== end || next.length !== lengths[i]) return -1;
+    end += next.length;
+    if (end === size) return i;
+    if (end > size) return -1;
+  }
+  return -1;
+}
+
+/** The run decoded last, kept while the slices that follow it are cut (runs are read in order). */
+class RunScratch {
+  #run = -1;
+  #plain: Uint8Array | undefined;
+
+  /** Run `r` decoded (a view that the next call may overwrite), or undefined if it is damaged. */
+  decode(r: number, run: Uint8Array): Uint8Array | undefined {
+    if (r === this.#run) return this.#plain;
+    this.#run = r;
+    const size = plainLength(run);
+    this.#plain = size === undefined || size > MAX_RUN_BYTES ? undefined : runBuffer(size);
+    if (this.#plain !== undefined && decodeChunkInto(run, this.#plain, 0, size!) === -1) this.#plain = undefined;
+    return this.#plain;
+  }
+}
+
+/** Runs are about 1 MiB (one read batch): a stored form that claims far more is damaged. */
+const MAX_RUN_BYTES = 16 << 20;
+
+/** One buffer per thread for runs decoded apart from their batch, grown as needed: a run is about 1 MiB. */
+let runBytes = new Uint8Array(0);
+
+function runBuffer(size: number): Uint8Array {
+  if (runBytes.length < size) runBytes = new Uint8Array(Math.max(size, 2 << 20));
+  return runBytes.subarray(0, size);
 }

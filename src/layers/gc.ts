@@ -1,5 +1,8 @@
 import type { ChunkId } from "../store/chunk-id.js";
 import { decodeRecipe, encodeRecipe } from "../store/recipe.js";
+import { slicesAmong } from "../store/runs.js";
+import type { CodecPool } from "./codec-pool.js";
+import { settleRuns, type SettleReport } from "./settle.js";
 import type { Store } from "../store/types.js";
 import { GZIP_PENDING_PREFIX } from "./gzip/convert.js";
 import { decodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey } from "./gzip/form.js";
@@ -43,6 +46,8 @@ export interface CollectOptions {
 export interface CollectReport {
   blobs: { live: number; doomed: number; broughtBack: number; deleted: number; deletedBytes: number };
   chunks: { live: number; doomed: number; broughtBack: number; deleted: number; deletedBytes: number };
+  /** Runs compressed again (settle.ts). */
+  runs: SettleReport;
   packs: { rewritten: number; freedBytes: number };
 }
 
@@ -83,11 +88,12 @@ export async function bringBack(store: Store, digest: string): Promise<boolean> 
   return found;
 }
 
-export async function collect(store: Store, options: CollectOptions): Promise<CollectReport> {
+export async function collect(store: Store, options: CollectOptions, codec: CodecPool): Promise<CollectReport> {
   const { now, graceMs, dryRun } = options;
   const report: CollectReport = {
     blobs: { live: 0, doomed: 0, broughtBack: 0, deleted: 0, deletedBytes: 0 },
     chunks: { live: 0, doomed: 0, broughtBack: 0, deleted: 0, deletedBytes: 0 },
+    runs: { runs: 0, savedBytes: 0 },
     packs: { rewritten: 0, freedBytes: 0 },
   };
 
@@ -146,27 +152,42 @@ export async function collect(store: Store, options: CollectOptions): Promise<Co
   }
   if (!dryRun) await store.sync();
 
+  // A run (store/codec.ts) is needed while a chunk stored as its slice is needed, or live: an
+  // ingest may count on a live chunk at any time, so a run is doomed only once all its slices
+  // are, a collection (a grace period) after them at the earliest.
+  const runs = new Set<string>();
+  for await (const batch of store.scanChunkEntries()) {
+    const holders = batch.filter((entry) => entry.doomedAt === undefined || needed.has(entry.id.toString("latin1")));
+    for (const { run } of await slicesAmong(store, holders)) {
+      needed.set(run.toString("latin1"), run);
+      runs.add(run.toString("latin1"));
+    }
+  }
+
   // Chunks: the needed ones live (written back if doomed), the others doomed, then deleted.
   const toDoom: ChunkId[] = [];
   const toDelete: ChunkId[] = [];
   const toBringBack: ChunkId[] = [];
+  const runsToBringBack: ChunkId[] = [];
   for await (const batch of store.scanChunkEntries()) {
     for (const entry of batch) {
       const isNeeded = needed.has(entry.id.toString("latin1"));
       if (isNeeded) report.chunks.live++;
-      if (isNeeded && entry.doomedAt !== undefined) toBringBack.push(entry.id);
+      if (isNeeded && entry.doomedAt !== undefined) (runs.has(entry.id.toString("latin1")) ? runsToBringBack : toBringBack).push(entry.id);
       else if (!isNeeded && entry.doomedAt === undefined) toDoom.push(entry.id);
       else if (!isNeeded && entry.doomedAt! <= now - graceMs) toDelete.push(entry.id);
     }
   }
+  // Runs come back before their slices: a crash between leaves no live slice of a doomed run.
+  const comingBack = runsToBringBack.concat(toBringBack);
   report.chunks.doomed = toDoom.length;
-  report.chunks.broughtBack = toBringBack.length;
+  report.chunks.broughtBack = comingBack.length;
   if (dryRun) {
     report.chunks.deleted = toDelete.length;
     return report;
   }
-  for (let at = 0; at < toBringBack.length; at += CHUNK_BATCH) {
-    const ids = toBringBack.slice(at, at + CHUNK_BATCH);
+  for (let at = 0; at < comingBack.length; at += CHUNK_BATCH) {
+    const ids = comingBack.slice(at, at + CHUNK_BATCH);
     const data = await store.getChunks(ids);
     await store.putChunks(ids.flatMap((id, i) => (data[i] === undefined ? [] : [{ id, data: data[i]! }])));
   }
@@ -176,6 +197,9 @@ export async function collect(store: Store, options: CollectOptions): Promise<Co
     report.chunks.deleted += chunks;
     report.chunks.deletedBytes += bytes;
   }
+  // Runs needed, written at the ingest level, are compressed again (settle.ts), before the packs
+  // their old forms leave are compacted.
+  report.runs = await settleRuns(store, [...runs].map((key) => Buffer.from(key, "latin1")), codec, SETTLE_BUDGET_BYTES);
   await store.sync();
   const { packs, freedBytes } = await store.compact(options.minLiveShare);
   report.packs = { rewritten: packs, freedBytes };
@@ -184,3 +208,5 @@ export async function collect(store: Store, options: CollectOptions): Promise<Co
 
 /** Chunks handled per store call. */
 const CHUNK_BATCH = 512;
+/** Plain bytes of runs compressed again per collection: about a minute of one core. */
+const SETTLE_BUDGET_BYTES = 4 * 2 ** 30;

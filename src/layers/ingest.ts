@@ -4,14 +4,16 @@ import { createCutFinder } from "../chunking/spec.js";
 import { TarBoundaries } from "../chunking/tar-boundaries.js";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
-import type { Compression } from "../store/codec.js";
+import { encodeSlice, NO_COMPRESSION, type Compression } from "../store/codec.js";
+import { withoutSlices } from "../store/runs.js";
 import { BufferPool } from "../store/buffer-pool.js";
-import type { Store } from "../store/types.js";
+import type { Store, StoredChunk } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { ChunkClaimer } from "./claims.js";
 import type { CodecPool } from "./codec-pool.js";
 import { detectCompression, type BlobCompression } from "./compression.js";
 import { parseDigest } from "./digest.js";
+import { ReadBatches } from "./read-batches.js";
 
 export interface IngestResult {
   digest: string;
@@ -49,11 +51,12 @@ export interface IngestOptions {
 
 /** Chunks found stored, checked again before the recipe, per store call. */
 const FOUND_BATCH = 512;
-/** Chunks are checked against the store and written in batches of about this many bytes. */
+/** Chunks are checked against the store and written in batches of at least this many bytes, ending where a read batch ends. */
 const BATCH_BYTES = 4 << 20;
 /** Batches being compressed and written at once; bounds memory to about 4 x BATCH_BYTES. */
 const MAX_BATCHES_IN_FLIGHT = 4;
-const BATCH_BUFFER_BYTES = BATCH_BYTES + (1 << 20);
+/** A batch, and the rest of the read batch it ends in (read-batches.ts: 1 MiB, and a chunk more). */
+const BATCH_BUFFER_BYTES = BATCH_BYTES + (2 << 20);
 
 /**
  * A batch's new chunks are copied into one buffer (so the input's pieces are not kept alive, and
@@ -112,8 +115,11 @@ class ChunkWriter {
   readonly #claims: ChunkClaimer;
   readonly #buffers: IngestBuffers;
   readonly #seen = new Set<string>();
-  #batch: { id: ChunkId; bytes: Uint8Array }[] = [];
+  #batch: NewChunk[] = [];
   #batchBytes = 0;
+  /** Where reads will cut this blob into batches: the new chunks of one such span are stored as a run. */
+  readonly #readBatches = new ReadBatches();
+  #readBatch = 0;
   /** Where the current batch's chunks are copied to, and how much of it they fill. */
   #raw: Buffer | undefined;
   #rawUsed = 0;
@@ -138,19 +144,23 @@ class ChunkWriter {
   }
 
   storeRaw(): void {
-    this.#compression = { codec: "none", level: 0 };
+    this.#compression = NO_COMPRESSION;
   }
 
   async add(bytes: Uint8Array): Promise<void> {
     const id = chunkIdOf(bytes);
     this.ids.push(id);
     this.lengths.push(bytes.length);
+    const readBatch = this.#readBatch;
+    const endsReadBatch = this.#readBatches.add(bytes.length);
+    if (endsReadBatch) this.#readBatch++;
     const key = id.toString("latin1");
-    if (this.#seen.has(key)) return;
-    this.#seen.add(key);
-    this.#batch.push({ id, bytes: this.#copy(bytes) });
-    this.#batchBytes += bytes.length;
-    if (this.#batchBytes >= BATCH_BYTES) await this.#flush();
+    if (!this.#seen.has(key)) {
+      this.#seen.add(key);
+      this.#batch.push({ id, bytes: this.#copy(bytes), readBatch });
+      this.#batchBytes += bytes.length;
+    }
+    if (endsReadBatch && this.#batchBytes >= BATCH_BYTES) await this.#flush();
   }
 
   async finish(): Promise<void> {
@@ -180,7 +190,8 @@ class ChunkWriter {
       const live = await this.#store.hasChunks(ids);
       const doomed = ids.filter((_, i) => !live[i]);
       if (doomed.length === 0) continue;
-      const data = await this.#store.getChunks(doomed);
+      // Apart from their runs, if they are slices: a run is not written back with them.
+      const data = await withoutSlices(this.#store, doomed, await this.#store.getChunks(doomed), this.#store.settings.compression);
       if (data.some((bytes) => bytes === undefined)) {
         throw new DedupError("STORE_UNAVAILABLE", "garbage collection deleted chunks this blob shares with blobs deleted before; send the blob again");
       }
@@ -229,7 +240,7 @@ class ChunkWriter {
    * only noted: waiting for them here would hold this batch's slot and lock two ingests of
    * similar blobs in step; `finish` waits for them all, once, before the recipe.
    */
-  async #write(batch: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
+  async #write(batch: NewChunk[]): Promise<void> {
     const claims = await this.#claims.claim(batch.map((c) => c.id));
     const mine = batch.filter((_, i) => claims[i] === "write");
     batch.forEach((c, i) => {
@@ -239,19 +250,66 @@ class ChunkWriter {
     if (mine.length > 0) await this.#writeClaimed(mine);
   }
 
-  async #writeClaimed(chunks: { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
+  /**
+   * Compresses and stores chunks this ingest claimed. Compressed, the new chunks of one read
+   * batch are a run, stored under its own id, and each of them a slice of it (store/codec.ts):
+   * zstd sees a run's context, and a read of the layer decodes the run once. The runs are
+   * committed before the slices that name them.
+   */
+  async #writeClaimed(chunks: NewChunk[]): Promise<void> {
     try {
-      const { stored, release } = await this.#codec.encode(chunks.map((c) => c.bytes), this.#compression, this);
-      await this.#store.putChunks(chunks.map((c, i) => ({ id: c.id, data: stored[i]! })));
+      const runs = this.#compression.codec === "none" ? chunks.map((c) => [c]) : runsOf(chunks);
+      const { stored, ids, release } = await this.#codec.encode(runs.map(joined), this.#compression, this, runs.some((run) => run.length > 1));
+      const whole = runs.flatMap((run, r) => (run.length > 1 ? [{ id: ids![r]!, data: stored[r]! }] : []));
+      if (whole.length > 0) await this.#store.putChunks(whole);
+      const entries = runs.flatMap((run, r) => (run.length === 1 ? [{ id: run[0]!.id, data: stored[r]! }] : slicesOf(run, ids![r]!)));
+      await this.#store.putChunks(entries);
       // Only once stored: a store that failed may still have writes in flight reading them.
       release();
       this.newChunks += chunks.length;
-      for (let i = 0; i < chunks.length; i++) {
-        this.newBytes += chunks[i]!.bytes.length;
-        this.storedBytes += stored[i]!.length;
-      }
+      for (const chunk of chunks) this.newBytes += chunk.bytes.length;
+      for (const entry of [...whole, ...entries]) this.storedBytes += entry.data.length;
     } finally {
       this.#claims.settle(chunks.map((c) => c.id));
     }
   }
+}
+
+/** A chunk a blob has not had before, and the read batch it falls in. */
+interface NewChunk {
+  id: ChunkId;
+  bytes: Uint8Array;
+  readBatch: number;
+}
+
+/** Chunks grouped by the read batch they fall in, in order. */
+function runsOf(chunks: readonly NewChunk[]): NewChunk[][] {
+  const runs: NewChunk[][] = [];
+  for (const chunk of chunks) {
+    const run = runs.at(-1);
+    if (run !== undefined && run[0]!.readBatch === chunk.readBatch) run.push(chunk);
+    else runs.push([chunk]);
+  }
+  return runs;
+}
+
+/** A run's bytes: a view when its chunks lie back to back in one buffer (they were copied so), else a copy. */
+function joined(run: readonly NewChunk[]): Uint8Array {
+  const first = run[0]!.bytes;
+  let end = first.byteOffset;
+  for (const { bytes } of run) {
+    if (bytes.buffer !== first.buffer || bytes.byteOffset !== end) return Buffer.concat(run.map((c) => c.bytes));
+    end += bytes.length;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset);
+}
+
+/** Each chunk of a run stored as a slice of it. */
+function slicesOf(run: readonly NewChunk[], runId: ChunkId): StoredChunk[] {
+  let offset = 0;
+  return run.map(({ id, bytes }) => {
+    const data = encodeSlice({ run: runId, offset, length: bytes.length });
+    offset += bytes.length;
+    return { id, data };
+  });
 }

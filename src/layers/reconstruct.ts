@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
+import { sliceOf } from "../store/codec.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { CodecPool } from "./codec-pool.js";
 import type { ReadAheadBudget } from "./read-ahead.js";
+import { ReadBatches } from "./read-batches.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 
@@ -26,9 +28,7 @@ export interface ReadParts {
   verified: WeakSet<Recipe>;
 }
 
-/** Plain bytes fetched per store call (at most MAX_BATCH_CHUNKS), and batches fetched and decoded ahead. */
-const BATCH_BYTES = 1 << 20;
-const MAX_BATCH_CHUNKS = 256;
+/** Batches (read-batches.ts) fetched and decoded ahead. */
 const BATCHES_AHEAD = 4;
 
 /**
@@ -66,12 +66,16 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
   /** This rebuild, as the decode pool's fairness counts it. */
   const owner = {};
   let nextBatch = first;
+  const batches = new ReadBatches();
   const fill = (): void => {
     while (ahead.length < BATCHES_AHEAD && nextBatch <= last) {
       const from = nextBatch;
       let to = from;
       let bytes = 0;
-      while (to <= last && to - from < MAX_BATCH_CHUNKS && bytes < BATCH_BYTES) bytes += recipe.lengths[to++]!;
+      for (let ends = false; to <= last && !ends; to++) {
+        bytes += recipe.lengths[to]!;
+        ends = batches.add(recipe.lengths[to]!);
+      }
       const reserved = ahead.length === 0 ? 0 : bytes;
       if (reserved > 0 && !parts.readAhead.tryTake(reserved)) return;
       nextBatch = to;
@@ -173,6 +177,7 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
     freshIds,
     undecoded.map((i) => recipe.lengths[from + i]!),
     owner,
+    await runsNamed(store, toDecode, recipe),
   );
   fresh.forEach((chunk, k) => {
     if (chunk === undefined) throw damaged(recipe, freshIds[k]!, "is damaged");
@@ -181,6 +186,24 @@ async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number
   // The decoded batch's buffer is this read's alone: the cache may keep it rather than a copy.
   cache.putAll(freshIds, fresh as Buffer[], { adopt: true });
   return out as Buffer[];
+}
+
+/** The runs that slices among `stored` name (store/codec.ts), each once. */
+async function runsNamed(store: Store, stored: readonly Uint8Array[], recipe: Recipe): Promise<{ ids: ChunkId[]; stored: Uint8Array[] }> {
+  const named = new Map<string, ChunkId>();
+  for (const chunk of stored) {
+    const run = sliceOf(chunk)?.run;
+    if (run !== undefined) named.set(run.toString("latin1"), run);
+  }
+  if (named.size === 0) return { ids: [], stored: [] };
+  const ids = [...named.values()];
+  const runs = await store.getChunks(ids);
+  const missing = runs.findIndex((data) => data === undefined);
+  if (missing !== -1) {
+    const run = ids[missing]!.toString("hex");
+    throw new DedupError("CHUNK_MISSING", `run ${run}, which holds chunks of ${recipe.digest}, is missing`, { digest: recipe.digest, chunk: run });
+  }
+  return { ids, stored: runs as Uint8Array[] };
 }
 
 function damaged(recipe: Recipe, id: ChunkId, problem: string): DedupError {

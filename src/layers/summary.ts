@@ -1,3 +1,4 @@
+import { slicesAmong } from "../store/runs.js";
 import type { Store } from "../store/types.js";
 import { GZIP_KEPT_PREFIX, GZIP_PENDING_PREFIX } from "./gzip/convert.js";
 import { decodeGzipForm, GZIP_FORM_PREFIX } from "./gzip/form.js";
@@ -77,13 +78,22 @@ export async function summarizeBlobs(store: Store): Promise<BlobSummary> {
   }
   let contentBytes = 0;
   for (const content of contentOf) contentBytes += contentSizes.get(content) ?? 0;
+  // The runs whose slices needed chunks are (store/codec.ts) hold those chunks' bytes: their stored bytes count, not as chunks.
+  const runs = new Set<string>();
+  for await (const batch of store.scanChunkEntries()) {
+    const holders = batch.filter((entry) => needed.has(entry.id.toString("latin1")));
+    for (const { run } of await slicesAmong(store, holders)) runs.add(run.toString("latin1"));
+  }
   let chunks = 0;
   let storedBytes = 0;
   let unreferencedChunks = 0;
   let unreferencedStoredBytes = 0;
   for await (const batch of store.scanChunkEntries()) {
     for (const entry of batch) {
-      if (needed.has(entry.id.toString("latin1"))) {
+      const key = entry.id.toString("latin1");
+      if (runs.has(key)) {
+        storedBytes += entry.storedLength;
+      } else if (needed.has(key)) {
         chunks++;
         storedBytes += entry.storedLength;
       } else {

@@ -1,6 +1,7 @@
 import { isDedupError } from "../errors.js";
 import { chunkIdOf } from "../store/chunk-id.js";
-import { decodeChunk } from "../store/codec.js";
+import { decodeChunk, sliceOf } from "../store/codec.js";
+import { slicesAmong } from "../store/runs.js";
 import type { Store } from "../store/types.js";
 import { ChunkCache } from "./chunk-cache.js";
 import { readBlob, type ReadParts } from "./reconstruct.js";
@@ -38,8 +39,16 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
   const reading: ReadParts = { ...parts, cache: new ChunkCache(0), verified: new WeakSet() };
   const damage: Damage[] = [];
   let chunks = 0;
+  /** Runs that slices name: their bytes are checked as chunks of their own, and the slices' with the blobs. */
+  const runs = new Set<string>();
   for await (const { id, data } of store.scanChunks()) {
     chunks++;
+    const slice = sliceOf(data);
+    if (slice !== undefined) {
+      runs.add(slice.run.toString("hex"));
+      onProgress?.({ chunks, blobs: 0 });
+      continue;
+    }
     try {
       const plain = decodeChunk(data);
       if (!chunkIdOf(plain).equals(id)) damage.push({ kind: "chunk", id: id.toString("hex"), problem: "content does not match its id" });
@@ -48,6 +57,7 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
     }
     onProgress?.({ chunks, blobs: 0 });
   }
+  damage.push(...(await slicesOfBadRuns(store, runs, damage)));
   let blobs = 0;
   let unsealed = 0;
   let sealed = 0;
@@ -72,4 +82,26 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
   }
   if (sealed > 0) await store.sync();
   return { chunks, blobs, damage, unsealed, sealed };
+}
+
+/**
+ * The slices whose runs are missing or damaged, as damage of their own: a repair fetches those
+ * chunks again (a run, the bytes of many, is no source's to give). Costs a look at the index,
+ * and more only if such a run exists.
+ */
+async function slicesOfBadRuns(store: Store, runs: Set<string>, damage: readonly Damage[]): Promise<Damage[]> {
+  const bad = new Map<string, string>();
+  for (const d of damage) if (runs.has(d.id)) bad.set(d.id, "is damaged");
+  const missing = new Set(runs);
+  for await (const batch of store.scanChunkEntries()) for (const entry of batch) missing.delete(entry.id.toString("hex"));
+  for (const run of missing) bad.set(run, "is missing");
+  if (bad.size === 0) return [];
+  const found: Damage[] = [];
+  for await (const batch of store.scanChunkEntries()) {
+    for (const { id, run } of await slicesAmong(store, batch)) {
+      const problem = bad.get(run.toString("hex"));
+      if (problem !== undefined) found.push({ kind: "chunk", id: id.toString("hex"), problem: `its run ${run.toString("hex")} ${problem}` });
+    }
+  }
+  return found;
 }

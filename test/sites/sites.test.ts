@@ -186,8 +186,14 @@ test("a site that was down, and one that joins later, catch up with what was pus
 });
 
 /** Two sites holding one image, and a third that pulls it through slow links from both. */
-async function twoHoldersAndAPuller(t: { after(fn: () => unknown): void }, layerBytes: number, bytesPerSecond?: number) {
+async function twoHoldersAndAPuller(t: { after(fn: () => unknown): void }, layerBytes: number, bytesPerSecond?: number, cCompression?: string) {
   const cluster = await siteCluster(t, ["a", "b", "c"]);
+  if (cCompression !== undefined) {
+    // The store made first, with these settings (a store keeps those it was created with).
+    const seed = join(await tempDir(t), "seed");
+    await writeFile(seed, "x");
+    assert.equal((await runCli(["add", "--store", cluster.specs.get("c")!.store, "--compression", cCompression, seed])).code, 0);
+  }
   const links = new Map<string, SlowLink>();
   if (bytesPerSecond !== undefined) {
     for (const peer of cluster.specs.get("b")!.peers) {
@@ -232,7 +238,9 @@ test("a source killed in the middle of a transfer does not fail the pull", async
 });
 
 test("chunks that arrive corrupted from one holder are fetched again from another", async (t) => {
-  const { cluster, c, layer, layerDigest } = await twoHoldersAndAPuller(t, 4 << 20);
+  // c keeps its chunks uncompressed, each apart (no runs: a holder cuts a chunk out of its run
+  // checked, store/runs.ts), so that its damaged chunks leave it as they are.
+  const { cluster, c, layer, layerDigest } = await twoHoldersAndAPuller(t, 4 << 20, undefined, "none");
   await stopSite(c);
   await corruptEveryChunk(cluster.specs.get("c")!.store);
   await cluster.start("c");
@@ -264,7 +272,21 @@ test("chunks a site holds through other blobs are asked of it (one batched has) 
   assert.ok(links.get("c")!.forwarded - fromC > 256 << 10, `c sent ${links.get("c")!.forwarded - fromC} bytes`);
 });
 
-/** Flips a byte of every chunk in an embedded store's packs (the test's layers are incompressible, so stored raw). */
+test("a holder whose runs are damaged sends none of their chunks: they are fetched from another", async (t) => {
+  const { cluster, c, layer, layerDigest } = await twoHoldersAndAPuller(t, 4 << 20);
+  await stopSite(c);
+  await corruptEveryChunk(cluster.specs.get("c")!.store);
+  await cluster.start("c");
+  const b = await startPuller(cluster);
+  const pulled = await getBytes(b.url, `/v2/big/app/blobs/${layerDigest}`);
+  assert.ok(pulled.equals(layer));
+  assert.match(b.stderr(), /peer c lacks \d+ chunks/);
+});
+
+/**
+ * Flips the last byte of every record in an embedded store's packs: a raw chunk's (the test's
+ * layers are incompressible, so stored raw) or run's last byte, or a slice's length.
+ */
 async function corruptEveryChunk(store: string): Promise<void> {
   const dir = join(store, "packs");
   for (const file of await readdir(dir)) {
