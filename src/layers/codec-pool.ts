@@ -6,6 +6,7 @@ import { encodedBound, type Compression } from "../store/codec.js";
 import type { FromCodec, ToCodec } from "./codec-protocol.js";
 import { decodeBatchInto, decodedBytes, REJECTED, type BatchRuns, type ExpectedChunks } from "./decode-batch.js";
 import { encodeBatchInto } from "./encode-batch.js";
+import { READ_BATCH_BYTES } from "./read-batches.js";
 
 /**
  * Chunk work in worker threads: decompressing chunks and checking them against their ids, so that
@@ -44,12 +45,12 @@ const WORKER_DEPTH = 2;
 const ANONYMOUS = {};
 
 /**
- * Stored batches mostly fit buffers of this size: a read's batch holds at most 1 MiB plain (and
- * stored chunks do not grow by more than a byte each), and the runs its slices name about as much.
+ * Stored batches mostly fit buffers of this size: a read's batch holds at most 4 MiB plain (and
+ * stored chunks do not grow by more than a byte each), or the runs its slices name, compressed.
  */
-const INPUT_BUFFER_BYTES = 2 << 20;
-/** An ingest's batches of new chunks fit buffers of this size (layers/ingest.ts: 4 MiB and a read batch at most), plain and compressed. */
-const ENCODE_BUFFER_BYTES = 6 << 20;
+const INPUT_BUFFER_BYTES = READ_BATCH_BYTES + (256 << 10);
+/** An ingest's batches of new chunks fit buffers of this size (layers/ingest.ts: a read batch and 1 MiB at most), plain and compressed. */
+const ENCODE_BUFFER_BYTES = READ_BATCH_BYTES + (2 << 20);
 
 /** Batches smaller than this are decoded in place: a thread hop would cost more than it saves. */
 const MIN_OFFLOAD_BYTES = 32 * 1024;

@@ -32,42 +32,49 @@ export function decodedBytes(expected: ExpectedChunks): number {
  * length, or REJECTED for one that cannot be decoded, has another length or another id: a
  * damaged chunk costs no more than itself, and its place in `out` holds no meaning.
  *
- * A slice is cut from its run, which `runs` holds; a run is decoded once for the slices of it
- * that follow each other, and straight into `out` when they are the whole run in order (a layer
- * read back as it was pushed: ingest makes runs of one read batch's new chunks).
+ * A slice is cut from its run, which `runs` holds, and each run is decoded once: straight into
+ * `out` when the batch holds all of it, in order (a layer read back as it was pushed: ingest
+ * makes runs of one read batch's new chunks), else apart, once its slices are all known.
  */
 export function decodeBatchInto(stored: readonly Uint8Array[], expected: ExpectedChunks, out: Uint8Array, runs: BatchRuns = NO_RUNS): Int32Array {
-  const lengths = new Int32Array(stored.length);
   const runIndex = new Map<string, number>();
   for (let r = 0; r < runs.stored.length; r++) runIndex.set(Buffer.from(runs.ids.buffer, runs.ids.byteOffset + r * CHUNK_ID_BYTES, CHUNK_ID_BYTES).toString("latin1"), r);
-  const scratch = new RunScratch();
-  /** Chunks up to this index were decoded in place already, as part of a whole run. */
-  let placedThrough = -1;
+  const starts = new Array<number>(stored.length);
+  const decoded = new Uint8Array(stored.length);
+  /** Slices to cut from runs decoded apart: per run, the chunks. */
+  const apart = new Map<number, number[]>();
   let at = 0;
+  for (let i = 0; i < stored.length; at += expected.lengths[i++]!) {
+    starts[i] = at;
+    if (decoded[i] === 1) continue; // part of a whole run decoded in place
+    const length = expected.lengths[i]!;
+    const slice = sliceOf(stored[i]!);
+    if (slice === undefined) {
+      decoded[i] = decodeChunkInto(stored[i]!, out, at, length) === length ? 1 : 0;
+      continue;
+    }
+    const r = runIndex.get(slice.run.toString("latin1"));
+    if (r === undefined) continue;
+    const through = wholeRunThrough(stored, expected.lengths, i, slice, runs.stored[r]!);
+    if (through !== -1 && decodeChunkInto(runs.stored[r]!, out, at, plainLength(runs.stored[r]!)!) !== -1) decoded.fill(1, i, through + 1);
+    else if (apart.has(r)) apart.get(r)!.push(i);
+    else apart.set(r, [i]);
+  }
+  for (const [r, chunks] of apart) {
+    const plain = decodeRun(runs.stored[r]!);
+    if (plain === undefined) continue;
+    for (const i of chunks) {
+      const { offset, length } = sliceOf(stored[i]!)!;
+      if (length !== expected.lengths[i] || offset + length > plain.length) continue;
+      out.set(plain.subarray(offset, offset + length), starts[i]!);
+      decoded[i] = 1;
+    }
+  }
+  const lengths = new Int32Array(stored.length);
   for (let i = 0; i < stored.length; i++) {
     const length = expected.lengths[i]!;
-    let ok = i <= placedThrough;
-    if (!ok) {
-      const slice = sliceOf(stored[i]!);
-      if (slice === undefined) {
-        ok = decodeChunkInto(stored[i]!, out, at, length) === length;
-      } else {
-        const r = runIndex.get(slice.run.toString("latin1"));
-        const run = r === undefined ? undefined : runs.stored[r]!;
-        const through = run === undefined ? -1 : wholeRunThrough(stored, expected.lengths, i, slice, run);
-        if (through !== -1) {
-          ok = decodeChunkInto(run!, out, at, plainLength(run!)!) !== -1;
-          if (ok) placedThrough = through;
-        } else {
-          const plain = run === undefined ? undefined : scratch.decode(r!, run);
-          ok = plain !== undefined && slice.length === length && slice.offset + length <= plain.length;
-          if (ok) out.set(plain!.subarray(slice.offset, slice.offset + length), at);
-        }
-      }
-    }
     const id = expected.ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES);
-    lengths[i] = ok && chunkIdOf(out.subarray(at, at + length)).equals(id) ? length : REJECTED;
-    at += length;
+    lengths[i] = decoded[i] === 1 && chunkIdOf(out.subarray(starts[i]!, starts[i]! + length)).equals(id) ? length : REJECTED;
   }
   return lengths;
 }
@@ -90,20 +97,12 @@ function wholeRunThrough(stored: readonly Uint8Array[], lengths: Uint32Array, fi
   return -1;
 }
 
-/** The run decoded last, kept while the slices that follow it are cut (runs are read in order). */
-class RunScratch {
-  #run = -1;
-  #plain: Uint8Array | undefined;
-
-  /** Run `r` decoded (a view that the next call may overwrite), or undefined if it is damaged. */
-  decode(r: number, run: Uint8Array): Uint8Array | undefined {
-    if (r === this.#run) return this.#plain;
-    this.#run = r;
-    const size = plainLength(run);
-    this.#plain = size === undefined || size > MAX_RUN_BYTES ? undefined : runBuffer(size);
-    if (this.#plain !== undefined && decodeChunkInto(run, this.#plain, 0, size!) === -1) this.#plain = undefined;
-    return this.#plain;
-  }
+/** A run decoded apart from its batch, into this thread's buffer for that (the next call overwrites it); undefined if it is damaged. */
+function decodeRun(run: Uint8Array): Uint8Array | undefined {
+  const size = plainLength(run);
+  if (size === undefined || size > MAX_RUN_BYTES) return undefined;
+  const plain = runBuffer(size);
+  return decodeChunkInto(run, plain, 0, size) === -1 ? undefined : plain;
 }
 
 /** Runs are about 1 MiB (one read batch): a stored form that claims far more is damaged. */

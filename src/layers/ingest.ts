@@ -13,7 +13,7 @@ import type { ChunkClaimer } from "./claims.js";
 import type { CodecPool } from "./codec-pool.js";
 import { detectCompression, type BlobCompression } from "./compression.js";
 import { parseDigest } from "./digest.js";
-import { ReadBatches } from "./read-batches.js";
+import { READ_BATCH_BYTES, ReadBatches } from "./read-batches.js";
 
 export interface IngestResult {
   digest: string;
@@ -51,12 +51,12 @@ export interface IngestOptions {
 
 /** Chunks found stored, checked again before the recipe, per store call. */
 const FOUND_BATCH = 512;
-/** Chunks are checked against the store and written in batches of at least this many bytes, ending where a read batch ends. */
-const BATCH_BYTES = 4 << 20;
-/** Batches being compressed and written at once; bounds memory to about 4 x BATCH_BYTES. */
+/** Chunks are checked against the store and written in batches that end where a read batch ends, once they hold this many bytes. */
+const MIN_BATCH_BYTES = 1 << 20;
+/** Batches being compressed and written at once; bounds memory to about 4 x BATCH_BUFFER_BYTES. */
 const MAX_BATCHES_IN_FLIGHT = 4;
-/** A batch, and the rest of the read batch it ends in (read-batches.ts: 1 MiB, and a chunk more). */
-const BATCH_BUFFER_BYTES = BATCH_BYTES + (2 << 20);
+/** A batch: just under MIN_BATCH_BYTES, then a read batch and its last chunk (read-batches.ts). */
+const BATCH_BUFFER_BYTES = MIN_BATCH_BYTES + READ_BATCH_BYTES + (256 << 10);
 
 /**
  * A batch's new chunks are copied into one buffer (so the input's pieces are not kept alive, and
@@ -160,7 +160,7 @@ class ChunkWriter {
       this.#batch.push({ id, bytes: this.#copy(bytes), readBatch });
       this.#batchBytes += bytes.length;
     }
-    if (endsReadBatch && this.#batchBytes >= BATCH_BYTES) await this.#flush();
+    if (endsReadBatch && this.#batchBytes >= MIN_BATCH_BYTES) await this.#flush();
   }
 
   async finish(): Promise<void> {

@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
-import type { ChunkId } from "../store/chunk-id.js";
-import { sliceOf } from "../store/codec.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { CodecPool } from "./codec-pool.js";
 import type { ReadAheadBudget } from "./read-ahead.js";
 import { ReadBatches } from "./read-batches.js";
+import { ReadPlan } from "./read-plan.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 
@@ -28,8 +27,8 @@ export interface ReadParts {
   verified: WeakSet<Recipe>;
 }
 
-/** Batches (read-batches.ts) fetched and decoded ahead. */
-const BATCHES_AHEAD = 4;
+/** Batches (read-batches.ts) fetched and decoded ahead: one being sent, one on each codec thread. */
+const BATCHES_AHEAD = 3;
 
 /**
  * Streams a blob back from its recipe, reading and decoding ahead of the consumer. Every byte is
@@ -63,8 +62,7 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
 
   /** Batches on the way, in order, each with the read-ahead budget it holds (none for a read's only batch). */
   const ahead: { batch: Promise<Buffer[]>; reserved: number }[] = [];
-  /** This rebuild, as the decode pool's fairness counts it. */
-  const owner = {};
+  const plan = new ReadPlan(store, recipe, last, parts);
   let nextBatch = first;
   const batches = new ReadBatches();
   const fill = (): void => {
@@ -79,7 +77,7 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
       const reserved = ahead.length === 0 ? 0 : bytes;
       if (reserved > 0 && !parts.readAhead.tryTake(reserved)) return;
       nextBatch = to;
-      const batch = fetchBatch(store, recipe, from, to, parts, owner);
+      const batch = plan.batch(from, to);
       batch.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push({ batch, reserved });
     }
@@ -138,75 +136,4 @@ function joinAdjacent(pieces: Buffer[]): Buffer[] {
     }
   }
   return joined;
-}
-
-/**
- * Chunks [from, to) of a recipe, in order: from the cache, else read, decoded and checked against
- * their ids, and put in the cache (only chunks so checked go there).
- */
-async function fetchBatch(store: Store, recipe: Recipe, from: number, to: number, { cache, codec }: ReadParts, owner: object): Promise<Buffer[]> {
-  const ids = recipe.ids.slice(from, to);
-  const out: (Buffer | undefined)[] = ids.map((id) => cache.get(id));
-  // A cached chunk is the chunk of its id, but a damaged recipe may name the wrong one: its length tells, for free.
-  const misplaced = out.findIndex((chunk, i) => chunk !== undefined && chunk.length !== recipe.lengths[from + i]);
-  if (misplaced !== -1) throw damaged(recipe, ids[misplaced]!, "does not have the length its recipe gives");
-  const misses = out.flatMap((chunk, i) => (chunk === undefined ? [i] : []));
-  if (misses.length === 0) return out as Buffer[];
-  const stored = await store.getChunks(misses.map((i) => ids[i]!));
-  const missing = stored.findIndex((data) => data === undefined);
-  if (missing !== -1) {
-    const chunk = ids[misses[missing]!]!.toString("hex");
-    throw new DedupError("CHUNK_MISSING", `chunk ${chunk} of ${recipe.digest} is missing`, { digest: recipe.digest, chunk });
-  }
-  // A chunk may have entered the cache while it was read: a site puts each chunk it fetches from
-  // a peer there, decoded and checked, as the read waiting for it ends. It is not decoded again.
-  const undecoded: number[] = [];
-  const toDecode: Uint8Array[] = [];
-  misses.forEach((i, k) => {
-    const cached = cache.getAgain(ids[i]!);
-    if (cached !== undefined) {
-      out[i] = cached;
-    } else {
-      undecoded.push(i);
-      toDecode.push(stored[k]!);
-    }
-  });
-  const freshIds = undecoded.map((i) => ids[i]!);
-  const fresh = await codec.decodeChecked(
-    toDecode,
-    freshIds,
-    undecoded.map((i) => recipe.lengths[from + i]!),
-    owner,
-    await runsNamed(store, toDecode, recipe),
-  );
-  fresh.forEach((chunk, k) => {
-    if (chunk === undefined) throw damaged(recipe, freshIds[k]!, "is damaged");
-    out[undecoded[k]!] = chunk;
-  });
-  // The decoded batch's buffer is this read's alone: the cache may keep it rather than a copy.
-  cache.putAll(freshIds, fresh as Buffer[], { adopt: true });
-  return out as Buffer[];
-}
-
-/** The runs that slices among `stored` name (store/codec.ts), each once. */
-async function runsNamed(store: Store, stored: readonly Uint8Array[], recipe: Recipe): Promise<{ ids: ChunkId[]; stored: Uint8Array[] }> {
-  const named = new Map<string, ChunkId>();
-  for (const chunk of stored) {
-    const run = sliceOf(chunk)?.run;
-    if (run !== undefined) named.set(run.toString("latin1"), run);
-  }
-  if (named.size === 0) return { ids: [], stored: [] };
-  const ids = [...named.values()];
-  const runs = await store.getChunks(ids);
-  const missing = runs.findIndex((data) => data === undefined);
-  if (missing !== -1) {
-    const run = ids[missing]!.toString("hex");
-    throw new DedupError("CHUNK_MISSING", `run ${run}, which holds chunks of ${recipe.digest}, is missing`, { digest: recipe.digest, chunk: run });
-  }
-  return { ids, stored: runs as Uint8Array[] };
-}
-
-function damaged(recipe: Recipe, id: ChunkId, problem: string): DedupError {
-  const chunk = id.toString("hex");
-  return new DedupError("CHUNK_CORRUPT", `chunk ${chunk} of ${recipe.digest} ${problem}`, { digest: recipe.digest, chunk });
 }

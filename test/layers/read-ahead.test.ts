@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BlobParts, BlobService } from "../../src/layers/blob-service.js";
+import { READ_BATCH_BYTES } from "../../src/layers/read-batches.js";
 import { blobsOver, freshBlobs, readBack } from "../blobs.js";
 import { fromPieces, randomBytes } from "../helpers.js";
 
@@ -8,14 +9,15 @@ import { fromPieces, randomBytes } from "../helpers.js";
 
 test("reads at once fetch ahead within the budget, each still moving on, and give it all back, whole or left early", async (t) => {
   const { store, blobs: writer } = await freshBlobs(t, 0);
-  const limit = 2 << 20;
+  // Room for two batches ahead in all, among six reads of three batches each.
+  const limit = 2 * READ_BATCH_BYTES;
   const parts = new BlobParts({ chunkCacheBytes: 0, readAheadBytes: limit });
   const reader = new BlobService(store, parts);
   t.after(async () => {
     await reader.close();
     await parts.close();
   });
-  const data = Array.from({ length: 6 }, (_, i) => randomBytes(3_000_000, 90 + i));
+  const data = Array.from({ length: 6 }, (_, i) => randomBytes(3 * READ_BATCH_BYTES - 100_000, 90 + i));
   const digests: string[] = [];
   for (const blob of data) digests.push((await writer.ingest(fromPieces([blob]))).digest);
 

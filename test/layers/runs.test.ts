@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { chunkIdOf } from "../../src/store/chunk-id.js";
 import { decodeChunk, encodeChunk, plainLength, sliceOf } from "../../src/store/codec.js";
 import { withoutSlices } from "../../src/store/runs.js";
+import { READ_BATCH_BYTES } from "../../src/layers/read-batches.js";
 import type { Store } from "../../src/store/types.js";
 import { freshBlobs, readBack } from "../blobs.js";
 import { fromPieces, randomBytes, randomPieces } from "../helpers.js";
@@ -37,15 +38,15 @@ async function storedForms(store: Store): Promise<{ slices: number; runs: Map<st
 
 test("a layer's new chunks are stored as runs of one read batch each, and read back whole and by ranges", async (t) => {
   const { store, blobs } = await freshBlobs(t, 0);
-  const blob = wordy(3_500_000, 1);
+  const blob = wordy(9_000_000, 1);
   const { digest, chunks, storedBytes } = await blobs.ingest(fromPieces(randomPieces(blob, 200_000)));
   const { slices, runs } = await storedForms(store);
   assert.equal(slices, chunks, "every chunk is a slice");
-  assert.equal(runs.size, 4, "a run per read batch of about 1 MiB");
-  for (const run of runs.values()) assert.ok(plainLength(run)! <= (1 << 20) + (64 << 10), `a run of ${plainLength(run)} bytes`);
+  assert.equal(runs.size, 3, "a run per read batch of about 4 MiB");
+  for (const run of runs.values()) assert.ok(plainLength(run)! <= READ_BATCH_BYTES + (64 << 10), `a run of ${plainLength(run)} bytes`);
   assert.ok(storedBytes < blob.length / 2, `stored ${storedBytes} bytes`);
   assert.ok((await readBack(blobs, digest)).equals(blob));
-  for (const [start, end] of [[0, 0], [1_048_000, 1_049_000], [2_000_000, 3_499_999], [3_499_999, 3_499_999]] as const) {
+  for (const [start, end] of [[0, 0], [4_194_000, 4_195_000], [2_000_000, 8_999_999], [8_999_999, 8_999_999]] as const) {
     assert.ok((await readBack(blobs, digest, { start, end })).equals(blob.subarray(start, end + 1)), `range ${start}-${end}`);
   }
   const summary = await blobs.summary();
@@ -56,9 +57,9 @@ test("a layer's new chunks are stored as runs of one read batch each, and read b
 
 test("a blob that shares some chunks of another's runs reads them out of those runs", async (t) => {
   const { blobs } = await freshBlobs(t, 0);
-  const a = wordy(3_000_000, 2);
+  const a = wordy(10_000_000, 2);
   await blobs.ingest(fromPieces([a]));
-  const b = Buffer.concat([wordy(300_000, 3), a.subarray(500_000, 1_700_000), wordy(200_000, 4), a.subarray(2_600_000)]);
+  const b = Buffer.concat([wordy(300_000, 3), a.subarray(500_000, 5_700_000), wordy(200_000, 4), a.subarray(7_600_000)]);
   const { digest, newChunks, chunks } = await blobs.ingest(fromPieces([b]));
   assert.ok(newChunks < chunks / 2, `${newChunks} of ${chunks} chunks new`);
   assert.ok((await readBack(blobs, digest)).equals(b));
@@ -67,7 +68,7 @@ test("a blob that shares some chunks of another's runs reads them out of those r
 
 test("a damaged run fails the reads of its slices, and verify names it and each of its slices", async (t) => {
   const { store, blobs } = await freshBlobs(t, 0);
-  const blob = wordy(2_500_000, 5);
+  const blob = wordy(9_000_000, 5);
   const { digest } = await blobs.ingest(fromPieces([blob]));
   const { runs } = await storedForms(store);
   const [runHex, run] = [...runs][1]!;
@@ -100,7 +101,7 @@ test("a chunk taken apart from its run is its own stored form, checked against i
 
 test("garbage collection compresses needed runs again, once, and the blobs read the same", async (t) => {
   const { store, blobs } = await freshBlobs(t, 0);
-  const blob = wordy(3_500_000, 7);
+  const blob = wordy(9_000_000, 7);
   const { digest } = await blobs.ingest(fromPieces([blob]));
   const before = await storedForms(store);
   const options = { roots: new Set([digest]), graceMs: 1000, dryRun: false, minLiveShare: 0.5 };
