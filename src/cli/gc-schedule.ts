@@ -20,7 +20,7 @@ export function scheduleCollections(
       try {
         const collection = await collectGarbage(blobs, store, { graceMs, dryRun: false, minLiveShare: DEFAULT_MIN_LIVE_SHARE, untagged });
         const { retention, links, report } = collection;
-        if (retention.manifests.length + links.blobLinks + report.blobs.doomed + report.blobs.deleted + report.chunks.deleted + report.packs.rewritten > 0) {
+        if (retention.manifests.length + links.blobLinks + report.blobs.doomed + report.blobs.deleted + report.chunks.deleted + report.runs.runs + report.packs.rewritten > 0) {
           for (const line of describeCollection(collection, false).trim().split("\n")) log(`gc: ${line}`);
         }
       } catch (error) {

@@ -102,7 +102,12 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
       for (const piece of joinAdjacent(pieces)) {
         digester?.update(piece);
         // An unproven blob's last piece is held back until the digest is checked: a consumer that
-        // streams to a client never hands out a complete-looking blob of wrong bytes.
+        // streams to a client never hands out a complete-looking blob of wrong bytes. A proven
+        // one's pieces are proven as they come.
+        if (digester === undefined) {
+          yield piece;
+          continue;
+        }
         if (held !== undefined) yield held;
         held = piece;
       }
