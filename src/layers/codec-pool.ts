@@ -201,7 +201,9 @@ export class CodecPool {
   /** Hands waiting batches to workers with room, least-served owner first. */
   #dispatch(): void {
     for (;;) {
-      const worker = this.#workers.find((w) => this.#load.get(w)! < WORKER_DEPTH);
+      // The least loaded worker: a batch waits behind as few others as it can, on every core.
+      let worker: Worker | undefined;
+      for (const w of this.#workers) if (this.#load.get(w)! < (worker === undefined ? WORKER_DEPTH : this.#load.get(worker)!)) worker = w;
       if (worker === undefined || this.#waiting.size === 0) return;
       let owner: object | undefined;
       let least = Infinity;

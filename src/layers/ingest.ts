@@ -254,16 +254,20 @@ class ChunkWriter {
    * Compresses and stores chunks this ingest claimed. Compressed, the new chunks of one read
    * batch are a run, stored under its own id, and each of them a slice of it (store/codec.ts):
    * zstd sees a run's context, and a read of the layer decodes the run once. The runs are
-   * committed before the slices that name them.
+   * committed before the slices that name them, or with them in one commit.
    */
   async #writeClaimed(chunks: NewChunk[]): Promise<void> {
     try {
       const runs = this.#compression.codec === "none" ? chunks.map((c) => [c]) : runsOf(chunks);
       const { stored, ids, release } = await this.#codec.encode(runs.map(joined), this.#compression, this, runs.some((run) => run.length > 1));
       const whole = runs.flatMap((run, r) => (run.length > 1 ? [{ id: ids![r]!, data: stored[r]! }] : []));
-      if (whole.length > 0) await this.#store.putChunks(whole);
       const entries = runs.flatMap((run, r) => (run.length === 1 ? [{ id: run[0]!.id, data: stored[r]! }] : slicesOf(run, ids![r]!)));
-      await this.#store.putChunks(entries);
+      if (this.#store.putsCommitWhole) {
+        await this.#store.putChunks([...whole, ...entries]);
+      } else {
+        if (whole.length > 0) await this.#store.putChunks(whole);
+        await this.#store.putChunks(entries);
+      }
       // Only once stored: a store that failed may still have writes in flight reading them.
       release();
       this.newChunks += chunks.length;

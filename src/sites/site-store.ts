@@ -38,6 +38,10 @@ export class SiteStore implements Store {
     return this.#local.location;
   }
 
+  get putsCommitWhole(): boolean {
+    return this.#local.putsCommitWhole;
+  }
+
   get settings(): StoreSettings {
     return this.#local.settings;
   }

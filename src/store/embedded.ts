@@ -33,6 +33,8 @@ import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "
 export class EmbeddedStore implements Store {
   readonly location: string;
   readonly settings: StoreSettings;
+  /** A put's index entries are written in one event turn, so in one LMDB transaction (see #put). */
+  readonly putsCommitWhole = true;
   readonly #root: RootDatabase;
   readonly #index: Database<Buffer, Buffer>;
   readonly #recipes: Database<Buffer, string>;

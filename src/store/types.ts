@@ -26,6 +26,12 @@ export interface ChunkEntry {
  * if it is still doomed a grace period later, and still needed by nothing.
  */
 export interface ChunkStore {
+  /**
+   * Whether the chunks of one `putChunks` call become visible together, in one commit (the
+   * embedded store's LMDB transaction): then chunks that must be committed before others that
+   * name them (a run before its slices) may share a call with them; else they take a call first.
+   */
+  readonly putsCommitWhole: boolean;
   /** Whether each chunk is stored and live (a doomed chunk counts as absent: write it again). */
   hasChunks(ids: readonly ChunkId[]): Promise<boolean[]>;
   /** The stored form of each chunk, doomed or not; undefined where the store lacks it. */

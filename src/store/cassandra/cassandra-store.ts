@@ -67,6 +67,8 @@ const BYTES_PER_READ = 4 << 20;
 
 export class CassandraStore implements Store {
   readonly location: string;
+  /** A put's rows are written one by one, with no order between them. */
+  readonly putsCommitWhole = false;
   readonly settings: StoreSettings;
   readonly #db: CassandraConnection;
   readonly #ks: string;

@@ -61,6 +61,8 @@ const MOVED_RETRIES = 5;
 
 export class RedisStore implements Store {
   readonly location: string;
+  /** A put's index entries are written key by key (one script each, on many masters). */
+  readonly putsCommitWhole = false;
   readonly settings: StoreSettings;
   readonly #redis: RedisTarget;
   readonly #keys: RedisKeys;
