@@ -240,14 +240,7 @@ test("a source killed in the middle of a transfer does not fail the pull", async
 test("chunks that arrive corrupted from one holder are fetched again from another", async (t) => {
   // c keeps its chunks uncompressed, each apart (no runs: a holder cuts a chunk out of its run
   // checked, store/runs.ts), so that its damaged chunks leave it as they are.
-  const { cluster, c, layer, layerDigest } = await twoHoldersAndAPuller(t, 4 << 20, undefined, "none");
-  await stopSite(c);
-  await corruptEveryChunk(cluster.specs.get("c")!.store);
-  await cluster.start("c");
-  const b = await startPuller(cluster);
-  const pulled = await getBytes(b.url, `/v2/big/app/blobs/${layerDigest}`);
-  assert.ok(pulled.equals(layer));
-  assert.match(b.stderr(), /chunks from peer c do not match their ids/);
+  assert.match(await pullPastDamagedHolder(t, "none"), /chunks from peer c do not match their ids/);
 });
 
 test("chunks a site holds through other blobs are asked of it (one batched has) and fetched from it too", async (t) => {
@@ -273,15 +266,22 @@ test("chunks a site holds through other blobs are asked of it (one batched has) 
 });
 
 test("a holder whose runs are damaged sends none of their chunks: they are fetched from another", async (t) => {
-  const { cluster, c, layer, layerDigest } = await twoHoldersAndAPuller(t, 4 << 20);
+  assert.match(await pullPastDamagedHolder(t), /peer c lacks \d+ chunks/);
+});
+
+/**
+ * Pulls the layer at b after every record of c's store was damaged (c's store made with
+ * `cCompression`, if given): whole, from the other holder. Answers b's log.
+ */
+async function pullPastDamagedHolder(t: { after(fn: () => unknown): void }, cCompression?: string): Promise<string> {
+  const { cluster, c, layer, layerDigest } = await twoHoldersAndAPuller(t, 4 << 20, undefined, cCompression);
   await stopSite(c);
   await corruptEveryChunk(cluster.specs.get("c")!.store);
   await cluster.start("c");
   const b = await startPuller(cluster);
-  const pulled = await getBytes(b.url, `/v2/big/app/blobs/${layerDigest}`);
-  assert.ok(pulled.equals(layer));
-  assert.match(b.stderr(), /peer c lacks \d+ chunks/);
-});
+  assert.ok((await getBytes(b.url, `/v2/big/app/blobs/${layerDigest}`)).equals(layer));
+  return b.stderr();
+}
 
 /**
  * Flips the last byte of every record in an embedded store's packs: a raw chunk's (the test's
