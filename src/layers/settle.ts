@@ -5,8 +5,8 @@ import type { CodecPool } from "./codec-pool.js";
 
 /** The level runs are compressed again at: with 1 MiB of context, 6% less disk than level 3, and decoded as fast (BENCHMARKS.md). */
 export const SETTLED_LEVEL = 9;
-/** Runs compressed again per batch (about 1 MiB each). */
-const SETTLE_BATCH = 4;
+/** Runs compressed again per batch: one, about 4 MiB, what a codec thread's buffers hold. */
+const SETTLE_BATCH = 1;
 
 export interface SettleReport {
   runs: number;
