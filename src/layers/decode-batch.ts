@@ -105,13 +105,13 @@ function decodeRun(run: Uint8Array): Uint8Array | undefined {
   return decodeChunkInto(run, plain, 0, size) === -1 ? undefined : plain;
 }
 
-/** Runs are about 1 MiB (one read batch): a stored form that claims far more is damaged. */
+/** Runs are at most a read batch and a chunk (4 MiB and a little): a stored form that claims far more is damaged. */
 const MAX_RUN_BYTES = 16 << 20;
 
-/** One buffer per thread for runs decoded apart from their batch, grown as needed: a run is about 1 MiB. */
+/** One buffer per thread for runs decoded apart from their batch, grown as needed. */
 let runBytes = new Uint8Array(0);
 
 function runBuffer(size: number): Uint8Array {
-  if (runBytes.length < size) runBytes = new Uint8Array(Math.max(size, 2 << 20));
+  if (runBytes.length < size) runBytes = new Uint8Array(size);
   return runBytes.subarray(0, size);
 }

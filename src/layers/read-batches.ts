@@ -1,7 +1,7 @@
 /**
  * Plain bytes a read fetches and decodes per batch, in at most this many chunks (a batch ends
  * with the chunk that reaches either). Also the size of ingest's runs: 4 MiB of context makes
- * zstd store the benchmark dataset in 5% less than 1 MiB does (BENCHMARKS.md).
+ * zstd store the benchmark dataset in about 5% less than 1 MiB does (BENCHMARKS.md).
  */
 export const READ_BATCH_BYTES = 4 << 20;
 export const MAX_READ_BATCH_CHUNKS = 512;

@@ -8,7 +8,7 @@ import { CHUNK_ID_BYTES, type ChunkId } from "./chunk-id.js";
  * kept raw, so already-compressed content costs one byte, not a wasted decompression.
  *
  * A chunk may also be a *slice* of a run (runs.ts): a run is a chunk of its own, the new chunks
- * of about one read batch laid end to end and compressed as one, so that zstd sees 1 MiB of
+ * of one read batch laid end to end and compressed as one, so that zstd sees up to 4 MiB of
  * context instead of 16 KiB; a slice names it and says where in it the chunk lies:
  *
  *   slice := 2 | run id (32 bytes) | offset u32 BE | length u32 BE
