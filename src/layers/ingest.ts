@@ -5,7 +5,7 @@ import { TarBoundaries } from "../chunking/tar-boundaries.js";
 import { DedupError } from "../errors.js";
 import { chunkIdOf, type ChunkId } from "../store/chunk-id.js";
 import { encodeSlice, NO_COMPRESSION, type Compression } from "../store/codec.js";
-import { withoutSlices } from "../store/runs.js";
+import { chunksApart } from "../store/runs.js";
 import { BufferPool } from "../store/buffer-pool.js";
 import type { Store, StoredChunk } from "../store/types.js";
 import type { ChunkCache } from "./chunk-cache.js";
@@ -191,7 +191,7 @@ class ChunkWriter {
       const doomed = ids.filter((_, i) => !live[i]);
       if (doomed.length === 0) continue;
       // Apart from their runs, if they are slices: a run is not written back with them.
-      const data = await withoutSlices(this.#store, doomed, await this.#store.getChunks(doomed), this.#store.settings.compression);
+      const data = await chunksApart(this.#store, doomed, this.#store.settings.compression);
       if (data.some((bytes) => bytes === undefined)) {
         throw new DedupError("STORE_UNAVAILABLE", "garbage collection deleted chunks this blob shares with blobs deleted before; send the blob again");
       }

@@ -2,6 +2,7 @@ import { DedupError } from "../errors.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import { sliceOf } from "../store/codec.js";
 import type { Recipe } from "../store/recipe.js";
+import { runsNamed } from "../store/runs.js";
 import type { Store } from "../store/types.js";
 import { MAX_READ_BATCH_CHUNKS } from "./read-batches.js";
 import type { ReadParts } from "./reconstruct.js";
@@ -122,7 +123,7 @@ export class ReadPlan {
       if (toDecode.length > 0) {
         const stored = toDecode.map((d) => d.stored);
         const freshIds = toDecode.map((d) => ids[d.index]!);
-        const fresh = await codec.decodeChecked(stored, freshIds, toDecode.map((d) => lengths[d.index]!), this.#owner, await runsNamed(this.#store, stored, this.#recipe));
+        const fresh = await codec.decodeChecked(stored, freshIds, toDecode.map((d) => lengths[d.index]!), this.#owner, await runsOf(this.#store, stored, this.#recipe));
         // A damaged chunk fails the batch it belongs to: this one, or the one promised it.
         bonus.forEach((b, k) => {
           const chunk = fresh[own + k];
@@ -168,16 +169,9 @@ function runOf(found: Found): string | undefined {
   return "stored" in found ? sliceOf(found.stored)?.run.toString("latin1") : undefined;
 }
 
-/** The runs that slices among `stored` name, each once. */
-async function runsNamed(store: Store, stored: readonly Uint8Array[], recipe: Recipe): Promise<{ ids: ChunkId[]; stored: Uint8Array[] }> {
-  const named = new Map<string, ChunkId>();
-  for (const chunk of stored) {
-    const run = sliceOf(chunk)?.run;
-    if (run !== undefined) named.set(run.toString("latin1"), run);
-  }
-  if (named.size === 0) return { ids: [], stored: [] };
-  const ids = [...named.values()];
-  const runs = await store.getChunks(ids);
+/** The runs that slices among `stored` name, each once, all of them read (a missing one fails the read). */
+async function runsOf(store: Store, stored: readonly Uint8Array[], recipe: Recipe): Promise<{ ids: ChunkId[]; stored: Uint8Array[] }> {
+  const { ids, stored: runs } = await runsNamed(store, stored);
   const missing = runs.findIndex((data) => data === undefined);
   if (missing !== -1) {
     const run = ids[missing]!.toString("hex");

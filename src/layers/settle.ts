@@ -5,9 +5,6 @@ import type { CodecPool } from "./codec-pool.js";
 
 /** The level runs are compressed again at: the benchmark dataset's store then takes 7% less disk than at level 3 (BENCHMARKS.md). */
 export const SETTLED_LEVEL = 9;
-/** Runs compressed again per batch: one, about 4 MiB, what a codec thread's buffers hold. */
-const SETTLE_BATCH = 1;
-
 export interface SettleReport {
   runs: number;
   savedBytes: number;
@@ -25,27 +22,21 @@ export async function settleRuns(store: Store, runs: readonly ChunkId[], codec: 
   const report: SettleReport = { runs: 0, savedBytes: 0 };
   const owner = {};
   let spent = 0;
-  for (let at = 0; at < runs.length && spent < budgetBytes; at += SETTLE_BATCH) {
-    const ids = runs.slice(at, at + SETTLE_BATCH);
-    const found = await store.getChunks(ids);
-    const todo = ids.flatMap((id, i) => {
-      const stored = found[i];
-      const length = stored === undefined || !isUnsettled(stored) ? undefined : plainLength(stored);
-      return length === undefined ? [] : [{ id, stored: stored!, length }];
-    });
-    if (todo.length === 0) continue;
-    const plain = await codec.decodeChecked(todo.map((t) => t.stored), todo.map((t) => t.id), todo.map((t) => t.length), owner);
-    const intact = todo.flatMap((t, i) => (plain[i] === undefined ? [] : [{ ...t, plain: plain[i]! }]));
-    if (intact.length === 0) continue;
-    const { stored, release } = await codec.encode(intact.map((t) => t.plain), { codec: "zstd", level: SETTLED_LEVEL }, owner);
-    const settled = intact.map((t, i) => ({ id: t.id, data: markedSettled(stored[i]!.length < t.stored.length ? stored[i]! : t.stored) }));
-    release();
-    await store.replaceChunks(settled);
-    for (const [i, t] of intact.entries()) {
-      report.runs++;
-      report.savedBytes += t.stored.length - settled[i]!.data.length;
-      spent += t.length;
-    }
+  // One run at a time: about 4 MiB, what a codec thread's buffers hold.
+  for (const id of runs) {
+    if (spent >= budgetBytes) break;
+    const [stored] = await store.getChunks([id]);
+    const length = stored === undefined || !isUnsettled(stored) ? undefined : plainLength(stored);
+    if (length === undefined) continue;
+    const [plain] = await codec.decodeChecked([stored!], [id], [length], owner);
+    if (plain === undefined) continue;
+    const deeper = await codec.encode([plain], { codec: "zstd", level: SETTLED_LEVEL }, owner);
+    const settled = markedSettled(deeper.stored[0]!.length < stored!.length ? deeper.stored[0]! : stored!);
+    deeper.release();
+    await store.replaceChunks([{ id, data: settled }]);
+    report.runs++;
+    report.savedBytes += stored!.length - settled.length;
+    spent += length;
   }
   return report;
 }

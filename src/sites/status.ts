@@ -3,7 +3,7 @@ import type { BlobService } from "../layers/blob-service.js";
 import type { GzipForm } from "../layers/gzip/form.js";
 import { sha256Digest } from "../layers/digest.js";
 import { decodeChunk, NO_COMPRESSION } from "../store/codec.js";
-import { withoutSlices } from "../store/runs.js";
+import { chunksApart } from "../store/runs.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import type { LinkEstimates } from "./fetch/link-estimates.js";
@@ -156,7 +156,7 @@ export class StatusReport implements StatusCall {
   /** A manifest's bytes: from this site's chunks, the rest asked of peers (a manifest is a few chunks). */
   async #readManifest(recipe: Recipe): Promise<Buffer> {
     const { local, peers } = this.#ctx;
-    const chunks = await withoutSlices(local, recipe.ids, await local.getChunks(recipe.ids), NO_COMPRESSION);
+    const chunks = await chunksApart(local, recipe.ids, NO_COMPRESSION);
     for (const peer of peers) {
       const missing = recipe.ids.flatMap((id, i) => (chunks[i] === undefined ? [{ id, i }] : []));
       if (missing.length === 0) break;

@@ -3,26 +3,35 @@ import { decodeChunk, encodeChunk, plainLength, SLICE_BYTES, sliceOf, type Compr
 import type { ChunkEntry, ChunkStore } from "./types.js";
 
 /**
- * Chunks' stored forms (as `getChunks` gave them for `ids`) with each slice (codec.ts) replaced
- * by its chunk's own stored form, cut from its run and checked against its id: for whoever takes
- * a chunk apart from its run (a peer, a check, a chunk written back after garbage collection
- * doomed it), compressed alone with `compression`. Undefined where a chunk or its run is
- * missing, or the run is damaged.
+ * The chunks' stored forms, each slice (codec.ts) replaced by its chunk's own stored form, cut
+ * from its run and checked against its id: for whoever takes a chunk apart from its run (a peer,
+ * a check, a chunk written back after garbage collection doomed it), compressed alone with
+ * `compression`. Undefined where a chunk or its run is missing, or the run is damaged.
  */
-export async function withoutSlices(store: ChunkStore, ids: readonly ChunkId[], stored: readonly (Uint8Array | undefined)[], compression: Compression): Promise<(Uint8Array | undefined)[]> {
-  const slices = stored.map((data) => (data === undefined ? undefined : sliceOf(data)));
-  const runIds = new Map(slices.flatMap((slice) => (slice === undefined ? [] : [[slice.run.toString("latin1"), slice.run] as const])));
-  if (runIds.size === 0) return [...stored];
-  const found = await store.getChunks([...runIds.values()]);
-  const runs = new Map([...runIds.keys()].map((key, i) => [key, plainOf(found[i])] as const));
+export async function chunksApart(store: ChunkStore, ids: readonly ChunkId[], compression: Compression): Promise<(Uint8Array | undefined)[]> {
+  const stored = await store.getChunks(ids);
+  const runs = await runsNamed(store, stored);
+  if (runs.ids.length === 0) return stored;
+  const decoded = new Map(runs.ids.map((id, r) => [id.toString("latin1"), plainOf(runs.stored[r])] as const));
   return stored.map((data, i) => {
-    const slice = slices[i];
+    const slice = data === undefined ? undefined : sliceOf(data);
     if (slice === undefined) return data;
-    const run = runs.get(slice.run.toString("latin1"));
+    const run = decoded.get(slice.run.toString("latin1"));
     if (run === undefined || slice.offset + slice.length > run.length) return undefined;
     const plain = run.subarray(slice.offset, slice.offset + slice.length);
     return chunkIdOf(plain).equals(ids[i]!) ? encodeChunk(plain, compression) : undefined;
   });
+}
+
+/** The runs that slices among `stored` name, each once, and their stored forms (undefined where missing). */
+export async function runsNamed(store: ChunkStore, stored: readonly (Uint8Array | undefined)[]): Promise<{ ids: ChunkId[]; stored: (Uint8Array | undefined)[] }> {
+  const named = new Map<string, ChunkId>();
+  for (const chunk of stored) {
+    const run = chunk === undefined ? undefined : sliceOf(chunk)?.run;
+    if (run !== undefined) named.set(run.toString("latin1"), run);
+  }
+  const ids = [...named.values()];
+  return { ids, stored: ids.length === 0 ? [] : await store.getChunks(ids) };
 }
 
 /** A run's plain bytes, or undefined if it is missing or damaged. */

@@ -7,7 +7,7 @@ import type { BlobService } from "../../layers/blob-service.js";
 import { parseDigest } from "../../layers/digest.js";
 import { encodeGzipForm } from "../../layers/gzip/form.js";
 import { encodeRecipe } from "../../store/recipe.js";
-import { withoutSlices } from "../../store/runs.js";
+import { chunksApart } from "../../store/runs.js";
 import type { Store } from "../../store/types.js";
 import type { ReplicateCall, ReplicateEvent, ReplicateRequest, StatusCall } from "./operator-calls.js";
 import { createPeerServer, secretChecker } from "./peer-auth.js";
@@ -162,7 +162,7 @@ async function sendChunks(store: Store, ids: Buffer[], res: ServerResponse): Pro
   for (let from = 0; from < ids.length; from += READ_BATCH) {
     const batch = ids.slice(from, from + READ_BATCH);
     // A chunk goes out apart from its run (store/runs.ts): a peer takes only the chunks it lacks.
-    const stored = await withoutSlices(store, batch, await store.getChunks(batch), store.settings.compression);
+    const stored = await chunksApart(store, batch, store.settings.compression);
     for (const [i, data] of stored.entries()) {
       res.write(frameHeader(data === undefined ? MISSING_CHUNK : data.length));
       if (data !== undefined) await write(res, data);
