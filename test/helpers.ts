@@ -30,6 +30,13 @@ export function randomBytes(length: number, seed = 1): Buffer {
   return out;
 }
 
+/** Text-like bytes: 3 bits of entropy a byte, so that zstd has work to do and chunks differ. */
+export function wordyBytes(length: number, seed: number): Buffer {
+  const bytes = randomBytes(length, seed);
+  for (let i = 0; i < length; i++) bytes[i] = 97 + (bytes[i]! & 7);
+  return bytes;
+}
+
 /** Splits a buffer into pieces of pseudo-random sizes between 1 and `max` bytes. */
 export function randomPieces(data: Uint8Array, max: number, seed = 7): Uint8Array[] {
   const sizes = randomBytes(Math.ceil(data.length / 1) + 16, seed);

@@ -17,8 +17,10 @@ const SMALL_RESPONSE_BYTES = 4 << 20;
  * with new requests (a 1 MiB blob's first byte does not wait for another client's 100 MiB layer).
  * Responses of at most SMALL_RESPONSE_BYTES (`size`) never yield: they are the small lane.
  * Rejects if the response closes early or a piece fails; the caller then cuts the connection.
+ * `written` is told of each piece once all its bytes were written to the socket (its buffer may
+ * then be reused); of none written only in part.
  */
-export async function sendPieces(res: ServerResponse, size: number, pieces: AsyncIterable<Uint8Array>, first?: Uint8Array): Promise<void> {
+export async function sendPieces(res: ServerResponse, size: number, pieces: AsyncIterable<Uint8Array>, first?: Uint8Array, written?: (piece: Uint8Array) => void): Promise<void> {
   const takesTurns = size > SMALL_RESPONSE_BYTES;
   const closed = new Promise<never>((_, reject) => res.once("close", () => reject(Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" }))));
   closed.catch(() => undefined);
@@ -26,7 +28,7 @@ export async function sendPieces(res: ServerResponse, size: number, pieces: Asyn
   // callbacks have run: one writev), however small each is: the chunks of a blob served from the
   // cache are separate buffers of about 16 KiB.
   let corked = false;
-  const writeCorked = (slice: Uint8Array): boolean => {
+  const writeCorked = (slice: Uint8Array, done?: (error?: Error | null) => void): boolean => {
     if (!corked) {
       corked = true;
       res.cork();
@@ -35,7 +37,7 @@ export async function sendPieces(res: ServerResponse, size: number, pieces: Asyn
         res.uncork();
       });
     }
-    return res.write(slice);
+    return res.write(slice, done);
   };
   let sinceTurn = 0;
   const write = async (piece: Uint8Array) => {
@@ -43,7 +45,10 @@ export async function sendPieces(res: ServerResponse, size: number, pieces: Asyn
       if (res.destroyed) throw Object.assign(new Error("the client went away"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
       const slice = piece.length <= SLICE_BYTES ? piece : piece.subarray(at, at + SLICE_BYTES);
       sinceTurn += slice.length;
-      if (!writeCorked(slice)) {
+      // Writes complete in order: the last slice's callback is the whole piece's.
+      const last = at + SLICE_BYTES >= piece.length;
+      const done = last && written !== undefined ? (error?: Error | null) => error == null && written(piece) : undefined;
+      if (!writeCorked(slice, done)) {
         await Promise.race([new Promise((resolve) => res.once("drain", resolve)), closed]);
         sinceTurn = 0;
       } else if (takesTurns && sinceTurn >= SLICE_BYTES) {

@@ -17,6 +17,7 @@ import { concatRecipes, digestOfConcatenation } from "./concat.js";
 import { CodecPool } from "./codec-pool.js";
 import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
 import { IngestPool } from "./ingest-pool.js";
+import { Loans } from "./loans.js";
 import { ReadAheadBudget } from "./read-ahead.js";
 import { readBlob, type ByteRange, type ReadParts } from "./reconstruct.js";
 import { summarizeBlobs, type BlobSummary } from "./summary.js";
@@ -55,6 +56,7 @@ export class BlobParts implements ReadParts {
   readonly cache: ChunkCache;
   readonly codec: CodecPool;
   readonly readAhead: ReadAheadBudget;
+  readonly loans: Loans;
   readonly encoder: EncodePool;
   readonly recreated: RecreatedCache | undefined;
   readonly verified = new WeakSet<Recipe>();
@@ -66,6 +68,7 @@ export class BlobParts implements ReadParts {
     this.cache = new ChunkCache(options.chunkCacheBytes);
     this.codec = new CodecPool(options.codecThreads ?? availableParallelism());
     this.readAhead = new ReadAheadBudget(options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES);
+    this.loans = new Loans((buffer) => this.codec.recycle(buffer));
     this.encoder = new EncodePool(options.encodeThreads ?? availableParallelism());
     this.recreated = options.recreated;
   }
@@ -82,6 +85,12 @@ export interface StoredBlob {
   readonly size: number;
   /** The bytes in [range.start, range.end] (all without a range), each one checked before it is yielded or the stream fails. */
   read(range?: ByteRange): AsyncGenerator<Buffer>;
+  /**
+   * Hands back a piece `read` yielded, once its bytes have left the process (written to a
+   * socket): its buffer may then be reused. Each piece at most once; pieces never handed back
+   * are left to the garbage collector.
+   */
+  sent(piece: Uint8Array): void;
 }
 
 export interface IngestOptions {
@@ -358,7 +367,12 @@ export class BlobService {
   #blob(recipe: Recipe): StoredBlob {
     const store = this.#store;
     const parts = this.#parts;
-    return { digest: recipe.digest, size: recipe.size, read: (range?: ByteRange) => parts.activity.counted(readBlob(store, recipe, range, parts)) };
+    return {
+      digest: recipe.digest,
+      size: recipe.size,
+      read: (range?: ByteRange) => parts.activity.counted(readBlob(store, recipe, range, parts)),
+      sent: (piece) => parts.loans.returned(piece),
+    };
   }
 
   async #gzipForm(digest: string): Promise<GzipForm | undefined> {
@@ -385,7 +399,8 @@ export class BlobService {
       const whole = verifiedWhole(form, recreateGzip(form, content, encoder));
       return cache === undefined ? whole : cache.fill(form.digest, form.size, whole);
     };
-    return { digest: form.digest, size: form.size, read: (range?: ByteRange) => this.#parts.activity.counted(pieces(range)) };
+    // Its pieces are the encoder's or the cache's, never lent.
+    return { digest: form.digest, size: form.size, read: (range?: ByteRange) => this.#parts.activity.counted(pieces(range)), sent: () => undefined };
   }
 
   /** The bytes [start, end) of a blob stored as chunks (brought back if doomed); nothing for an empty range. */

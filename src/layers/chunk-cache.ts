@@ -68,9 +68,10 @@ export class ChunkCache {
   /**
    * Keeps copies of those of these chunks not held yet, as one group, if it is admitted (see the
    * class). With `adopt`, the caller hands over the buffer the chunks are views of: when they
-   * fill it exactly, back to back, and all are kept, it becomes the group's buffer, uncopied.
+   * fill it exactly, back to back, and all are kept, it becomes the group's buffer, uncopied
+   * (and then putAll answers true).
    */
-  putAll(ids: readonly ChunkId[], chunks: readonly Uint8Array[], { adopt = false } = {}): void {
+  putAll(ids: readonly ChunkId[], chunks: readonly Uint8Array[], { adopt = false } = {}): boolean {
     const keys: string[] = [];
     const seen = new Set<string>();
     const taken: Uint8Array[] = [];
@@ -83,13 +84,14 @@ export class ChunkCache {
       taken.push(chunks[i]!);
       total += chunks[i]!.length;
     });
-    if (total === 0 || total > this.#capacity) return;
+    if (total === 0 || total > this.#capacity) return false;
     if (this.#bytes + total > this.#capacity) {
       const victim = this.#groups.values().next().value;
-      if (victim !== undefined && this.#frequency.mean(keys) <= this.#frequency.mean(victim.keys)) return;
+      if (victim !== undefined && this.#frequency.mean(keys) <= this.#frequency.mean(victim.keys)) return false;
     }
     const group: Group = { keys, bytes: total };
-    if (adopt && taken.length === chunks.length && fillExactly(taken)) {
+    const adopted = adopt && taken.length === chunks.length && fillExactly(taken);
+    if (adopted) {
       keys.forEach((key, i) => this.#entries.set(key, { chunk: Buffer.from(taken[i]!.buffer, taken[i]!.byteOffset, taken[i]!.length), group }));
     } else {
       const buffer = Buffer.allocUnsafeSlow(total);
@@ -107,6 +109,7 @@ export class ChunkCache {
       for (const key of oldest.keys) this.#entries.delete(key);
       this.#bytes -= oldest.bytes;
     }
+    return adopted;
   }
 
   /** The chunk, its group moved to the young end. */

@@ -49,6 +49,17 @@ const ANONYMOUS = {};
  * stored chunks do not grow by more than a byte each), or the runs its slices name, compressed.
  */
 const INPUT_BUFFER_BYTES = READ_BATCH_BYTES + (256 << 10);
+/**
+ * A read's decoded batch fits a buffer of this size unless the chunks decoded with it for later
+ * batches (read-plan.ts) are many: a read batch, its last chunk and 1 MiB of those.
+ */
+const DECODED_BUFFER_BYTES = READ_BATCH_BYTES + (1 << 20);
+/**
+ * Decoded batch buffers kept for reuse. Reads take them back about as fast as they hand them
+ * back, so a few suffice (8 clients reading at once found 97% of their batches a buffer with 8
+ * kept, as with 16); more would sit idle in memory after a burst.
+ */
+const DECODED_BUFFERS_KEPT = 8;
 /** An ingest's batches of new chunks fit buffers of this size (layers/ingest.ts: a read batch and 1 MiB at most), plain and compressed. */
 const ENCODE_BUFFER_BYTES = READ_BATCH_BYTES + (2 << 20);
 
@@ -72,6 +83,8 @@ export class CodecPool {
   /** The same for the plain batches of ingests, and the buffers their compressed chunks come back in. */
   readonly #plainBatches: BufferPool;
   readonly #encodedBatches: BufferPool;
+  /** Buffers that reads' batches are decoded into, handed back (`recycle`) once sent. */
+  readonly #decodedBatches = new BufferPool(DECODED_BUFFER_BYTES, DECODED_BUFFERS_KEPT);
   #next = 0;
 
   /** Worker threads to decode with (0: all in place, on the caller's thread); started at the first batch worth a thread. */
@@ -130,9 +143,36 @@ export class CodecPool {
     owner: object = ANONYMOUS,
     runs: { ids: readonly ChunkId[]; stored: readonly Uint8Array[] } = { ids: [], stored: [] },
   ): Promise<(Buffer | undefined)[]> {
+    return (await this.decodeLent(stored, ids, lengths, owner, runs, false)).chunks;
+  }
+
+  /**
+   * decodeChecked, and with `lend`, into a buffer of this pool's when they fit one: then
+   * `lent` is that buffer, which its holder hands back with `recycle` once no one needs the
+   * chunks (they are views of it). Otherwise the chunks are views of a buffer of their own.
+   */
+  async decodeLent(
+    stored: readonly Uint8Array[],
+    ids: readonly ChunkId[],
+    lengths: readonly number[],
+    owner: object,
+    runs: { ids: readonly ChunkId[]; stored: readonly Uint8Array[] },
+    lend: boolean,
+  ): Promise<{ chunks: (Buffer | undefined)[]; lent?: ArrayBuffer }> {
     const expected = { ids: Buffer.concat(ids as Buffer[], ids.length * CHUNK_ID_BYTES), lengths: Uint32Array.from(lengths) };
-    const decoded = await this.#run(stored, expected, { ids: Buffer.concat(runs.ids as Buffer[], runs.ids.length * CHUNK_ID_BYTES), stored: runs.stored }, owner);
-    return chunkViews(decoded.buffer, lengths, decoded.lengths);
+    const decoded = await this.#run(stored, expected, { ids: Buffer.concat(runs.ids as Buffer[], runs.ids.length * CHUNK_ID_BYTES), stored: runs.stored }, owner, lend);
+    const chunks = chunkViews(decoded.buffer, lengths, decoded.lengths);
+    return decoded.lent ? { chunks, lent: decoded.buffer.buffer as ArrayBuffer } : { chunks };
+  }
+
+  /** Batches decoded into a buffer handed back by an earlier read. */
+  get decodedBuffersReused(): number {
+    return this.#decodedBatches.reused;
+  }
+
+  /** Takes back a buffer `decodeLent` lent: every view of it is done with. */
+  recycle(lent: ArrayBuffer): void {
+    this.#decodedBatches.give(Buffer.from(lent));
   }
 
   /**
@@ -167,24 +207,26 @@ export class CodecPool {
     return { stored, ...(done.ids === undefined ? {} : { ids: idsOf(done.ids) }), release: () => this.#encodedBatches.give(done.buffer) };
   }
 
-  #run(stored: readonly Uint8Array[], expected: ExpectedChunks, runs: BatchRuns, owner: object): Promise<Done> {
+  async #run(stored: readonly Uint8Array[], expected: ExpectedChunks, runs: BatchRuns, owner: object, lend: boolean): Promise<Done & { lent?: true }> {
     let total = 0;
     for (const chunk of stored) total += chunk.length;
     for (const run of runs.stored) total += run.length;
     if (total < MIN_OFFLOAD_BYTES || this.#size === 0) {
       const out = Buffer.allocUnsafe(decodedBytes(expected));
-      return Promise.resolve({ buffer: out, lengths: decodeBatchInto(stored, expected, out, runs) });
+      return { buffer: out, lengths: decodeBatchInto(stored, expected, out, runs) };
     }
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
     const batch = this.#inputs.take(total);
     const lengths = copyInto(batch, [...stored, ...runs.stored]);
-    return this.#submit(
-      { kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths, runIds: runs.ids },
-      [batch.buffer as ArrayBuffer],
+    const out = lend && decodedBytes(expected) <= DECODED_BUFFER_BYTES ? this.#decodedBatches.take() : undefined;
+    const done = await this.#submit(
+      { kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths, runIds: runs.ids, ...(out === undefined ? {} : { out: out.buffer as ArrayBuffer }) },
+      out === undefined ? [batch.buffer as ArrayBuffer] : [batch.buffer as ArrayBuffer, out.buffer as ArrayBuffer],
       total,
       owner,
     );
+    return out === undefined ? done : { ...done, lent: true };
   }
 
   #submit(message: ToCodec, transfer: ArrayBuffer[], bytes: number, owner: object): Promise<Done> {

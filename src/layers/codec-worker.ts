@@ -16,14 +16,14 @@ parentPort!.on("message", (message: ToCodec) => {
       const expected = { ids: message.expectedIds, lengths: message.expectedLengths };
       const runs = { ids: message.runIds, stored: chunks.splice(chunks.length - message.runIds.length / CHUNK_ID_BYTES) };
       // A buffer of its own (never a slice of Node's shared pool), so it can be handed over without a copy.
-      const out = Buffer.allocUnsafeSlow(decodedBytes(expected));
+      const out = message.out === undefined ? Buffer.allocUnsafeSlow(decodedBytes(expected)) : Buffer.from(message.out);
       reply({ buffer: out.buffer, lengths: decodeBatchInto(chunks, expected, out, runs) }, [out.buffer]);
       return;
     }
     const { lengths, ids } = encodeBatchInto(chunks, { codec: message.codec, level: message.level }, Buffer.from(message.out), message.name);
     reply({ buffer: message.out, lengths, ...(ids === undefined ? {} : { ids }) }, [message.out]);
   } catch (error) {
-    // The encode's `out` is not handed back: lost to the pool, which makes another.
+    // A buffer lent for the answer (`out`) is not handed back: lost to the pool, which makes another.
     reply({ error: (error as Error).message });
   }
 });

@@ -123,7 +123,10 @@ export class ReadPlan {
       if (toDecode.length > 0) {
         const stored = toDecode.map((d) => d.stored);
         const freshIds = toDecode.map((d) => ids[d.index]!);
-        const fresh = await codec.decodeChecked(stored, freshIds, toDecode.map((d) => lengths[d.index]!), this.#owner, await runsOf(this.#store, stored, this.#recipe));
+        const freshLengths = toDecode.map((d) => lengths[d.index]!);
+        // Into a buffer lent for reuse, unless the cache has room to adopt the batch as it is.
+        const lend = cache.bytes + decodedSum(freshLengths) > cache.capacity;
+        const { chunks: fresh, lent } = await codec.decodeLent(stored, freshIds, freshLengths, this.#owner, await runsOf(this.#store, stored, this.#recipe), lend);
         // A damaged chunk fails the batch it belongs to: this one, or the one promised it.
         bonus.forEach((b, k) => {
           const chunk = fresh[own + k];
@@ -136,7 +139,8 @@ export class ReadPlan {
         }
         // The decoded batch's buffer is this read's alone: the cache may keep it rather than a copy.
         const good = fresh.flatMap((chunk, k) => (chunk === undefined ? [] : [k]));
-        cache.putAll(good.map((k) => freshIds[k]!), good.map((k) => fresh[k]!), { adopt: true });
+        const adopted = cache.putAll(good.map((k) => freshIds[k]!), good.map((k) => fresh[k]!), { adopt: true });
+        if (lent !== undefined && !adopted) this.#parts.loans.lend(lent, good.length);
       }
     } catch (error) {
       for (const b of bonus) b.settle.reject(error as Error);
@@ -162,6 +166,12 @@ function deferred(): Deferred {
   });
   promise.catch(() => undefined); // its batch may never be read (the read left early)
   return { promise, resolve, reject };
+}
+
+function decodedSum(lengths: readonly number[]): number {
+  let total = 0;
+  for (const length of lengths) total += length;
+  return total;
 }
 
 /** The run a chunk found stored is a slice of (its id, as a map key), if it is one. */

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { DedupError } from "../errors.js";
 import type { ChunkCache } from "./chunk-cache.js";
 import type { CodecPool } from "./codec-pool.js";
+import type { Loans } from "./loans.js";
 import type { ReadAheadBudget } from "./read-ahead.js";
 import { ReadBatches } from "./read-batches.js";
 import { ReadPlan } from "./read-plan.js";
@@ -20,6 +21,8 @@ export interface ReadParts {
   codec: CodecPool;
   /** Bounds the batches all reads fetch ahead, beyond the first of each. */
   readAhead: ReadAheadBudget;
+  /** Decoded batch buffers lent to reads, reused once their pieces are handed back. */
+  loans: Loans;
   /**
    * Recipes (these very objects) rebuilt whole by a read and found to match their digests: their
    * chunks make up the blob, so whoever holds such a recipe need not hash the blob again.
@@ -38,6 +41,10 @@ const BATCHES_AHEAD = 3;
  * An unproven one (a peer's, a version-1 record) is proven as a whole read streams, by its sha256
  * digest, its last piece held back until the digest matched (else the stream fails, one piece
  * short); a range of it is only as good as the recipe.
+ *
+ * Pieces may be views of a buffer lent for this read (loans.ts): a consumer that hands each back
+ * once its bytes have left the process (`parts.loans.returned`) lets the buffer be reused; one
+ * that does not leaves it to the garbage collector.
  *
  * Why this and not the blob's digest on every read: a digest is one sequential hash on the
  * thread that sends, over every byte of every read, cached or not; chunk ids are checked once per
@@ -99,7 +106,11 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
         offset += chunk.length;
         pieces.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
       }
-      for (const piece of joinAdjacent(pieces)) {
+      const joined = joinAdjacent(pieces);
+      // Counted before the chunks are passed: a lent buffer is reused only once its pieces are back.
+      for (const piece of joined) parts.loans.yielding(piece);
+      for (const chunk of chunks) parts.loans.passed(chunk);
+      for (const piece of joined) {
         digester?.update(piece);
         // An unproven blob's last piece is held back until the digest is checked: a consumer that
         // streams to a client never hands out a complete-looking blob of wrong bytes. A proven

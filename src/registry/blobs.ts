@@ -49,7 +49,7 @@ export async function getBlob(ex: Exchange, rawName: string, rawDigest: string):
     const pieces = blob.read(range);
     const first = await pieces.next();
     ex.res.writeHead(status, headers);
-    await sendPieces(ex.res, Number(headers["Content-Length"]), pieces, first.done ? undefined : first.value);
+    await sendPieces(ex.res, Number(headers["Content-Length"]), pieces, first.done ? undefined : first.value, (piece) => blob.sent(piece));
   } finally {
     release();
   }

@@ -7,6 +7,8 @@ export class BufferPool {
   readonly #size: number;
   readonly #keep: number;
   readonly #free: Buffer[] = [];
+  /** Takes answered with a buffer handed back. */
+  reused = 0;
 
   constructor(size: number, keep: number) {
     this.#size = size;
@@ -16,7 +18,10 @@ export class BufferPool {
   /** A buffer of at least `min` bytes (the pool's size unless more is asked), contents undefined. */
   take(min = 0): Buffer {
     if (min > this.#size) return Buffer.allocUnsafeSlow(min);
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size);
+    const free = this.#free.pop();
+    if (free === undefined) return Buffer.allocUnsafeSlow(this.#size);
+    this.reused++;
+    return free;
   }
 
   /** Hands a buffer back: the caller and everyone it lent views to are done with it. */

@@ -6,20 +6,13 @@ import { chunksApart } from "../../src/store/runs.js";
 import { READ_BATCH_BYTES } from "../../src/layers/read-batches.js";
 import type { Store } from "../../src/store/types.js";
 import { freshBlobs, readBack } from "../blobs.js";
-import { fromPieces, randomBytes, randomPieces } from "../helpers.js";
+import { fromPieces, randomPieces, wordyBytes as wordy } from "../helpers.js";
 
 /**
  * Runs (store/codec.ts): ingest stores the new chunks of each read batch compressed as one run,
  * and each chunk as a slice of it. Reads, ranges, verification, peers and repairs all see the
  * chunks they always saw.
  */
-
-/** Text-like bytes: 3 bits of entropy a byte, so that zstd has work to do and chunks differ. */
-function wordy(length: number, seed: number): Buffer {
-  const bytes = randomBytes(length, seed);
-  for (let i = 0; i < length; i++) bytes[i] = 97 + (bytes[i]! & 7);
-  return bytes;
-}
 
 async function storedForms(store: Store): Promise<{ slices: number; runs: Map<string, Uint8Array> }> {
   let slices = 0;

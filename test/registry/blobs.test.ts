@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { randomBytes } from "../helpers.js";
+import { randomBytes, wordyBytes } from "../helpers.js";
 import { expectError, pushBlob, sha256, startRegistry } from "./harness.js";
 
 test("GET /v2/ answers 200 with the API version header", async (t) => {
@@ -153,5 +153,34 @@ test("a client that goes away mid-download does not disturb the server", async (
   // The next request is served normally and nothing was logged as a server fault.
   const again = await fetch(`${url}/v2/big/blobs/${digest}`);
   assert.ok(Buffer.from(await again.arrayBuffer()).equals(data));
+  assert.deepEqual(logs, []);
+});
+
+test("with no chunk cache, blobs sharing runs come back byte-exact to many clients at once, slow, fast and gone", async (t) => {
+  // Each read decodes into buffers handed back as their bytes leave (layers/loans.ts): a reuse too early would show here.
+  const { url, logs } = await startRegistry(t, {}, { chunkCacheBytes: 0 });
+  const a = wordyBytes(14_000_000, 17);
+  const b = Buffer.concat([wordyBytes(300_000, 18), a.subarray(500_000, 9_700_000), a.subarray(11_600_000)]);
+  const [da, db] = [await pushBlob(url, "shared", a), await pushBlob(url, "shared", b)];
+  const slow = async (digest: string) => {
+    const reader = (await fetch(`${url}/v2/shared/blobs/${digest}`)).body!.getReader();
+    const parts: Uint8Array[] = [];
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      parts.push(read.value);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    return Buffer.concat(parts);
+  };
+  const fast = async (digest: string) => Buffer.from(await (await fetch(`${url}/v2/shared/blobs/${digest}`)).arrayBuffer());
+  const gone = async (digest: string) => {
+    const controller = new AbortController();
+    const reader = (await fetch(`${url}/v2/shared/blobs/${digest}`, { signal: controller.signal })).body!.getReader();
+    await reader.read();
+    controller.abort();
+  };
+  const clients = [[fast, da], [slow, db], [fast, db], [gone, da], [slow, da], [fast, da], [gone, db], [fast, db]] as const;
+  const got = await Promise.all(clients.map(([client, digest]) => client(digest)));
+  got.forEach((bytes, i) => bytes === undefined || assert.equal(sha256(bytes), clients[i]![1], `client ${i}`));
+  assert.ok((await fast(da)).equals(a) && (await fast(db)).equals(b));
   assert.deepEqual(logs, []);
 });

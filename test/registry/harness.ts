@@ -27,12 +27,18 @@ export interface TestRegistry {
   logs: string[];
 }
 
-/** A real registry on a free loopback port over a fresh embedded store; stopped when the test ends. */
-/** A registry on a fresh store, listening on a free loopback port; `options` as createRegistryServer's. */
-export async function startRegistry(t: { after(fn: () => unknown): void }, options: Omit<RegistryOptions, "store" | "blobs" | "log"> = {}): Promise<TestRegistry> {
+/**
+ * A real registry on a free loopback port over a fresh embedded store, stopped when the test
+ * ends; `options` as createRegistryServer's.
+ */
+export async function startRegistry(
+  t: { after(fn: () => unknown): void },
+  options: Omit<RegistryOptions, "store" | "blobs" | "log"> = {},
+  { chunkCacheBytes = 64 << 20 } = {},
+): Promise<TestRegistry> {
   const dir = await tempDir(t);
   const store = await openStore(join(dir, "store"), { create: true });
-  const parts = new BlobParts({ chunkCacheBytes: 64 << 20 });
+  const parts = new BlobParts({ chunkCacheBytes });
   const blobs = new BlobService(store, parts);
   const logs: string[] = [];
   const server = createRegistryServer({ ...options, store, blobs, log: (line) => logs.push(line) });
