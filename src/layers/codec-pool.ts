@@ -212,14 +212,14 @@ export class CodecPool {
     for (const chunk of stored) total += chunk.length;
     for (const run of runs.stored) total += run.length;
     if (total < MIN_OFFLOAD_BYTES || this.#size === 0) {
-      const out = Buffer.allocUnsafe(decodedBytes(expected));
+      const out = Buffer.allocUnsafe(decodedBytes(expected.lengths));
       return { buffer: out, lengths: decodeBatchInto(stored, expected, out, runs) };
     }
     // Copied into a buffer this pool owns, which can then be handed over without another copy
     // whatever backend the chunks came from.
     const batch = this.#inputs.take(total);
     const lengths = copyInto(batch, [...stored, ...runs.stored]);
-    const out = lend && decodedBytes(expected) <= DECODED_BUFFER_BYTES ? this.#decodedBatches.take() : undefined;
+    const out = lend && decodedBytes(expected.lengths) <= DECODED_BUFFER_BYTES ? this.#decodedBatches.take() : undefined;
     const done = await this.#submit(
       { kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths, runIds: runs.ids, ...(out === undefined ? {} : { out: out.buffer as ArrayBuffer }) },
       out === undefined ? [batch.buffer as ArrayBuffer] : [batch.buffer as ArrayBuffer, out.buffer as ArrayBuffer],

@@ -16,7 +16,7 @@ parentPort!.on("message", (message: ToCodec) => {
       const expected = { ids: message.expectedIds, lengths: message.expectedLengths };
       const runs = { ids: message.runIds, stored: chunks.splice(chunks.length - message.runIds.length / CHUNK_ID_BYTES) };
       // A buffer of its own (never a slice of Node's shared pool), so it can be handed over without a copy.
-      const out = message.out === undefined ? Buffer.allocUnsafeSlow(decodedBytes(expected)) : Buffer.from(message.out);
+      const out = message.out === undefined ? Buffer.allocUnsafeSlow(decodedBytes(expected.lengths)) : Buffer.from(message.out);
       reply({ buffer: out.buffer, lengths: decodeBatchInto(chunks, expected, out, runs) }, [out.buffer]);
       return;
     }

@@ -19,14 +19,14 @@ export const REJECTED = -1;
 const NO_RUNS: BatchRuns = { ids: new Uint8Array(0), stored: [] };
 
 /** The bytes a batch's chunks take decoded: their expected lengths, summed. */
-export function decodedBytes(expected: ExpectedChunks): number {
+export function decodedBytes(lengths: Iterable<number>): number {
   let total = 0;
-  for (const length of expected.lengths) total += length;
+  for (const length of lengths) total += length;
   return total;
 }
 
 /**
- * Decodes stored chunks straight into `out` (decodedBytes(expected) long), back to back in
+ * Decodes stored chunks straight into `out` (decodedBytes(expected.lengths) long), back to back in
  * order, each at the place its expected length gives it, and checks each against its id: the
  * work of a decode worker (and of the main thread for small batches). Returns each chunk's
  * length, or REJECTED for one that cannot be decoded, has another length or another id: a

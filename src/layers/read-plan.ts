@@ -4,6 +4,7 @@ import { sliceOf } from "../store/codec.js";
 import type { Recipe } from "../store/recipe.js";
 import { runsNamed } from "../store/runs.js";
 import type { Store } from "../store/types.js";
+import { decodedBytes } from "./decode-batch.js";
 import { MAX_READ_BATCH_CHUNKS } from "./read-batches.js";
 import type { ReadParts } from "./reconstruct.js";
 
@@ -125,7 +126,7 @@ export class ReadPlan {
         const freshIds = toDecode.map((d) => ids[d.index]!);
         const freshLengths = toDecode.map((d) => lengths[d.index]!);
         // Into a buffer lent for reuse, unless the cache has room to adopt the batch as it is.
-        const lend = cache.bytes + decodedSum(freshLengths) > cache.capacity;
+        const lend = cache.bytes + decodedBytes(freshLengths) > cache.capacity;
         const { chunks: fresh, lent } = await codec.decodeLent(stored, freshIds, freshLengths, this.#owner, await runsOf(this.#store, stored, this.#recipe), lend);
         // A damaged chunk fails the batch it belongs to: this one, or the one promised it.
         bonus.forEach((b, k) => {
@@ -166,12 +167,6 @@ function deferred(): Deferred {
   });
   promise.catch(() => undefined); // its batch may never be read (the read left early)
   return { promise, resolve, reject };
-}
-
-function decodedSum(lengths: readonly number[]): number {
-  let total = 0;
-  for (const length of lengths) total += length;
-  return total;
 }
 
 /** The run a chunk found stored is a slice of (its id, as a map key), if it is one. */
