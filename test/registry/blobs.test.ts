@@ -156,7 +156,7 @@ test("a client that goes away mid-download does not disturb the server", async (
   assert.deepEqual(logs, []);
 });
 
-test("with no chunk cache, blobs sharing runs come back byte-exact to many clients at once, slow, fast and gone", async (t) => {
+test("with no chunk cache, blobs sharing runs come back byte-exact to many clients at once, slow, fast, gone and by ranges", async (t) => {
   // Each read decodes into buffers handed back as their bytes leave (layers/loans.ts): a reuse too early would show here.
   const { url, logs } = await startRegistry(t, {}, { chunkCacheBytes: 0 });
   const a = wordyBytes(14_000_000, 17);
@@ -178,9 +178,15 @@ test("with no chunk cache, blobs sharing runs come back byte-exact to many clien
     await reader.read();
     controller.abort();
   };
+  const ranged = async (digest: string, start: number, end: number) =>
+    Buffer.from(await (await fetch(`${url}/v2/shared/blobs/${digest}`, { headers: { Range: `bytes=${start}-${end}` } })).arrayBuffer());
   const clients = [[fast, da], [slow, db], [fast, db], [gone, da], [slow, da], [fast, da], [gone, db], [fast, db]] as const;
-  const got = await Promise.all(clients.map(([client, digest]) => client(digest)));
+  const [got, parts] = await Promise.all([
+    Promise.all(clients.map(([client, digest]) => client(digest))),
+    Promise.all([ranged(da, 3_000_000, 9_999_999), ranged(db, 4_000_000, 4_500_000), ranged(da, 13_000_000, 13_999_999)]),
+  ]);
   got.forEach((bytes, i) => bytes === undefined || assert.equal(sha256(bytes), clients[i]![1], `client ${i}`));
+  assert.ok(parts[0].equals(a.subarray(3_000_000, 10_000_000)) && parts[1].equals(b.subarray(4_000_000, 4_500_001)) && parts[2].equals(a.subarray(13_000_000)));
   assert.ok((await fast(da)).equals(a) && (await fast(db)).equals(b));
   assert.deepEqual(logs, []);
 });
