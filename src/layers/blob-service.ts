@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { DedupError } from "../errors.js";
 import type { Recipe } from "../store/recipe.js";
@@ -96,6 +96,8 @@ export interface StoredBlob {
 export interface IngestOptions {
   /** The digest the caller states: a blob that differs is refused (DIGEST_MISMATCH), nothing committed. */
   expectedDigest?: string;
+  /** A fresh SHA-256 the blob is hashed with, left going for the caller to hash what follows (ingest.ts). */
+  digester?: Hash;
   /** Called once the whole source is read, before the last chunks and the recipe are committed. */
   onInputDone?: () => void;
   /**

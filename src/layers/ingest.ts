@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { Splitter } from "../chunking/stream.js";
 import { createCutFinder } from "../chunking/spec.js";
 import { TarBoundaries } from "../chunking/tar-boundaries.js";
@@ -30,6 +30,12 @@ export interface IngestResult {
 export interface IngestOptions {
   /** The digest the caller states; the blob is refused (no recipe written) if it differs. */
   expectedDigest?: string;
+  /**
+   * A fresh SHA-256 to hash the blob with instead of one of its own, left going (the blob's
+   * digest is taken from a copy): its caller goes on with what follows the blob (an upload's
+   * running hash, whose first part this is), without hashing every byte a second time.
+   */
+  digester?: Hash;
   /** Coordinates with concurrent ingests: those of this process into the same store. */
   claims: ChunkClaimer;
   /** Reused between ingests of one thread. */
@@ -80,7 +86,7 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   const expected = options.expectedDigest === undefined ? undefined : parseDigest(options.expectedDigest);
   const spec = store.settings.chunker;
   const splitter = new Splitter(createCutFinder(spec), spec.tarAware ? new TarBoundaries(spec.minSize) : undefined);
-  const digester = createHash("sha256");
+  const digester = options.digester ?? createHash("sha256");
   const writer = new ChunkWriter(store, options);
   let size = 0;
   let compression: BlobCompression | undefined;
@@ -94,7 +100,7 @@ export async function ingestBlob(store: Store, source: AsyncIterable<Uint8Array>
   }
   for (const chunk of splitter.end()) await writer.add(chunk);
   options.onInputDone?.();
-  const digest = `sha256:${digester.digest("hex")}`;
+  const digest = `sha256:${(options.digester === undefined ? digester : digester.copy()).digest("hex")}`;
   await writer.finish();
   if (expected !== undefined && expected !== digest) {
     throw new DedupError("DIGEST_MISMATCH", `blob digest is ${digest}, not the stated ${expected}`, { expected, actual: digest });

@@ -159,8 +159,11 @@ export class UploadSessions {
    */
   async appendPart(session: UploadSession, body: AsyncIterable<Uint8Array>): Promise<UploadSession> {
     const running = this.#hashes.resume(session);
-    const source = new PartSource(body, running);
-    const part = await this.#blobs.ingest(source.pieces(), { convert: false });
+    // The first part's bytes are all the running hash has seen: the part's own hash is it (most
+    // clients send a blob in one part). A later part's is not, so it is hashed on its own too.
+    const first = session.record.offset === 0;
+    const source = new PartSource(body, first ? undefined : running);
+    const part = await this.#blobs.ingest(source.pieces(), { convert: false, ...(first && running !== undefined ? { digester: running } : {}) });
     const record: UploadPart = { digest: part.digest, size: part.size, ...(part.compression === undefined ? {} : { compression: part.compression }) };
     const appended = part.size === 0 ? session : await this.#append(session, record, running);
     if (source.broken !== undefined) throw source.broken;
