@@ -67,6 +67,17 @@ export class EmbeddedStore implements Store {
     this.#heartbeat.unref();
   }
 
+  /**
+   * Makes the next read see every commit made so far. lmdb-js keeps one read transaction (a
+   * snapshot) until a timer of the next event turn resets it, and knows only of this thread's
+   * commits: a read right after another thread's commit (an ingest worker's recipe, a
+   * compaction's moved entries) in the same turn as an earlier read saw the snapshot from before
+   * it, and a gzip layer `add` had just stored looked gone, so it was never converted.
+   */
+  #latest(): void {
+    this.#root.resetReadTxn();
+  }
+
   /** Opens the store in `dir`; with `create`, makes it (with `defaults`) if it is not there. */
   static async open(dir: string, defaults: StoreSettings, create: boolean): Promise<EmbeddedStore> {
     if (!create && !existsSync(join(dir, "store.mdb"))) {
@@ -88,6 +99,7 @@ export class EmbeddedStore implements Store {
   }
 
   async hasChunks(ids: readonly ChunkId[]): Promise<boolean[]> {
+    this.#latest();
     return ids.map((id) => this.#index.getBinaryFast(id)?.length === LIVE_ENTRY);
   }
 
@@ -103,6 +115,7 @@ export class EmbeddedStore implements Store {
   }
 
   #read(ids: readonly ChunkId[]): (Uint8Array | undefined)[] {
+    this.#latest();
     const found: number[] = [];
     const locations: PackLocation[] = [];
     ids.forEach((id, i) => {
@@ -118,6 +131,7 @@ export class EmbeddedStore implements Store {
   }
 
   async *scanChunkEntries(): AsyncIterable<ChunkEntry[]> {
+    this.#latest();
     let batch: ChunkEntry[] = [];
     for (const { key, value } of this.#index.getRange({})) {
       const entry: ChunkEntry = { id: Buffer.from(key), storedLength: value.readUInt32BE(12) };
@@ -197,6 +211,7 @@ export class EmbeddedStore implements Store {
 
   /** The records each pack still has in the index, doomed ones included (they are still read). */
   #recordsByPack(): Map<number, { id: Buffer; entry: Buffer }[]> {
+    this.#latest();
     const inIndex = new Map<number, { id: Buffer; entry: Buffer }[]>();
     for (const { key, value } of this.#index.getRange({})) {
       const pack = value.readUInt32BE(0);
@@ -273,6 +288,7 @@ export class EmbeddedStore implements Store {
       batch = [];
       return out;
     };
+    this.#latest();
     for (const { key, value } of this.#index.getRange({})) {
       batch.push({ id: Buffer.from(key), at: decodeLocation(value) });
       if (batch.length === 256) yield* await flush();
@@ -281,6 +297,7 @@ export class EmbeddedStore implements Store {
   }
 
   async getRecipe(digest: string): Promise<Recipe | undefined> {
+    this.#latest();
     const bytes = this.#recipes.getBinary(digest);
     return bytes === undefined ? undefined : decodeRecipe(digest, bytes);
   }
@@ -294,10 +311,12 @@ export class EmbeddedStore implements Store {
   }
 
   async *scanRecipes(): AsyncIterable<Recipe> {
+    this.#latest();
     for (const { key, value } of this.#recipes.getRange({})) yield decodeRecipe(key, value);
   }
 
   async getMeta(key: string): Promise<Buffer | undefined> {
+    this.#latest();
     return this.#meta.getBinary(key);
   }
 
@@ -311,6 +330,7 @@ export class EmbeddedStore implements Store {
 
   async *scanMeta(prefix: string, after?: string): AsyncIterable<[string, Buffer]> {
     const start = after !== undefined && after > prefix ? after : prefix;
+    this.#latest();
     for (const { key, value } of this.#meta.getRange({ start })) {
       if (!key.startsWith(prefix)) return;
       if (key === after) continue;
