@@ -38,7 +38,7 @@ test("a lent buffer is recycled once the read passed all its chunks and every pi
 });
 
 /** Reads a blob as a socket would take it: each piece copied out, then handed back a turn later. */
-async function send(blobs: BlobService, digest: string): Promise<{ bytes: Buffer }> {
+async function send(blobs: BlobService, digest: string): Promise<Buffer> {
   const blob = (await blobs.open(digest))!;
   const copies: Buffer[] = [];
   for await (const piece of blob.read()) {
@@ -46,7 +46,7 @@ async function send(blobs: BlobService, digest: string): Promise<{ bytes: Buffer
     setImmediate(() => blob.sent(piece));
   }
   await new Promise((resolve) => setImmediate(resolve));
-  return { bytes: Buffer.concat(copies) };
+  return Buffer.concat(copies);
 }
 
 /** Reads a blob keeping every piece, handing none back. */
@@ -72,15 +72,15 @@ test("with no cache, a read decodes into the buffers an earlier read's consumer 
   t.after(() => parts.close());
   const { a, da } = await twoBlobs(blobs);
   const reused = () => parts.codec.decodedBuffersReused;
-  assert.ok((await send(blobs, da)).bytes.equals(a));
+  assert.ok((await send(blobs, da)).equals(a));
   assert.equal(reused(), 0);
   // 14 MB: 4 batches; a read hands back the buffers of 3 or 4 (a small last one is decoded in place).
   const kept = await keep(blobs, da);
   const byKeeper = reused();
   assert.ok(byKeeper >= 3, `${byKeeper} batches decoded into buffers handed back`);
-  assert.ok((await send(blobs, da)).bytes.equals(a));
+  assert.ok((await send(blobs, da)).equals(a));
   assert.equal(reused(), byKeeper, "a read that hands nothing back gives nothing to reuse");
-  assert.ok((await send(blobs, da)).bytes.equals(a));
+  assert.ok((await send(blobs, da)).equals(a));
   assert.ok(reused() >= byKeeper + 3, `${reused() - byKeeper} batches decoded into buffers handed back`);
   assert.ok(Buffer.concat(kept).equals(a), "the keeper's pieces are untouched");
 });
@@ -89,7 +89,7 @@ test("reads at once, some handing pieces back and some keeping them, each get th
   const { blobs } = await freshBlobs(t, 0);
   const { a, b, da, db } = await twoBlobs(blobs);
   const [sentA, sentB, keptA, keptB, sentB2] = await Promise.all([send(blobs, da), send(blobs, db), keep(blobs, da), keep(blobs, db), send(blobs, db)]);
-  assert.ok(sentA.bytes.equals(a) && sentB.bytes.equals(b) && sentB2.bytes.equals(b));
+  assert.ok(sentA.equals(a) && sentB.equals(b) && sentB2.equals(b));
   // Read once the others are done: a kept piece whose buffer had been reused would differ now.
   await send(blobs, da);
   assert.ok(Buffer.concat(keptA).equals(a), "pieces kept are never overwritten");
