@@ -19,7 +19,7 @@ import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
 import { IngestPool } from "./ingest-pool.js";
 import { Loans } from "./loans.js";
 import { ReadAheadBudget } from "./read-ahead.js";
-import { readBlob, type ByteRange, type ReadParts } from "./reconstruct.js";
+import { readBlob, readForChecks, type ByteRange, type ReadParts } from "./reconstruct.js";
 import { summarizeBlobs, type BlobSummary } from "./summary.js";
 import { drain, type BlobSource } from "./sources.js";
 import { repairStore, type RepairReport, type RepairSources } from "./repair.js";
@@ -319,7 +319,7 @@ export class BlobService {
    */
   async checkRecipe(recipe: Recipe): Promise<void> {
     if (this.#parts.verified.has(recipe)) return;
-    await drain(readBlob(this.#store, recipe, undefined, this.#parts));
+    await readForChecks(this.#store, recipe, this.#parts);
   }
 
   /** Re-hashes every chunk and rebuilds every blob, gzip layers re-created from their content too; what is damaged. */

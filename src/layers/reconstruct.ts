@@ -138,6 +138,15 @@ export async function* readBlob(store: Store, recipe: Recipe, range: ByteRange |
 }
 
 /**
+ * Reads a blob whole for its checks alone (an unproven recipe is hashed against its digest),
+ * throwing its bytes away: each piece is handed back as it comes, so that a buffer lent for the
+ * read is decoded into again rather than left to the garbage collector.
+ */
+export async function readForChecks(store: Store, recipe: Recipe, parts: ReadParts): Promise<void> {
+  for await (const piece of readBlob(store, recipe, undefined, parts)) parts.loans.returned(piece);
+}
+
+/**
  * Pieces that follow each other in one buffer (chunks decoded in one batch lie back to back)
  * joined into one view, without a copy: a hash call and a yield per run instead of per chunk.
  */

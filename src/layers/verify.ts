@@ -4,8 +4,7 @@ import { decodeChunk, sliceOf } from "../store/codec.js";
 import { slicesAmong } from "../store/runs.js";
 import type { Store } from "../store/types.js";
 import { ChunkCache } from "./chunk-cache.js";
-import { readBlob, type ReadParts } from "./reconstruct.js";
-import { drain } from "./sources.js";
+import { readForChecks, type ReadParts } from "./reconstruct.js";
 
 export interface Damage {
   kind: "chunk" | "blob";
@@ -65,7 +64,7 @@ export async function verifyStore(store: Store, parts: ReadParts, onProgress?: (
     blobs++;
     try {
       // Proven or not, every blob is hashed whole against its digest here: verify trusts no seal.
-      await drain(readBlob(store, { ...recipe, proven: false }, undefined, reading));
+      await readForChecks(store, { ...recipe, proven: false }, reading);
       if (recipe.proven !== true && seal) {
         // Written again as it is, sealed. Were garbage collection dooming it meanwhile, it is
         // merely live again, and its next run dooms it anew.
