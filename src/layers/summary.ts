@@ -54,14 +54,26 @@ export interface BlobSummary {
 }
 
 export async function summarizeBlobs(store: Store): Promise<BlobSummary> {
+  // A conversion running meanwhile moves a layer from pending to kept or to converted (its new
+  // record committed before the pending mark goes), and each scan sees the store as it is when
+  // it runs. Scanned in that order, a layer is seen at least once: pending ones that were kept
+  // or converted by the later scans count there only.
+  const pendingDigests = new Set<string>();
+  for await (const [key] of store.scanMeta(GZIP_PENDING_PREFIX)) pendingDigests.add(key.slice(GZIP_PENDING_PREFIX.length));
+  const keptReasons = new Map<string, string>();
+  for await (const [key, value] of store.scanMeta(GZIP_KEPT_PREFIX)) keptReasons.set(key.slice(GZIP_KEPT_PREFIX.length), value.toString("utf8"));
   /** Each gzip layer stored as its content: the content's digest (one per layer, repeats kept). */
   const contentOf: string[] = [];
   let asContentBytes = 0;
   for await (const [key, value] of store.scanMeta(GZIP_FORM_PREFIX)) {
-    const form = decodeGzipForm(key.slice(GZIP_FORM_PREFIX.length), value);
+    const digest = key.slice(GZIP_FORM_PREFIX.length);
+    const form = decodeGzipForm(digest, value);
     contentOf.push(form.content);
     asContentBytes += form.size;
+    pendingDigests.delete(digest);
+    keptReasons.delete(digest);
   }
+  for (const digest of keptReasons.keys()) pendingDigests.delete(digest);
   const contents = new Set(contentOf);
   const contentSizes = new Map<string, number>();
   let blobs = contentOf.length;
@@ -104,10 +116,7 @@ export async function summarizeBlobs(store: Store): Promise<BlobSummary> {
   }
   let uniqueBytes = 0;
   for (const length of needed.values()) uniqueBytes += length;
-  const kept: { digest: string; reason: string }[] = [];
-  for await (const [key, value] of store.scanMeta(GZIP_KEPT_PREFIX)) kept.push({ digest: key.slice(GZIP_KEPT_PREFIX.length), reason: value.toString("utf8") });
-  let pending = 0;
-  for await (const _ of store.scanMeta(GZIP_PENDING_PREFIX)) pending++;
+  const kept = [...keptReasons].map(([digest, reason]) => ({ digest, reason }));
   const { backendBytes, backendKind } = await store.usage();
   const logicalBytes = plainBlobBytes + asContentBytes;
   const chunkedBytes = plainBlobBytes + contentBytes;
@@ -126,6 +135,6 @@ export async function summarizeBlobs(store: Store): Promise<BlobSummary> {
     totalRatio: ratio(logicalBytes, backendBytes),
     backendBytes,
     backendKind,
-    gzip: { asContent: contentOf.length, asContentBytes, contentBytes, kept, pending },
+    gzip: { asContent: contentOf.length, asContentBytes, contentBytes, kept, pending: pendingDigests.size },
   };
 }

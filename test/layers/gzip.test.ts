@@ -5,6 +5,8 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipFormKey } from "../../src/layers/gzip/form.js";
+import { summarizeBlobs } from "../../src/layers/summary.js";
+import type { Store } from "../../src/store/types.js";
 import { RecreatedCache } from "../../src/layers/gzip/recreated-cache.js";
 import { GZIP_KEPT_PREFIX, GZIP_PENDING_PREFIX } from "../../src/layers/gzip/convert.js";
 import { blobsOver, freshBlobs, readBack } from "../blobs.js";
@@ -137,4 +139,32 @@ test("a converted layer is kept in the cache of re-created layers (the bytes it 
   assert.deepEqual({ entries: emptied.entries, bytes: emptied.bytes, hits: emptied.hits, misses: emptied.misses }, { entries: 1, bytes: gzip.length, hits: 0, misses: 2 });
   await assertReadsBack(again, digest, gzip);
   assert.equal(emptied.hits, 5, "the whole and every range came from the cache");
+});
+
+test("stats counts a gzip layer once while a conversion moves it from pending to converted between its scans", async (t) => {
+  const tar = await realTar(await tempDir(t), 1 << 20);
+  const { store, digest } = await converted(t, await gzipWith({ encoder: "stdlib", level: 6 }, tar));
+  // Back to the moment before the conversion's last commits: marked, no form yet.
+  const form = (await store.getMeta(gzipFormKey(digest)))!;
+  await store.deleteMeta(gzipFormKey(digest));
+  await store.putMeta(GZIP_PENDING_PREFIX + digest, Buffer.alloc(0));
+  // The real store, but the conversion's commits (form, then the mark's removal) land right after
+  // the first scan of gzip records, whichever that is: between two scans of the summary.
+  let moved = false;
+  const converting = new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (property !== "scanMeta") return typeof value === "function" ? value.bind(target) : value;
+      return async function* (prefix: string, after?: string) {
+        yield* target.scanMeta(prefix, after);
+        if (moved || !prefix.startsWith("layers/gzip")) return;
+        moved = true;
+        await target.putMeta(gzipFormKey(digest), form);
+        await target.deleteMeta(GZIP_PENDING_PREFIX + digest);
+      };
+    },
+  }) as Store;
+  const { gzip } = await summarizeBlobs(converting);
+  assert.ok(moved);
+  assert.deepEqual({ asContent: gzip.asContent, kept: gzip.kept.length, pending: gzip.pending }, { asContent: 1, kept: 0, pending: 0 });
 });
