@@ -43,6 +43,11 @@ export class ChunkCache {
     return this.#bytes;
   }
 
+  /** Whether `bytes` more fit without pushing anything out: a batch that does is kept (putAll), uncopied if handed over. */
+  hasRoomFor(bytes: number): boolean {
+    return this.#bytes + bytes <= this.#capacity;
+  }
+
   get(id: ChunkId): Buffer | undefined {
     const key = id.toString("latin1");
     this.#frequency.add(key);

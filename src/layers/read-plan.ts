@@ -126,7 +126,7 @@ export class ReadPlan {
         const freshIds = toDecode.map((d) => ids[d.index]!);
         const freshLengths = toDecode.map((d) => lengths[d.index]!);
         // Into a buffer lent for reuse, unless the cache has room to adopt the batch as it is.
-        const lend = cache.bytes + decodedBytes(freshLengths) > cache.capacity;
+        const lend = !cache.hasRoomFor(decodedBytes(freshLengths));
         const { chunks: fresh, lent } = await codec.decodeLent(stored, freshIds, freshLengths, this.#owner, await runsOf(this.#store, stored, this.#recipe), lend);
         // A damaged chunk fails the batch it belongs to: this one, or the one promised it.
         bonus.forEach((b, k) => {
