@@ -395,7 +395,7 @@ export class BlobService {
     const recreated = (range: ByteRange) => sliced(recreateGzip(form, content, encoder), range, form);
     const pieces = (range?: ByteRange): AsyncIterable<Buffer> => {
       const { start, end } = range ?? { start: 0, end: form.size - 1 };
-      const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, (at) => recreated({ start: at, end }));
+      const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, (at) => recreated({ start: at, end }), this.#parts.codec);
       if (cached !== undefined) return cached;
       if (range !== undefined) return recreated(range);
       const whole = verifiedWhole(form, recreateGzip(form, content, encoder));

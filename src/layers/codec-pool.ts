@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { DedupError } from "../errors.js";
 import { CHUNK_ID_BYTES, type ChunkId } from "../store/chunk-id.js";
@@ -63,6 +64,9 @@ const DECODED_BUFFERS_KEPT = 8;
 /** An ingest's batches of new chunks fit buffers of this size (layers/ingest.ts: a read batch and 1 MiB at most), plain and compressed. */
 const ENCODE_BUFFER_BYTES = READ_BATCH_BYTES + (2 << 20);
 
+/** What a digest answers for lengths: it has none. */
+const NO_LENGTHS = new Int32Array(0);
+
 /** Batches smaller than this are decoded in place: a thread hop would cost more than it saves. */
 const MIN_OFFLOAD_BYTES = 32 * 1024;
 
@@ -106,15 +110,16 @@ export class CodecPool {
     for (let i = 0; i < this.#size; i++) {
       const worker = new Worker(new URL("./codec-worker.js", import.meta.url));
       worker.on("message", (message: FromCodec) => {
-        (message.kind === "decode" ? this.#inputs : this.#plainBatches).give(Buffer.from(message.input));
+        // A digest's input is its caller's, handed back with the answer.
+        if (message.kind !== "digest") (message.kind === "decode" ? this.#inputs : this.#plainBatches).give(Buffer.from(message.input));
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         this.#load.set(worker, this.#load.get(worker)! - 1);
         this.#dispatch();
         if (this.#pending.size === 0) for (const w of this.#workers) w.unref();
-        // A batch that does not decode is damaged; one that does not compress is this program's fault.
-        if (message.error !== undefined) pending?.reject(message.kind === "decode" ? new DedupError("CHUNK_CORRUPT", message.error) : new Error(`compressing chunks: ${message.error}`));
-        else pending?.resolve({ buffer: Buffer.from(message.buffer!), lengths: message.lengths!, ...(message.ids === undefined ? {} : { ids: message.ids }) });
+        // A batch that does not decode is damaged; one that does not compress or hash is this program's fault.
+        if (message.error !== undefined) pending?.reject(message.kind === "decode" ? new DedupError("CHUNK_CORRUPT", message.error) : new Error(`${message.kind === "encode" ? "compressing chunks" : "hashing"}: ${message.error}`));
+        else pending?.resolve({ buffer: Buffer.from(message.buffer ?? message.input), lengths: message.lengths ?? NO_LENGTHS, ...(message.ids === undefined ? {} : { ids: message.ids }) });
       });
       worker.on("error", (error) => {
         for (const p of this.#pending.values()) p.reject(error);
@@ -163,6 +168,19 @@ export class CodecPool {
     const decoded = await this.#run(stored, expected, { ids: Buffer.concat(runs.ids as Buffer[], runs.ids.length * CHUNK_ID_BYTES), stored: runs.stored }, owner, lend);
     const chunks = chunkViews(decoded.buffer, lengths, decoded.lengths);
     return decoded.lent ? { chunks, lent: decoded.buffer.buffer as ArrayBuffer } : { chunks };
+  }
+
+  /**
+   * The SHA-256 of `bytes`, on a worker when they are worth a thread hop: `bytes` must be the
+   * whole of a buffer of its own (Buffer.allocUnsafeSlow), which is handed over and comes back,
+   * the same memory, as `bytes` (the buffer given is unusable meanwhile, and after).
+   */
+  async sha256(bytes: Buffer, owner: object = ANONYMOUS): Promise<{ bytes: Buffer; sha256: Buffer }> {
+    if (bytes.length < MIN_OFFLOAD_BYTES || this.#size === 0) return { bytes, sha256: createHash("sha256").update(bytes).digest() };
+    if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) throw new Error("sha256: the bytes must be a buffer of their own");
+    const buffer = bytes.buffer as ArrayBuffer;
+    const done = await this.#submit({ kind: "digest", id: this.#next++, buffer }, [buffer], bytes.length, owner);
+    return { bytes: done.buffer, sha256: Buffer.from(done.ids!) };
   }
 
   /** Batches decoded into a buffer handed back by an earlier read. */

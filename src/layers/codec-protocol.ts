@@ -11,10 +11,13 @@
  *   encode   plain chunks back to back in `buffer` to compress as the store keeps them
  *            (store/codec.ts) into `out`; back: `out` as `buffer`, each stored form's length,
  *            and with `name`, each chunk's id (its SHA-256) in `ids`
+ *   digest   bytes to hash, the whole of `buffer`; back: their SHA-256 in `ids`, and `buffer`
+ *            as `input`, untouched
  */
 export type ToCodec =
   | { kind: "decode"; id: number; buffer: ArrayBuffer; lengths: Uint32Array; expectedIds: Uint8Array; expectedLengths: Uint32Array; runIds: Uint8Array; out?: ArrayBuffer }
-  | { kind: "encode"; id: number; buffer: ArrayBuffer; lengths: Uint32Array; codec: "zstd" | "none"; level: number; out: ArrayBuffer; name: boolean };
+  | { kind: "encode"; id: number; buffer: ArrayBuffer; lengths: Uint32Array; codec: "zstd" | "none"; level: number; out: ArrayBuffer; name: boolean }
+  | { kind: "digest"; id: number; buffer: ArrayBuffer };
 
 export interface FromCodec {
   kind: ToCodec["kind"];

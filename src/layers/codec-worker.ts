@@ -1,14 +1,20 @@
+import { createHash } from "node:crypto";
 import { parentPort } from "node:worker_threads";
 import { CHUNK_ID_BYTES } from "../store/chunk-id.js";
 import type { FromCodec, ToCodec } from "./codec-protocol.js";
 import { decodeBatchInto, decodedBytes } from "./decode-batch.js";
 import { encodeBatchInto } from "./encode-batch.js";
 
-/** A worker of CodecPool: decodes and checks, or compresses, a batch of chunks (codec-protocol.ts). */
+/** A worker of CodecPool: decodes and checks, or compresses, a batch of chunks, or hashes bytes (codec-protocol.ts). */
 parentPort!.on("message", (message: ToCodec) => {
   const reply = (answer: Omit<FromCodec, "kind" | "id" | "input">, transfer: ArrayBuffer[] = []) =>
     parentPort!.postMessage({ kind: message.kind, id: message.id, input: message.buffer, ...answer } satisfies FromCodec, [message.buffer, ...transfer]);
   try {
+    if (message.kind === "digest") {
+      const sha256 = createHash("sha256").update(new Uint8Array(message.buffer)).digest();
+      reply({ ids: new Uint8Array(sha256) }); // a copy of its own: a view would carry its whole pool across
+      return;
+    }
     const input = Buffer.from(message.buffer);
     let offset = 0;
     const chunks = Array.from(message.lengths, (length) => input.subarray(offset, (offset += length)));

@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { RecreatedCache } from "../../src/layers/gzip/recreated-cache.js";
+import { CodecPool } from "../../src/layers/codec-pool.js";
+import { RecreatedCache, type BlockChecker } from "../../src/layers/gzip/recreated-cache.js";
 import { collect, fromPieces, randomBytes, randomPieces, tempDir } from "../helpers.js";
 
 /** The cache of re-created gzip layers: filled by whole reads, read back checked block by block. */
@@ -20,50 +21,68 @@ const never = async function* (): AsyncGenerator<Buffer> {
   throw new Error("not damaged: nothing should come from elsewhere");
 };
 
-test("a whole read fills the cache; whole and ranged reads then come from it, hits and misses counted", async (t) => {
-  const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
-  const blob = randomBytes(3 * MiB + 12_345, 3);
-  const digest = digestOf(blob);
-  assert.equal(cache.read(digest, 0, blob.length - 1, never), undefined);
-  await filled(cache, blob);
-  assert.equal(cache.entries, 1);
-  assert.equal(cache.bytes, blob.length);
-  assert.ok((await collect(cache.read(digest, 0, blob.length - 1, never)!)).equals(blob));
-  for (const [start, end] of [[0, 0], [MiB - 1, MiB], [2 * MiB + 5, blob.length - 1], [123, 2 * MiB + 77]] as const) {
-    assert.ok((await collect(cache.read(digest, start, end, never)!)).equals(blob.subarray(start, end + 1)), `range ${start}-${end}`);
-  }
-  assert.equal(cache.read(digest, 5, blob.length, never), undefined, "a range past the end is not the cache's to answer");
-  assert.equal(cache.read(digest, 7, 6, never), undefined);
-  assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 5, misses: 3 });
-});
+/** Blocks hashed on the reading thread, or on a codec thread (the serve's way). */
+const checkers: { name: string; open(): { checker?: BlockChecker; close(): Promise<void> } }[] = [
+  { name: "blocks hashed by the reader", open: () => ({ close: async () => undefined }) },
+  {
+    name: "blocks hashed on a codec thread",
+    open: () => {
+      const pool = new CodecPool(1);
+      return { checker: pool, close: () => pool.close() };
+    },
+  },
+];
 
-test("a damaged block, or damaged sums, are never served: the rest comes from elsewhere and the entry goes", async (t) => {
-  const dir = await tempDir(t);
-  const cache = await RecreatedCache.open(dir, 64 * MiB);
-  const blob = randomBytes(4 * MiB, 5);
-  const digest = digestOf(blob);
-  const file = join(dir, digest.slice(7));
-  await filled(cache, blob);
-  const bytes = await readFile(file);
-  bytes[2 * MiB + 100]! ^= 1;
-  await writeFile(file, bytes);
-  const asked: number[] = [];
-  const elsewhere = (at: number) => {
-    asked.push(at);
-    return fromPieces([blob.subarray(at)]) as AsyncIterable<Buffer>;
-  };
-  assert.ok((await collect(cache.read(digest, 0, blob.length - 1, elsewhere)!)).equals(blob));
-  assert.deepEqual(asked, [2 * MiB], "from the damaged block's start");
-  assert.equal(cache.entries, 0);
-  assert.deepEqual(await readdir(dir), []);
+for (const { name, open } of checkers) {
+  test(`a whole read fills the cache; whole and ranged reads then come from it, hits and misses counted (${name})`, async (t) => {
+    const { checker, close } = open();
+    t.after(close);
+    const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
+    const blob = randomBytes(3 * MiB + 12_345, 3);
+    const digest = digestOf(blob);
+    assert.equal(cache.read(digest, 0, blob.length - 1, never, checker), undefined);
+    await filled(cache, blob);
+    assert.equal(cache.entries, 1);
+    assert.equal(cache.bytes, blob.length);
+    assert.ok((await collect(cache.read(digest, 0, blob.length - 1, never, checker)!)).equals(blob));
+    for (const [start, end] of [[0, 0], [MiB - 1, MiB], [2 * MiB + 5, blob.length - 1], [123, 2 * MiB + 77]] as const) {
+      assert.ok((await collect(cache.read(digest, start, end, never, checker)!)).equals(blob.subarray(start, end + 1)), `range ${start}-${end}`);
+    }
+    assert.equal(cache.read(digest, 5, blob.length, never, checker), undefined, "a range past the end is not the cache's to answer");
+    assert.equal(cache.read(digest, 7, 6, never, checker), undefined);
+    assert.deepEqual({ hits: cache.hits, misses: cache.misses }, { hits: 5, misses: 3 });
+  });
 
-  await filled(cache, blob);
-  const sums = await readFile(`${file}.sums`);
-  sums[3]! ^= 1;
-  await writeFile(`${file}.sums`, sums);
-  assert.ok((await collect(cache.read(digest, 10, 20, (at) => fromPieces([blob.subarray(at, 21)]) as AsyncIterable<Buffer>)!)).equals(blob.subarray(10, 21)));
-  assert.equal(cache.entries, 0);
-});
+  test(`a damaged block, or damaged sums, are never served: the rest comes from elsewhere and the entry goes (${name})`, async (t) => {
+    const { checker, close } = open();
+    t.after(close);
+    const dir = await tempDir(t);
+    const cache = await RecreatedCache.open(dir, 64 * MiB);
+    const blob = randomBytes(4 * MiB, 5);
+    const digest = digestOf(blob);
+    const file = join(dir, digest.slice(7));
+    await filled(cache, blob);
+    const bytes = await readFile(file);
+    bytes[2 * MiB + 100]! ^= 1;
+    await writeFile(file, bytes);
+    const asked: number[] = [];
+    const elsewhere = (at: number) => {
+      asked.push(at);
+      return fromPieces([blob.subarray(at)]) as AsyncIterable<Buffer>;
+    };
+    assert.ok((await collect(cache.read(digest, 0, blob.length - 1, elsewhere, checker)!)).equals(blob));
+    assert.deepEqual(asked, [2 * MiB], "from the damaged block's start");
+    assert.equal(cache.entries, 0);
+    assert.deepEqual(await readdir(dir), []);
+
+    await filled(cache, blob);
+    const sums = await readFile(`${file}.sums`);
+    sums[3]! ^= 1;
+    await writeFile(`${file}.sums`, sums);
+    assert.ok((await collect(cache.read(digest, 10, 20, (at) => fromPieces([blob.subarray(at, 21)]) as AsyncIterable<Buffer>, checker)!)).equals(blob.subarray(10, 21)));
+    assert.equal(cache.entries, 0);
+  });
+}
 
 test("the least recently read blobs leave first when the cache is full", async (t) => {
   const cache = await RecreatedCache.open(await tempDir(t), 5 * MiB);

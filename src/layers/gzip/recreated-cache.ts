@@ -2,6 +2,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { DedupError } from "../../errors.js";
+import type { CodecPool } from "../codec-pool.js";
+
+/** Hashes blocks to check them against their sums: the codec pool, on its threads. Without one, blocks are hashed on the reading thread. */
+export type BlockChecker = Pick<CodecPool, "sha256">;
+
+/** Blocks of one read being read and checked ahead of the one going out: both cores hash while the reader sends. */
+const BLOCKS_AHEAD = 4;
 
 /**
  * Re-created gzip layers kept on disk, so that a layer pulled again is a file read rather than a
@@ -9,8 +16,10 @@ import { DedupError } from "../../errors.js";
  *
  * An entry is two files, `<hex>` (the blob) and `<hex>.sums` (the SHA-256 of each 1 MiB block,
  * then the SHA-256 of that list): every block read is checked before it goes out, so a damaged
- * file is dropped, never served. The sums file is renamed into place after the blob, and an entry
- * counts only with both, so a crash leaves at worst a stray file, removed at the next start.
+ * file is dropped, never served. A read checks the blocks after the one going out meanwhile (on
+ * the codec threads, given a checker): hashing is most of a cached read's work. The sums file is
+ * renamed into place after the blob, and an entry counts only with both, so a crash leaves at
+ * worst a stray file, removed at the next start.
  * Bounded in bytes; the least recently read entries go first.
  */
 export class RecreatedCache {
@@ -64,7 +73,7 @@ export class RecreatedCache {
    * miss) if the blob is not cached. A damaged block drops the entry, and the rest of the range,
    * from that block's first byte wanted, comes from `onDamage(at)` instead.
    */
-  read(digest: string, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>): AsyncGenerator<Buffer> | undefined {
+  read(digest: string, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>, checker?: BlockChecker): AsyncGenerator<Buffer> | undefined {
     const size = this.#entries.get(digest);
     if (size === undefined || !(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end < size)) {
       this.misses++;
@@ -75,7 +84,7 @@ export class RecreatedCache {
     this.#entries.set(digest, size);
     const path = this.#path(digest);
     void utimes(path, new Date(), new Date()).catch(() => undefined);
-    return this.#readBlocks(digest, size, start, end, onDamage);
+    return this.#readBlocks(digest, size, start, end, onDamage, checker);
   }
 
   /**
@@ -152,7 +161,7 @@ export class RecreatedCache {
     return join(this.#dir, digest.slice("sha256:".length));
   }
 
-  async *#readBlocks(digest: string, size: number, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  async *#readBlocks(digest: string, size: number, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>, checker?: BlockChecker): AsyncGenerator<Buffer> {
     const path = this.#path(digest);
     let file: FileHandle;
     let sums: Buffer[];
@@ -165,23 +174,47 @@ export class RecreatedCache {
       yield* onDamage(start);
       return;
     }
+    const owner = {}; // this read, for the codec pool's fairness
+    const first = Math.floor(start / RecreatedCache.BLOCK);
+    const last = Math.floor(end / RecreatedCache.BLOCK);
+    let next = first;
+    const ahead: Promise<Buffer | undefined>[] = [];
+    const readAhead = () => {
+      while (ahead.length < BLOCKS_AHEAD && next <= last) {
+        const checked = checkedBlock(file, sums, next++, size, checker, owner);
+        checked.catch(() => undefined); // awaited in turn, or left when the read stops early
+        ahead.push(checked);
+      }
+    };
     try {
-      for (let index = Math.floor(start / RecreatedCache.BLOCK); index * RecreatedCache.BLOCK <= end; index++) {
+      for (let index = first; index <= last; index++) {
+        readAhead();
+        const block = await ahead.shift()!;
         const from = index * RecreatedCache.BLOCK;
-        const length = Math.min(RecreatedCache.BLOCK, size - from);
-        const block = Buffer.allocUnsafe(length);
-        const { bytesRead } = await file.read(block, 0, length, from);
-        if (bytesRead !== length || !createHash("sha256").update(block).digest().equals(sums[index]!)) {
+        if (block === undefined) {
           await this.#drop(digest);
           yield* onDamage(Math.max(start, from));
           return;
         }
-        yield block.subarray(Math.max(0, start - from), Math.min(length, end + 1 - from));
+        yield block.subarray(Math.max(0, start - from), Math.min(block.length, end + 1 - from));
       }
     } finally {
+      await Promise.allSettled(ahead);
       await file.close();
     }
   }
+}
+
+/** Block `index` of a cached blob, read and checked against its sum; undefined if it is short or does not match. */
+async function checkedBlock(file: FileHandle, sums: Buffer[], index: number, size: number, checker: BlockChecker | undefined, owner: object): Promise<Buffer | undefined> {
+  const from = index * RecreatedCache.BLOCK;
+  const length = Math.min(RecreatedCache.BLOCK, size - from);
+  // A buffer of its own, so the checker can hand it to another thread and back.
+  const block = Buffer.allocUnsafeSlow(length);
+  const { bytesRead } = await file.read(block, 0, length, from);
+  if (bytesRead !== length) return undefined;
+  const { bytes, sha256 } = checker === undefined ? { bytes: block, sha256: createHash("sha256").update(block).digest() } : await checker.sha256(block, owner);
+  return sha256.equals(sums[index]!) ? bytes : undefined;
 }
 
 /** A fill's file, written as the pieces go by, with the SHA-256 of each block. */
