@@ -6,13 +6,44 @@
 // V8 stops inlining calls in a function this big, and an out-of-line hash7 boxes its int32 arguments.
 // Measured about 20% faster.
 
-import { FastGen, hash4, P7_HI, P7_LO, TWO_M32 } from "./fast-encoder.js";
+import { FastGen, hash4, P7_HI, P7_LO, PRIME4, TWO_M32 } from "./fast-encoder.js";
 import type { Tokens } from "./token.js";
 import { LENGTH_SHIFT, lengthCodes1, MATCH_TYPE, MAX_MATCH_LENGTH, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
 
-const INPUT_MARGIN = 12 - 1;
-const MIN_NON_LITERAL_BLOCK_SIZE = 1 + 1 + INPUT_MARGIN;
-const SHORT_SHIFT = 32 - 15; // hashLen(cv, tableBits, 4)
+/**
+ * Speed: the constants of the hot loop as literals. V8's optimized code reads an imported binding or
+ * a module-level const from its cell, with a hole (TDZ) check, at every use; tsc writes const enum
+ * members in as numbers (as in go-flate/deflate.ts; checked against the originals below).
+ */
+const enum K {
+  InputMargin = 12 - 1,
+  MinNonLiteralBlockSize = 1 + 1 + InputMargin,
+  /** hashLen(cv, tableBits, 4): 32 - 15. */
+  ShortShift = 32 - 15,
+  Prime4 = 0x9e3779b1,
+  P7Lo = 0xdcbfa563,
+  P7Hi = 0xcf1bbc,
+  TwoM32 = 2.3283064365386963e-10,
+  MaxMatchOffset = 1 << 15,
+  MaxMatchLength = 258,
+  MatchType = 1 << 30,
+  LengthShift = 22,
+  TableSize = 1 << 15,
+}
+if (
+  K.Prime4 !== PRIME4 ||
+  K.P7Lo !== P7_LO ||
+  K.P7Hi !== P7_HI ||
+  K.TwoM32 !== TWO_M32 ||
+  K.MaxMatchOffset !== MAX_MATCH_OFFSET ||
+  K.MaxMatchLength !== MAX_MATCH_LENGTH ||
+  K.MatchType !== MATCH_TYPE ||
+  K.LengthShift !== LENGTH_SHIFT ||
+  K.TableSize !== TABLE_SIZE ||
+  hash4(0x12345678, K.ShortShift) !== Math.imul(0x12345678, K.Prime4) >>> K.ShortShift
+) {
+  throw new Error("klauspost-flate: level5.ts's constants K are out of step with tables.ts and fast-encoder.ts");
+}
 
 /** Level 5: a short (4-byte) table and a long (7-byte) table with two entries (Cur, Prev) per bucket. */
 export class FastEncL5 extends FastGen {
@@ -26,7 +57,7 @@ export class FastEncL5 extends FastGen {
     let s = this.addBlock(src);
     // This check isn't in the Snappy implementation, but there, the caller
     // instead of the callee handles this case.
-    if (src.length < MIN_NON_LITERAL_BLOCK_SIZE) {
+    if (src.length < K.MinNonLiteralBlockSize) {
       // We do not fill the token table. This will be picked up by caller.
       dst.n = src.length;
       return;
@@ -41,19 +72,22 @@ export class FastEncL5 extends FastGen {
     const toks = dst.tokens;
     const lhist = dst.hist;
     const offHist = dst.offHist;
+    // Speed: the tables as locals, loaded once (see K).
+    const lengthCodes = lengthCodes1;
+    const offsetCodeOf = offsetCode;
     let n = dst.n;
 
     let nextEmit = s;
     // sLimit is when to stop looking for offset/length copies.
-    const sLimit = histLen - INPUT_MARGIN;
+    const sLimit = histLen - K.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
 
     // The hashes of cv. Go computes them at the top of each search step; when cv is the previous step's
     // `next`, they are the ones already computed for it, so they are carried over instead.
-    let cvHashS = hash4(cvLo, SHORT_SHIFT);
+    let cvHashS = (Math.imul(cvLo, K.Prime4) >>> K.ShortShift);
     // hash7(cvLo, cvHi), inlined
-    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), P7_LO) + Math.imul(cvLo << 8, P7_HI)) | 0) + ((((cvLo << 8) >>> 0) * P7_LO - (Math.imul(cvLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), K.P7Lo) + Math.imul(cvLo << 8, K.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * K.P7Lo - (Math.imul(cvLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
     search: for (;;) {
       let nextS = s;
       let l = 0;
@@ -76,12 +110,12 @@ export class FastEncL5 extends FastGen {
         bTable[(nextHashL << 1) + 1] = lCur;
         bTable[nextHashL << 1] = entry;
 
-        nextHashS = hash4(nextLo, SHORT_SHIFT);
+        nextHashS = (Math.imul(nextLo, K.Prime4) >>> K.ShortShift);
         // hash7(nextLo, nextHi), inlined
-        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), P7_LO) + Math.imul(nextLo << 8, P7_HI)) | 0) + ((((nextLo << 8) >>> 0) * P7_LO - (Math.imul(nextLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), K.P7Lo) + Math.imul(nextLo << 8, K.P7Hi)) | 0) + ((((nextLo << 8) >>> 0) * K.P7Lo - (Math.imul(nextLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
 
         t = lCur - cur;
-        if (s - t < MAX_MATCH_OFFSET) {
+        if (s - t < K.MaxMatchOffset) {
           if (cvLo === dv.getInt32(t, true)) {
             // Store the next match
             table[nextHashS] = nextS + cur;
@@ -89,7 +123,7 @@ export class FastEncL5 extends FastGen {
             bTable[nextHashL << 1] = nextS + cur;
 
             const t2 = lPrev - cur;
-            if (s - t2 < MAX_MATCH_OFFSET && cvLo === dv.getInt32(t2, true)) {
+            if (s - t2 < K.MaxMatchOffset && cvLo === dv.getInt32(t2, true)) {
               {
                 // matchLen(s + 4, t + 4, max) inlined
                 const ma = s + 4;
@@ -140,7 +174,7 @@ export class FastEncL5 extends FastGen {
             break;
           }
           t = lPrev - cur;
-          if (s - t < MAX_MATCH_OFFSET && cvLo === dv.getInt32(t, true)) {
+          if (s - t < K.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
             // Store the next match
             table[nextHashS] = nextS + cur;
             bTable[(nextHashL << 1) + 1] = bTable[nextHashL << 1]!;
@@ -150,7 +184,7 @@ export class FastEncL5 extends FastGen {
         }
 
         t = sCandidate - cur;
-        if (s - t < MAX_MATCH_OFFSET && cvLo === dv.getInt32(t, true)) {
+        if (s - t < K.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
           // Found a 4 match...
           {
             // matchLen(s + 4, t + 4, max) inlined
@@ -181,7 +215,7 @@ export class FastEncL5 extends FastGen {
 
           // If the next long is a candidate, use that...
           let t2 = lCur - cur;
-          if (nextS - t2 < MAX_MATCH_OFFSET) {
+          if (nextS - t2 < K.MaxMatchOffset) {
             if (dv.getInt32(t2, true) === nextLo) {
               let ml = 0;
               {
@@ -213,7 +247,7 @@ export class FastEncL5 extends FastGen {
             }
             // If the previous long is a candidate, use that...
             t2 = lPrev - cur;
-            if (nextS - t2 < MAX_MATCH_OFFSET && dv.getInt32(t2, true) === nextLo) {
+            if (nextS - t2 < K.MaxMatchOffset && dv.getInt32(t2, true) === nextLo) {
               let ml = 0;
               {
                 // matchLen(nextS + 4, t2 + 4, max) inlined
@@ -275,7 +309,7 @@ export class FastEncL5 extends FastGen {
           }
           l = m + 4;
         }
-      } else if (l === MAX_MATCH_LENGTH) {
+      } else if (l === K.MaxMatchLength) {
         {
           // matchLen(s + l, t + l, max) inlined
           const ma = s + l;
@@ -308,12 +342,12 @@ export class FastEncL5 extends FastGen {
         const atLo = dv.getInt32(sAt, true);
         const atHi = dv.getInt32(sAt + 4, true);
         // hash7(atLo, atHi), inlined
-        const hAt = ((((Math.imul((atHi << 8) | (atLo >>> 24), P7_LO) + Math.imul(atLo << 8, P7_HI)) | 0) + ((((atLo << 8) >>> 0) * P7_LO - (Math.imul(atLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+        const hAt = ((((Math.imul((atHi << 8) | (atLo >>> 24), K.P7Lo) + Math.imul(atLo << 8, K.P7Hi)) | 0) + ((((atLo << 8) >>> 0) * K.P7Lo - (Math.imul(atLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
         const eLong = bTable[hAt << 1]!;
         const t2 = eLong - cur - l + skipBeginning;
         const s2 = s + skipBeginning;
         const off = s2 - t2;
-        if (t2 >= 0 && off < MAX_MATCH_OFFSET && off > 0) {
+        if (t2 >= 0 && off < K.MaxMatchOffset && off > 0) {
           let l2 = 0;
           {
             // matchLen(s2, t2, max) inlined
@@ -358,7 +392,7 @@ export class FastEncL5 extends FastGen {
       // dst.AddMatchLong(l, uint32(s-t-baseMatchOffset))
       {
         let xoffset = s - t - 1;
-        const oc = offsetCode(xoffset);
+        const oc = offsetCodeOf(xoffset);
         xoffset |= oc << 16;
         let xlength = l;
         while (xlength > 0) {
@@ -369,9 +403,9 @@ export class FastEncL5 extends FastGen {
           }
           xlength -= xl;
           xl -= 3;
-          lhist[256 + lengthCodes1[xl]!]!++;
+          lhist[256 + lengthCodes[xl]!]!++;
           offHist[oc]!++;
-          toks[n++] = MATCH_TYPE | (xl << LENGTH_SHIFT) | xoffset;
+          toks[n++] = K.MatchType | (xl << K.LengthShift) | xoffset;
         }
       }
       s += l;
@@ -385,9 +419,9 @@ export class FastEncL5 extends FastGen {
         let lo = dv.getInt32(i, true);
         let hi = dv.getInt32(i + 4, true);
         let te = i + cur;
-        table[hash4(lo, SHORT_SHIFT)] = te;
+        table[(Math.imul(lo, K.Prime4) >>> K.ShortShift)] = te;
         // hash7(lo, hi), inlined
-        let h = ((((Math.imul((hi << 8) | (lo >>> 24), P7_LO) + Math.imul(lo << 8, P7_HI)) | 0) + ((((lo << 8) >>> 0) * P7_LO - (Math.imul(lo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+        let h = ((((Math.imul((hi << 8) | (lo >>> 24), K.P7Lo) + Math.imul(lo << 8, K.P7Hi)) | 0) + ((((lo << 8) >>> 0) * K.P7Lo - (Math.imul(lo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
         bTable[(h << 1) + 1] = bTable[h << 1]!;
         bTable[h << 1] = te;
 
@@ -396,14 +430,14 @@ export class FastEncL5 extends FastGen {
         hi >>>= 8;
         te++;
         // hash7(lo, hi), inlined
-        h = ((((Math.imul((hi << 8) | (lo >>> 24), P7_LO) + Math.imul(lo << 8, P7_HI)) | 0) + ((((lo << 8) >>> 0) * P7_LO - (Math.imul(lo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+        h = ((((Math.imul((hi << 8) | (lo >>> 24), K.P7Lo) + Math.imul(lo << 8, K.P7Hi)) | 0) + ((((lo << 8) >>> 0) * K.P7Lo - (Math.imul(lo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
         bTable[(h << 1) + 1] = bTable[h << 1]!;
         bTable[h << 1] = te;
 
         // We only have enough bits for a short entry at i+2
         lo = (lo >>> 8) | (hi << 24);
         te++;
-        table[hash4(lo, SHORT_SHIFT)] = te;
+        table[(Math.imul(lo, K.Prime4) >>> K.ShortShift)] = te;
 
         // Skip one - otherwise we risk hitting 's'
         i += 4;
@@ -412,10 +446,10 @@ export class FastEncL5 extends FastGen {
           const hi2 = dv.getInt32(i + 4, true);
           const t1 = i + cur;
           // hash7(lo2, hi2), inlined
-          const h2 = ((((Math.imul((hi2 << 8) | (lo2 >>> 24), P7_LO) + Math.imul(lo2 << 8, P7_HI)) | 0) + ((((lo2 << 8) >>> 0) * P7_LO - (Math.imul(lo2 << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+          const h2 = ((((Math.imul((hi2 << 8) | (lo2 >>> 24), K.P7Lo) + Math.imul(lo2 << 8, K.P7Hi)) | 0) + ((((lo2 << 8) >>> 0) * K.P7Lo - (Math.imul(lo2 << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
           bTable[(h2 << 1) + 1] = bTable[h2 << 1]!;
           bTable[h2 << 1] = t1;
-          table[hash4((lo2 >>> 8) | (hi2 << 24), SHORT_SHIFT)] = t1 + 1;
+          table[(Math.imul((lo2 >>> 8) | (hi2 << 24), K.Prime4) >>> K.ShortShift)] = t1 + 1;
         }
       }
 
@@ -424,16 +458,16 @@ export class FastEncL5 extends FastGen {
       const xLo = dv.getInt32(s - 1, true);
       const xHi = dv.getInt32(s + 3, true);
       const o = cur + s - 1;
-      table[hash4(xLo, SHORT_SHIFT)] = o;
+      table[(Math.imul(xLo, K.Prime4) >>> K.ShortShift)] = o;
       // hash7(xLo, xHi), inlined
-      const hL = ((((Math.imul((xHi << 8) | (xLo >>> 24), P7_LO) + Math.imul(xLo << 8, P7_HI)) | 0) + ((((xLo << 8) >>> 0) * P7_LO - (Math.imul(xLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+      const hL = ((((Math.imul((xHi << 8) | (xLo >>> 24), K.P7Lo) + Math.imul(xLo << 8, K.P7Hi)) | 0) + ((((xLo << 8) >>> 0) * K.P7Lo - (Math.imul(xLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
       bTable[(hL << 1) + 1] = bTable[hL << 1]!;
       bTable[hL << 1] = o;
       cvLo = (xLo >>> 8) | (xHi << 24);
       cvHi = xHi >>> 8;
-      cvHashS = hash4(cvLo, SHORT_SHIFT);
+      cvHashS = (Math.imul(cvLo, K.Prime4) >>> K.ShortShift);
       // hash7(cvLo, cvHi), inlined
-      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), P7_LO) + Math.imul(cvLo << 8, P7_HI)) | 0) + ((((cvLo << 8) >>> 0) * P7_LO - (Math.imul(cvLo << 8, P7_LO) >>> 0)) * TWO_M32 + 0.5) | 0) | 0) >>> 17;
+      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), K.P7Lo) + Math.imul(cvLo << 8, K.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * K.P7Lo - (Math.imul(cvLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
     }
 
     // emitRemainder:
@@ -452,5 +486,5 @@ export class FastEncL5 extends FastGen {
 
 /** e.matchlen's bound: at most 258 - 4 bytes, and not past the end of the history. */
 function limit254(remaining: number): number {
-  return remaining < MAX_MATCH_LENGTH - 4 ? remaining : MAX_MATCH_LENGTH - 4;
+  return remaining < K.MaxMatchLength - 4 ? remaining : K.MaxMatchLength - 4;
 }
