@@ -1,12 +1,64 @@
 // Port of github.com/klauspost/compress v1.15.12 flate/level3.go and level4.go. Copyright The Go Authors
 // and Klaus Post; BSD-style licence (see the LICENSE file of github.com/klauspost/compress).
 
+//
+// Speed (level 3): hash5 (fast-encoder.ts), matchLen and addMatchLong (token.ts) are written out inline
+// in FastEncL3.encode, with the constants as literals (see K); hash5's carry is worked out in int32
+// arithmetic rather than through a double product (the same value; checked at load).
+
 import { FastGen, hash4, hash5, hash7, matchLen } from "./fast-encoder.js";
 import { addMatchLong, type Tokens } from "./token.js";
-import { MAX_MATCH_OFFSET, TABLE_SIZE } from "./tables.js";
+import { LENGTH_SHIFT, lengthCodes1, MATCH_TYPE, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
 
 const INPUT_MARGIN = 12 - 1;
 const MIN_NON_LITERAL_BLOCK_SIZE = 1 + 1 + INPUT_MARGIN;
+
+/**
+ * Speed: the constants of level 3's hot loop as literals. V8's optimized code reads an imported binding
+ * or a module-level const from its cell, with a hole (TDZ) check, at every use; tsc writes const enum
+ * members in as numbers (as in level5.ts; checked against the originals below).
+ */
+const enum K {
+  InputMargin = 12 - 1,
+  MinNonLiteralBlockSize = 1 + 1 + InputMargin,
+  /** hashLen(u, 16, 5): 32 - 16. */
+  Shift5 = 32 - 16,
+  /** prime5bytes = 0xcf_1bbcdcbb, low and high 32 bits. */
+  P5Lo = 0x1bbcdcbb,
+  P5Hi = 0xcf,
+  /**
+   * mulhi(lo << 24, P5Lo) = ((lo & 0xff) * P5Lo) >> 8, split so that it stays in int32 arithmetic:
+   * (lo & 0xff) * (P5Lo >> 8) + (((lo & 0xff) * (P5Lo & 0xff)) >> 8).
+   */
+  P5LoHigh24 = 0x1bbcdc,
+  P5LoLow8 = 0xbb,
+  MaxMatchOffset = 1 << 15,
+  MatchType = 1 << 30,
+  LengthShift = 22,
+}
+{
+  // hash5 of fast-encoder.ts keeps its primes to itself: compare the inlined expression on words with
+  // every low byte (the carry term depends on it alone).
+  let sameHash5 = true;
+  for (let b = 0; b < 256; b++) {
+    const lo = (Math.imul(b, 0x01010101) ^ 0x5a3c9600) | b;
+    const hi = Math.imul(b + 1, 0x9e3779b1);
+    const inlined = (((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5;
+    if (inlined !== hash5(lo, hi, K.Shift5)) sameHash5 = false;
+  }
+  if (
+    !sameHash5 ||
+    K.P5LoHigh24 !== K.P5Lo >>> 8 ||
+    K.P5LoLow8 !== (K.P5Lo & 0xff) ||
+    K.InputMargin !== INPUT_MARGIN ||
+    K.MinNonLiteralBlockSize !== MIN_NON_LITERAL_BLOCK_SIZE ||
+    K.MaxMatchOffset !== MAX_MATCH_OFFSET ||
+    K.MatchType !== MATCH_TYPE ||
+    K.LengthShift !== LENGTH_SHIFT
+  ) {
+    throw new Error("klauspost-flate: level3.ts's constants K are out of step with tables.ts and fast-encoder.ts");
+  }
+}
 
 /** Level 3: a 5-byte hash table of 2^16 buckets with two entries (Cur, Prev) each. */
 export class FastEncL3 extends FastGen {
@@ -17,11 +69,10 @@ export class FastEncL3 extends FastGen {
     this.rebase([], [this.table], true);
     let s = this.addBlock(src);
     // Skip if too small.
-    if (src.length < MIN_NON_LITERAL_BLOCK_SIZE) {
+    if (src.length < K.MinNonLiteralBlockSize) {
       dst.n = src.length;
       return;
     }
-    const SHIFT = 32 - 16;
     const hist = this.hist;
     const dv = this.dv;
     const cur = this.cur;
@@ -30,10 +81,13 @@ export class FastEncL3 extends FastGen {
     const toks = dst.tokens;
     const lhist = dst.hist;
     const offHist = dst.offHist;
+    // Speed: the tables as locals, loaded once (see K).
+    const lengthCodes = lengthCodes1;
+    const offsetCodeOf = offsetCode;
     let n = dst.n;
 
     let nextEmit = s;
-    const sLimit = histLen - INPUT_MARGIN;
+    const sLimit = histLen - K.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
 
@@ -42,7 +96,7 @@ export class FastEncL3 extends FastGen {
       let nextS = s;
       let candidate = 0;
       for (;;) {
-        const nextHash = hash5(cvLo, cvHi, SHIFT);
+        const nextHash = ((((Math.imul((cvHi << 24) | (cvLo >>> 8), K.P5Lo) + Math.imul(cvLo << 24, K.P5Hi)) | 0) + (Math.imul(cvLo & 0xff, K.P5LoHigh24) + (((cvLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
         s = nextS;
         nextS = s + 1 + ((s - nextEmit) >> 7);
         if (nextS > sLimit) break search;
@@ -52,7 +106,7 @@ export class FastEncL3 extends FastGen {
         const nowHi = dv.getInt32(nextS + 4, true);
 
         // Safe offset distance until s + 4...
-        const minOffset = cur + s - (MAX_MATCH_OFFSET - 4);
+        const minOffset = cur + s - (K.MaxMatchOffset - 4);
         table[(nextHash << 1) + 1] = cCur;
         table[nextHash << 1] = s + cur;
 
@@ -70,8 +124,48 @@ export class FastEncL3 extends FastGen {
           // Both match and are valid, pick longest.
           const offset = s - (candidate - cur);
           const o2 = s - (cPrev - cur);
-          const l1 = matchLen(hist, dv, s + 4, s - offset + 4, histLen - s - 4);
-          const l2 = matchLen(hist, dv, s + 4, s - o2 + 4, histLen - s - 4);
+          let l1 = 0;
+          // matchLen(s + 4, s - offset + 4, max) inlined
+          {
+            const ma = s + 4;
+            const mb = s - offset + 4;
+            const max = histLen - s - 4;
+            let m = 0;
+            for (;;) {
+              if (m + 4 > max) {
+                while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                break;
+              }
+              const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+              if (x !== 0) {
+                m += (31 - Math.clz32(x & -x)) >>> 3;
+                break;
+              }
+              m += 4;
+            }
+            l1 = m;
+          }
+          let l2 = 0;
+          // matchLen(s + 4, s - o2 + 4, max) inlined
+          {
+            const ma = s + 4;
+            const mb = s - o2 + 4;
+            const max = histLen - s - 4;
+            let m = 0;
+            for (;;) {
+              if (m + 4 > max) {
+                while (m < max && hist[ma + m] === hist[mb + m]) m++;
+                break;
+              }
+              const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+              if (x !== 0) {
+                m += (31 - Math.clz32(x & -x)) >>> 3;
+                break;
+              }
+              m += 4;
+            }
+            l2 = m;
+          }
           if (l2 > l1) candidate = cPrev;
           break;
         } else {
@@ -87,7 +181,27 @@ export class FastEncL3 extends FastGen {
       for (;;) {
         // Invariant: we have a 4-byte match at s, and no need to emit any literal bytes prior to s.
         let t = candidate - cur;
-        let l = matchLen(hist, dv, s + 4, t + 4, histLen - s - 4) + 4;
+        let l = 0;
+        // matchLen(s + 4, t + 4, max) inlined
+        {
+          const ma = s + 4;
+          const mb = t + 4;
+          const max = histLen - s - 4;
+          let m = 0;
+          for (;;) {
+            if (m + 4 > max) {
+              while (m < max && hist[ma + m] === hist[mb + m]) m++;
+              break;
+            }
+            const x = dv.getInt32(ma + m, true) ^ dv.getInt32(mb + m, true);
+            if (x !== 0) {
+              m += (31 - Math.clz32(x & -x)) >>> 3;
+              break;
+            }
+            m += 4;
+          }
+          l = m + 4;
+        }
 
         // Extend backwards
         while (t > 0 && s > nextEmit && hist[t - 1] === hist[s - 1]) {
@@ -100,7 +214,25 @@ export class FastEncL3 extends FastGen {
           toks[n++] = v;
           lhist[v]!++;
         }
-        n = addMatchLong(toks, lhist, offHist, n, l, s - t - 1);
+        // n = addMatchLong(toks, lhist, offHist, n, l, s - t - 1) inlined
+        {
+          let xoffset = s - t - 1;
+          const oc = offsetCodeOf(xoffset);
+          xoffset |= oc << 16;
+          let xlength = l;
+          while (xlength > 0) {
+            let xl = xlength;
+            if (xl > 258) {
+              // We need to have at least baseMatchLength left over for next loop.
+              xl = xl > 258 + 3 ? 258 : 258 - 3;
+            }
+            xlength -= xl;
+            xl -= 3;
+            lhist[256 + lengthCodes[xl]!]!++;
+            offHist[oc]!++;
+            toks[n++] = K.MatchType | (xl << K.LengthShift) | xoffset;
+          }
+        }
         s += l;
         nextEmit = s;
         if (nextS >= s) s = nextS + 1;
@@ -109,7 +241,9 @@ export class FastEncL3 extends FastGen {
           t += l;
           // Index first pair after match end.
           if (t + 8 < histLen && t > 0) {
-            const h = hash5(dv.getInt32(t, true), dv.getInt32(t + 4, true), SHIFT);
+            const lo = dv.getInt32(t, true);
+            const hi = dv.getInt32(t + 4, true);
+            const h = ((((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
             table[(h << 1) + 1] = table[h << 1]!;
             table[h << 1] = cur + t;
           }
@@ -118,7 +252,9 @@ export class FastEncL3 extends FastGen {
 
         // Store every 5th hash in-between.
         for (let i = s - l + 2; i < s - 5; i += 6) {
-          const h = hash5(dv.getInt32(i, true), dv.getInt32(i + 4, true), SHIFT);
+          const lo = dv.getInt32(i, true);
+          const hi = dv.getInt32(i + 4, true);
+          const h = ((((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
           table[(h << 1) + 1] = table[h << 1]!;
           table[h << 1] = cur + i;
         }
@@ -126,17 +262,17 @@ export class FastEncL3 extends FastGen {
         // hash table at s-2 to s.
         let xLo = dv.getInt32(s - 2, true);
         let xHi = dv.getInt32(s + 2, true);
-        let h = hash5(xLo, xHi, SHIFT);
+        let h = ((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
         table[(h << 1) + 1] = table[h << 1]!;
         table[h << 1] = cur + s - 2;
         xLo = (xLo >>> 8) | (xHi << 24);
         xHi >>>= 8;
-        h = hash5(xLo, xHi, SHIFT);
+        h = ((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
         table[(h << 1) + 1] = table[h << 1]!;
         table[h << 1] = cur + s - 1;
         xLo = (xLo >>> 8) | (xHi << 24);
         xHi >>>= 8;
-        const currHash = hash5(xLo, xHi, SHIFT);
+        const currHash = ((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
         const cCur = table[currHash << 1]!;
         const cPrev = table[(currHash << 1) + 1]!;
         cvLo = xLo;
@@ -146,7 +282,7 @@ export class FastEncL3 extends FastGen {
 
         // Check both candidates
         candidate = cCur;
-        const minOffset = cur + s - (MAX_MATCH_OFFSET - 4);
+        const minOffset = cur + s - (K.MaxMatchOffset - 4);
         if (candidate > minOffset) {
           if (cvLo === dv.getInt32(candidate - cur, true)) {
             // Found a match...
