@@ -14,22 +14,16 @@ import { HuffmanBitWriter } from "./huffman-bit-writer.js";
 import { DeflateFast } from "./deflatefast.js";
 import { type GoFlateCheckpoint, HISTORY_BITS } from "./checkpoint.js";
 import {
-  BASE_MATCH_LENGTH,
-  BASE_MATCH_OFFSET,
   DEFAULT_COMPRESSION,
-  HASH_BITS,
   HASH_SIZE,
   HASHMUL,
   HUFFMAN_ONLY,
   LENGTH_CODES,
-  LENGTH_CODES_START,
-  LENGTH_SHIFT,
   LEVELS,
-  MATCH_TYPE,
+  Lit,
   MAX_FLATE_BLOCK_TOKENS,
   MAX_HASH_OFFSET,
   MAX_INT32,
-  MAX_MATCH_LENGTH,
   MAX_STORE_BLOCK_SIZE,
   MIN_MATCH_LENGTH,
   NO_COMPRESSION,
@@ -42,48 +36,6 @@ import {
 /** The class of encoder outputs this port reproduces: Go's compress/flate from Go 1.8 to Go 1.26. */
 export const GO_FLATE_FAMILY = "go-flate-1.8..1.26";
 
-const HASH_SHIFT = 32 - HASH_BITS;
-/** The window index at which the window shifts (fillDeflate): 2*windowSize - (minMatchLength + maxMatchLength). */
-const LANDING = 2 * WINDOW_SIZE - (MIN_MATCH_LENGTH + MAX_MATCH_LENGTH);
-
-/**
- * Speed: the hot loops (findMatch, deflateLazy, deflateGreedy) use these literal copies of the
- * constants above and of tables.ts. V8's optimized code reads a module-level const or an imported
- * binding from its cell, with a TDZ (hole) check, at every use; tsc inlines const enum members as
- * literals. Worth ~10% at level 6. (Checked against the originals at load, below.)
- */
-const enum K {
-  WindowSize = 1 << 15,
-  WindowMask = WindowSize - 1,
-  MinMatchLength = 4,
-  MaxMatchLength = 258,
-  HashMul = 0x1e35a7bd,
-  HashShift = 32 - 17, // 32 - hashBits
-  Landing = 2 * WindowSize - (MinMatchLength + MaxMatchLength),
-  MaxFlateBlockTokens = 1 << 14,
-  MatchType = 1 << 30,
-  BaseMatchLength = 3,
-  BaseMatchOffset = 1,
-  LengthShift = 22,
-  LengthCodesStart = 257,
-}
-if (
-  K.WindowSize !== WINDOW_SIZE ||
-  K.WindowMask !== WINDOW_MASK ||
-  K.MinMatchLength !== MIN_MATCH_LENGTH ||
-  K.MaxMatchLength !== MAX_MATCH_LENGTH ||
-  K.HashMul !== HASHMUL ||
-  K.HashShift !== HASH_SHIFT ||
-  K.Landing !== LANDING ||
-  K.MaxFlateBlockTokens !== MAX_FLATE_BLOCK_TOKENS ||
-  K.MatchType !== MATCH_TYPE ||
-  K.BaseMatchLength !== BASE_MATCH_LENGTH ||
-  K.BaseMatchOffset !== BASE_MATCH_OFFSET ||
-  K.LengthShift !== LENGTH_SHIFT ||
-  K.LengthCodesStart !== LENGTH_CODES_START
-) {
-  throw new Error("go-flate: deflate.ts's constants K are out of step with tables.ts");
-}
 
 const enum Mode {
   Store = 0,
@@ -169,7 +121,7 @@ export class GoFlateEncoder {
   // Write-size corner (see `write`)
   private readonly onWriteSizeSensitive: ((inputOffset: number) => void) | null;
   private readonly shiftEarlyAt: ReadonlySet<number> | null;
-  /** The step stopped at LANDING to shift the window first (shiftEarlyAt). */
+  /** The step stopped at Lit.Landing to shift the window first (shiftEarlyAt). */
   private earlyShift = false;
 
   // checkpoints
@@ -281,7 +233,7 @@ export class GoFlateEncoder {
     if (this.closed) return;
     this.closed = true;
     if (this.finished) return;
-    // Go's short write that stopped the step at LANDING was followed by a fill, which shifted.
+    // Go's short write that stopped the step at Lit.Landing was followed by a fill, which shifted.
     if (this.earlyShift) this.shiftWindow();
     this.step(true);
     if (this.finished) return;
@@ -299,7 +251,7 @@ export class GoFlateEncoder {
         for (;;) {
           if (this.fastSkipHashing === SKIP_NEVER) this.deflateLazy(sync);
           else this.deflateGreedy(sync);
-          // Stopped at LANDING to shift first: without more input (sync), shift and go on; else
+          // Stopped at Lit.Landing to shift first: without more input (sync), shift and go on; else
           // the next fill shifts.
           if (!this.earlyShift || !sync) break;
           this.shiftWindow();
@@ -326,7 +278,7 @@ export class GoFlateEncoder {
   }
 
   private fillDeflate(b: Uint8Array, off: number): number {
-    if (this.index >= LANDING && !this.suppressShift) this.shiftWindow();
+    if (this.index >= Lit.Landing && !this.suppressShift) this.shiftWindow();
     return this.fillStore(b, off);
   }
 
@@ -358,26 +310,26 @@ export class GoFlateEncoder {
   }
 
   /**
-   * The step is at window index LANDING (see `write`). Reports whether processing it after the
+   * The step is at window index Lit.Landing (see `write`). Reports whether processing it after the
    * window shift would change the output, and returns true to stop the step there (shiftEarlyAt).
    * `nt`, `length` and `chainHead` are the step's: tokens so far, the lazy-match length carried
    * into this position (levels 4-9), and the last chain head.
    */
   private landing(nt: number, length: number, chainHead: number): boolean {
-    const at = this.windowBase + LANDING;
+    const at = this.windowBase + Lit.Landing;
     if (this.shiftEarlyAt !== null && this.shiftEarlyAt.has(at)) {
       this.earlyShift = true;
       return true;
     }
     if (this.onWriteSizeSensitive === null) return false;
     const win = this.window;
-    const index = LANDING;
+    const index = Lit.Landing;
     const lookahead = this.windowEnd - index;
     let sensitive = false;
     // A block written in this iteration would lose its stored option after the shift.
     if (nt === MAX_FLATE_BLOCK_TOKENS - 1 && this.blockStart < WINDOW_SIZE) sensitive = true;
     if (index < this.windowEnd - (MIN_MATCH_LENGTH - 1)) {
-      const h = Math.imul(win[index + 3]! | (win[index + 2]! << 8) | (win[index + 1]! << 16) | (win[index]! << 24), HASHMUL) >>> HASH_SHIFT;
+      const h = Math.imul(win[index + 3]! | (win[index + 2]! << 8) | (win[index + 1]! << 16) | (win[index]! << 24), HASHMUL) >>> Lit.HashShift;
       chainHead = this.hashHead[h]!;
     }
     const head = chainHead - this.hashOffset;
@@ -416,7 +368,7 @@ export class GoFlateEncoder {
     // Speed: `| 0` (here and on tries) makes these int32 for V8; without it the chain walk below
     // kept them as tagged small integers, untagging them at every step.
     const hashOffset = this.hashOffset | 0;
-    const minMatchLook = lookahead < K.MaxMatchLength ? lookahead : K.MaxMatchLength;
+    const minMatchLook = lookahead < Lit.MaxMatchLength ? lookahead : Lit.MaxMatchLength;
 
     // We quit when we get a match that's at least nice long
     const nice = this.nice < minMatchLook ? this.nice : minMatchLook;
@@ -430,7 +382,7 @@ export class GoFlateEncoder {
     // filter with the same outcome: a candidate can only be taken if its first length+1 bytes
     // match (length >= 3 here).
     let wEnd = dv.getInt32(pos + length - 3, true);
-    const minIndex = pos - K.WindowSize;
+    const minIndex = pos - Lit.WindowSize;
     let offset = 0;
     let ok = false;
 
@@ -440,7 +392,7 @@ export class GoFlateEncoder {
         let n = 0;
         while (n <= minMatchLook - 4 && dv.getInt32(i + n, true) === dv.getInt32(pos + n, true)) n += 4;
         while (n < minMatchLook && win[i + n] === win[pos + n]) n++;
-        if (n > length && (n > K.MinMatchLength || pos - i <= 4096)) {
+        if (n > length && (n > Lit.MinMatchLength || pos - i <= 4096)) {
           length = n;
           offset = pos - i;
           ok = true;
@@ -451,7 +403,7 @@ export class GoFlateEncoder {
       }
       // hashPrev[i & windowMask] has already been overwritten, so stop now.
       if (i === minIndex) break;
-      i = hashPrev[i & K.WindowMask]! - hashOffset;
+      i = hashPrev[i & Lit.WindowMask]! - hashOffset;
       if (i < minIndex || i < floor) break;
     }
     this.mLength = length;
@@ -461,17 +413,17 @@ export class GoFlateEncoder {
 
   /** deflate() for levels 4-9 (lazy matching; fastSkipHashing == skipNever). */
   private deflateLazy(sync: boolean): void {
-    if (this.windowEnd - this.index < K.MinMatchLength + K.MaxMatchLength && !sync) return;
+    if (this.windowEnd - this.index < Lit.MinMatchLength + Lit.MaxMatchLength && !sync) return;
 
     const windowEnd = this.windowEnd;
-    const maxInsertIndex = windowEnd - (K.MinMatchLength - 1);
+    const maxInsertIndex = windowEnd - (Lit.MinMatchLength - 1);
     const win = this.window;
     const hashHead = this.hashHead;
     const hashPrev = this.hashPrev;
     const tokens = this.tokens;
     const litFreq = this.w.literalFreq;
     const offFreq = this.w.offsetFreq;
-    // Speed: the tables as locals, loaded once (see K).
+    // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = LENGTH_CODES;
     const offsetCodes = OFFSET_CODES;
     const hashOffset = this.hashOffset;
@@ -487,9 +439,9 @@ export class GoFlateEncoder {
     let hb = ((win[index - 1] ?? 0) << 24) | (win[index]! << 16) | (win[index + 1]! << 8) | win[index + 2]!;
 
     for (;;) {
-      if (index === K.Landing && this.landing(nt, length, chainHead)) break;
+      if (index === Lit.Landing && this.landing(nt, length, chainHead)) break;
       const lookahead = windowEnd - index;
-      if (lookahead < K.MinMatchLength + K.MaxMatchLength) {
+      if (lookahead < Lit.MinMatchLength + Lit.MaxMatchLength) {
         if (!sync) break;
         if (lookahead === 0) {
           // Flush current output block if any.
@@ -509,29 +461,29 @@ export class GoFlateEncoder {
       if (index < maxInsertIndex) {
         // Update the hash
         hb = (hb << 8) | win[index + 3]!;
-        const h = Math.imul(hb, K.HashMul) >>> K.HashShift;
+        const h = Math.imul(hb, Lit.HashMul) >>> Lit.HashShift;
         chainHead = hashHead[h]!;
-        hashPrev[index & K.WindowMask] = chainHead;
+        hashPrev[index & Lit.WindowMask] = chainHead;
         hashHead[h] = index + hashOffset;
       }
       const prevLength = length;
       const prevOffset = offset;
-      length = K.MinMatchLength - 1;
+      length = Lit.MinMatchLength - 1;
       offset = 0;
-      const minIndex = index > K.WindowSize ? index - K.WindowSize : 0;
+      const minIndex = index > Lit.WindowSize ? index - Lit.WindowSize : 0;
 
       if (chainHead - hashOffset >= minIndex && lookahead > prevLength && prevLength < lazy) {
-        if (this.findMatch(index, chainHead - hashOffset, K.MinMatchLength - 1, lookahead, 0)) {
+        if (this.findMatch(index, chainHead - hashOffset, Lit.MinMatchLength - 1, lookahead, 0)) {
           length = this.mLength;
           offset = this.mOffset;
         }
       }
-      if (prevLength >= K.MinMatchLength && length <= prevLength) {
+      if (prevLength >= Lit.MinMatchLength && length <= prevLength) {
         // There was a match at the previous step, and the current match is not better. Output
         // the previous match.
-        tokens[nt++] = K.MatchType + ((prevLength - K.BaseMatchLength) << K.LengthShift) + (prevOffset - K.BaseMatchOffset);
-        litFreq[K.LengthCodesStart + lengthCodes[prevLength - K.BaseMatchLength]!]!++;
-        offFreq[offsetCodes[prevOffset - K.BaseMatchOffset]!]!++;
+        tokens[nt++] = Lit.MatchType + ((prevLength - Lit.BaseMatchLength) << Lit.LengthShift) + (prevOffset - Lit.BaseMatchOffset);
+        litFreq[Lit.LengthCodesStart + lengthCodes[prevLength - Lit.BaseMatchLength]!]!++;
+        offFreq[offsetCodes[prevOffset - Lit.BaseMatchOffset]!]!++;
         // Insert in the hash table all strings up to the end of the match. index and index-1 are
         // already inserted. If there is not enough lookahead, the last two strings are not
         // inserted into the hash table.
@@ -539,16 +491,16 @@ export class GoFlateEncoder {
         for (index++; index < newIndex; index++) {
           if (index < maxInsertIndex) {
             hb = (hb << 8) | win[index + 3]!;
-            const h = Math.imul(hb, K.HashMul) >>> K.HashShift;
+            const h = Math.imul(hb, Lit.HashMul) >>> Lit.HashShift;
             // Get previous value with the same hash. Our chain should point to the previous value.
-            hashPrev[index & K.WindowMask] = hashHead[h]!;
+            hashPrev[index & Lit.WindowMask] = hashHead[h]!;
             // Set the head of the hash chain to us.
             hashHead[h] = index + hashOffset;
           }
         }
         byteAvailable = false;
-        length = K.MinMatchLength - 1;
-        if (nt === K.MaxFlateBlockTokens) {
+        length = Lit.MinMatchLength - 1;
+        if (nt === Lit.MaxFlateBlockTokens) {
           // The block includes the current character
           this.writeBlock(nt, index);
           nt = 0;
@@ -568,7 +520,7 @@ export class GoFlateEncoder {
           const b = win[i]!;
           tokens[nt++] = b;
           litFreq[b]!++;
-          if (nt === K.MaxFlateBlockTokens) {
+          if (nt === Lit.MaxFlateBlockTokens) {
             this.writeBlock(nt, i + 1);
             nt = 0;
             wrote = true;
@@ -598,17 +550,17 @@ export class GoFlateEncoder {
 
   /** deflate() for levels 2-3 (no lazy matching; long matches are not inserted into the hash chains). */
   private deflateGreedy(sync: boolean): void {
-    if (this.windowEnd - this.index < K.MinMatchLength + K.MaxMatchLength && !sync) return;
+    if (this.windowEnd - this.index < Lit.MinMatchLength + Lit.MaxMatchLength && !sync) return;
 
     const windowEnd = this.windowEnd;
-    const maxInsertIndex = windowEnd - (K.MinMatchLength - 1);
+    const maxInsertIndex = windowEnd - (Lit.MinMatchLength - 1);
     const win = this.window;
     const hashHead = this.hashHead;
     const hashPrev = this.hashPrev;
     const tokens = this.tokens;
     const litFreq = this.w.literalFreq;
     const offFreq = this.w.offsetFreq;
-    // Speed: the tables as locals, loaded once (see K).
+    // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = LENGTH_CODES;
     const offsetCodes = OFFSET_CODES;
     const hashOffset = this.hashOffset;
@@ -623,9 +575,9 @@ export class GoFlateEncoder {
     let hb = ((win[index - 1] ?? 0) << 24) | (win[index]! << 16) | (win[index + 1]! << 8) | win[index + 2]!;
 
     for (;;) {
-      if (index === K.Landing && this.landing(nt, length, chainHead)) break;
+      if (index === Lit.Landing && this.landing(nt, length, chainHead)) break;
       const lookahead = windowEnd - index;
-      if (lookahead < K.MinMatchLength + K.MaxMatchLength) {
+      if (lookahead < Lit.MinMatchLength + Lit.MaxMatchLength) {
         if (!sync) break;
         if (lookahead === 0) {
           if (nt > 0) {
@@ -637,33 +589,33 @@ export class GoFlateEncoder {
       }
       if (index < maxInsertIndex) {
         hb = (hb << 8) | win[index + 3]!;
-        const h = Math.imul(hb, K.HashMul) >>> K.HashShift;
+        const h = Math.imul(hb, Lit.HashMul) >>> Lit.HashShift;
         chainHead = hashHead[h]!;
-        hashPrev[index & K.WindowMask] = chainHead;
+        hashPrev[index & Lit.WindowMask] = chainHead;
         hashHead[h] = index + hashOffset;
       }
-      length = K.MinMatchLength - 1;
+      length = Lit.MinMatchLength - 1;
       offset = 0;
-      const minIndex = index > K.WindowSize ? index - K.WindowSize : 0;
+      const minIndex = index > Lit.WindowSize ? index - Lit.WindowSize : 0;
 
-      if (chainHead - hashOffset >= minIndex && lookahead > K.MinMatchLength - 1) {
-        if (this.findMatch(index, chainHead - hashOffset, K.MinMatchLength - 1, lookahead, 0)) {
+      if (chainHead - hashOffset >= minIndex && lookahead > Lit.MinMatchLength - 1) {
+        if (this.findMatch(index, chainHead - hashOffset, Lit.MinMatchLength - 1, lookahead, 0)) {
           length = this.mLength;
           offset = this.mOffset;
         }
       }
       let wrote = false;
-      if (length >= K.MinMatchLength) {
-        tokens[nt++] = K.MatchType + ((length - K.BaseMatchLength) << K.LengthShift) + (offset - K.BaseMatchOffset);
-        litFreq[K.LengthCodesStart + lengthCodes[length - K.BaseMatchLength]!]!++;
-        offFreq[offsetCodes[offset - K.BaseMatchOffset]!]!++;
+      if (length >= Lit.MinMatchLength) {
+        tokens[nt++] = Lit.MatchType + ((length - Lit.BaseMatchLength) << Lit.LengthShift) + (offset - Lit.BaseMatchOffset);
+        litFreq[Lit.LengthCodesStart + lengthCodes[length - Lit.BaseMatchLength]!]!++;
+        offFreq[offsetCodes[offset - Lit.BaseMatchOffset]!]!++;
         if (length <= fastSkipHashing) {
           const newIndex = index + length;
           for (index++; index < newIndex; index++) {
             if (index < maxInsertIndex) {
               hb = (hb << 8) | win[index + 3]!;
-              const h = Math.imul(hb, K.HashMul) >>> K.HashShift;
-              hashPrev[index & K.WindowMask] = hashHead[h]!;
+              const h = Math.imul(hb, Lit.HashMul) >>> Lit.HashShift;
+              hashPrev[index & Lit.WindowMask] = hashHead[h]!;
               hashHead[h] = index + hashOffset;
             }
           }
@@ -672,7 +624,7 @@ export class GoFlateEncoder {
           index += length;
           hb = (win[index - 1]! << 24) | (win[index]! << 16) | (win[index + 1]! << 8) | win[index + 2]!;
         }
-        if (nt === K.MaxFlateBlockTokens) {
+        if (nt === Lit.MaxFlateBlockTokens) {
           // The block includes the current character
           this.writeBlock(nt, index);
           nt = 0;
@@ -682,7 +634,7 @@ export class GoFlateEncoder {
         const b = win[index]!;
         tokens[nt++] = b;
         litFreq[b]!++;
-        if (nt === K.MaxFlateBlockTokens) {
+        if (nt === Lit.MaxFlateBlockTokens) {
           this.writeBlock(nt, index + 1);
           nt = 0;
           wrote = true;
@@ -881,7 +833,7 @@ export class GoFlateEncoder {
         const b = q - base;
         if ((history![b >> 3]! & (1 << (b & 7))) === 0) continue;
       }
-      const h = Math.imul(win[q + 3]! | (win[q + 2]! << 8) | (win[q + 1]! << 16) | (win[q]! << 24), HASHMUL) >>> HASH_SHIFT;
+      const h = Math.imul(win[q + 3]! | (win[q + 2]! << 8) | (win[q + 1]! << 16) | (win[q]! << 24), HASHMUL) >>> Lit.HashShift;
       hashPrev[q & WINDOW_MASK] = hashHead[h]!;
       hashHead[h] = q + hashOffset;
     }

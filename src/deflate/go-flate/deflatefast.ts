@@ -8,59 +8,18 @@
 // pattern, compared as such).
 //
 // Speed: encode reads Go's load32 as one little-endian DataView.getInt32 (the same int32 as the four
-// bytes or-ed together), and its constants as literals (see K). Measured about 12-15% faster at level 1.
+// bytes or-ed together), and its constants as literals (see Lit in tables.ts). Measured about 12-15% faster at level 1.
 
 import {
-  BASE_MATCH_LENGTH,
-  BASE_MATCH_OFFSET,
   BUFFER_RESET,
-  INPUT_MARGIN,
   LENGTH_CODES,
-  LENGTH_CODES_START,
-  LENGTH_SHIFT,
-  MATCH_TYPE,
-  MAX_MATCH_LENGTH,
+  Lit,
   MAX_MATCH_OFFSET,
   MAX_STORE_BLOCK_SIZE,
   MIN_NON_LITERAL_BLOCK_SIZE,
   OFFSET_CODES,
-  TABLE_SHIFT,
   TABLE_SIZE,
 } from "./tables.js";
-
-const HASHMUL = 0x1e35a7bd;
-
-/**
- * Speed: the constants of encode's and matchLen's hot loops as literals. V8's optimized code reads a
- * module-level const or an imported binding from its cell, with a hole (TDZ) check, at every use; tsc
- * writes const enum members in as numbers (as in deflate.ts; checked against the originals below).
- */
-const enum K {
-  HashMul = 0x1e35a7bd,
-  TableShift = 32 - 14, // 32 - tableBits
-  InputMargin = 16 - 1,
-  MaxMatchLength = 258,
-  MaxMatchOffset = 1 << 15,
-  MatchType = 1 << 30,
-  LengthShift = 22,
-  BaseMatchLength = 3,
-  BaseMatchOffset = 1,
-  LengthCodesStart = 257,
-}
-if (
-  K.HashMul !== HASHMUL ||
-  K.TableShift !== TABLE_SHIFT ||
-  K.InputMargin !== INPUT_MARGIN ||
-  K.MaxMatchLength !== MAX_MATCH_LENGTH ||
-  K.MaxMatchOffset !== MAX_MATCH_OFFSET ||
-  K.MatchType !== MATCH_TYPE ||
-  K.LengthShift !== LENGTH_SHIFT ||
-  K.BaseMatchLength !== BASE_MATCH_LENGTH ||
-  K.BaseMatchOffset !== BASE_MATCH_OFFSET ||
-  K.LengthCodesStart !== LENGTH_CODES_START
-) {
-  throw new Error("go-flate: deflatefast.ts's constants K are out of step with tables.ts");
-}
 
 /** deflateFast maintains the table for matches, and the previous byte block for cross block matching. */
 export class DeflateFast {
@@ -105,19 +64,19 @@ export class DeflateFast {
     const tableOffset = this.tableOffset;
     const cur = this.cur;
     const dv = this.view;
-    // Speed: the tables as locals, loaded once (see K).
+    // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = LENGTH_CODES;
     const offsetCodes = OFFSET_CODES;
 
     // sLimit is when to stop looking for offset/length copies. The inputMargin lets us use a fast
     // path for emitLiteral in the main loop, while we are looking for copies.
-    const sLimit = srcLen - K.InputMargin;
+    const sLimit = srcLen - Lit.FastInputMargin;
 
     // nextEmit is where in src the next emitLiteral should start from.
     let nextEmit = 0;
     let s = 0;
     let cv = dv.getInt32(0, true);
-    let nextHash = Math.imul(cv, K.HashMul) >>> K.TableShift;
+    let nextHash = Math.imul(cv, Lit.HashMul) >>> Lit.FastTableShift;
 
     outer: for (;;) {
       // Copied from the C++ snappy implementation:
@@ -148,10 +107,10 @@ export class DeflateFast {
         const now = dv.getInt32(nextS, true);
         tableOffset[nextHash] = s + cur;
         tableVal[nextHash] = cv;
-        nextHash = Math.imul(now, K.HashMul) >>> K.TableShift;
+        nextHash = Math.imul(now, Lit.HashMul) >>> Lit.FastTableShift;
 
         const offset = s - (candOffset - cur);
-        if (offset > K.MaxMatchOffset || cv !== candVal) {
+        if (offset > Lit.MaxMatchOffset || cv !== candVal) {
           // Out of range or not matched.
           cv = now;
           continue;
@@ -184,9 +143,9 @@ export class DeflateFast {
         const l = this.matchLen(s, t, src, srcLen);
 
         // matchToken is flate's equivalent of Snappy's emitCopy. (length,offset)
-        dst[nt++] = K.MatchType + ((l + 4 - K.BaseMatchLength) << K.LengthShift) + (s - t - K.BaseMatchOffset);
-        litFreq[K.LengthCodesStart + lengthCodes[l + 4 - K.BaseMatchLength]!]!++;
-        offFreq[offsetCodes[s - t - K.BaseMatchOffset]!]!++;
+        dst[nt++] = Lit.MatchType + ((l + 4 - Lit.BaseMatchLength) << Lit.LengthShift) + (s - t - Lit.BaseMatchOffset);
+        litFreq[Lit.LengthCodesStart + lengthCodes[l + 4 - Lit.BaseMatchLength]!]!++;
+        offFreq[offsetCodes[s - t - Lit.BaseMatchOffset]!]!++;
         s += l;
         nextEmit = s;
         if (s >= sLimit) break outer; // goto emitRemainder
@@ -195,20 +154,20 @@ export class DeflateFast {
         // update the hash table at s-1 and at s. If another emitCopy is not our next move, also
         // calculate nextHash at s+1.
         const x0 = dv.getInt32(s - 1, true);
-        const prevHash = Math.imul(x0, K.HashMul) >>> K.TableShift;
+        const prevHash = Math.imul(x0, Lit.HashMul) >>> Lit.FastTableShift;
         tableOffset[prevHash] = cur + s - 1;
         tableVal[prevHash] = x0;
         const x1 = dv.getInt32(s, true);
-        const currHash = Math.imul(x1, K.HashMul) >>> K.TableShift;
+        const currHash = Math.imul(x1, Lit.HashMul) >>> Lit.FastTableShift;
         candOffset = tableOffset[currHash]!;
         const candVal = tableVal[currHash]!;
         tableOffset[currHash] = cur + s;
         tableVal[currHash] = x1;
 
         const offset = s - (candOffset - cur);
-        if (offset > K.MaxMatchOffset || x1 !== candVal) {
+        if (offset > Lit.MaxMatchOffset || x1 !== candVal) {
           cv = dv.getInt32(s + 1, true);
-          nextHash = Math.imul(cv, K.HashMul) >>> K.TableShift;
+          nextHash = Math.imul(cv, Lit.HashMul) >>> Lit.FastTableShift;
           s++;
           break;
         }
@@ -232,7 +191,7 @@ export class DeflateFast {
    * the match is starting in e.prev. We assume that src[s-4:s] and src[t-4:t] already match.
    */
   private matchLen(s: number, t: number, src: Uint8Array, srcLen: number): number {
-    let s1 = s + K.MaxMatchLength - 4;
+    let s1 = s + Lit.MaxMatchLength - 4;
     if (s1 > srcLen) s1 = srcLen;
 
     // If we are inside the current block

@@ -9,14 +9,14 @@
 // below the 2^31 that would change the rounded quotient: round((a*b - (imul(a, b) >>> 0)) / 2^32).
 
 import type { Tokens } from "./token.js";
-import { ALLOC_HISTORY, MAX_MATCH_OFFSET, MAX_STORE_BLOCK_SIZE, BUFFER_RESET } from "./tables.js";
+import { ALLOC_HISTORY, Lit, MAX_MATCH_OFFSET, MAX_STORE_BLOCK_SIZE, BUFFER_RESET } from "./tables.js";
 
-export const PRIME4 = 0x9e3779b1; // prime4bytes = 2654435761
-const P5_LO = 0x1bbcdcbb; // prime5bytes = 0xcf_1bbcdcbb
-const P5_HI = 0xcf;
-export const P7_LO = 0xdcbfa563; // prime7bytes = 0xcf1bbc_dcbfa563
-export const P7_HI = 0xcf1bbc;
-export const TWO_M32 = 2.3283064365386963e-10; // 2^-32
+export const PRIME4 = Lit.Prime4; // prime4bytes = 2654435761
+const P5_LO = Lit.P5Lo; // prime5bytes = 0xcf_1bbcdcbb
+const P5_HI = Lit.P5Hi;
+export const P7_LO = Lit.P7Lo; // prime7bytes = 0xcf1bbc_dcbfa563
+export const P7_HI = Lit.P7Hi;
+export const TWO_M32 = Lit.TwoM32; // 2^-32
 
 /** hashLen(u, bits, 4) = (uint32(u) * prime4bytes) >> (32 - bits); shift = 32 - bits. */
 export function hash4(lo: number, shift: number): number {

@@ -13,44 +13,19 @@ import {
   codegenOrder,
   END_BLOCK_MARKER,
   LENGTH_CODES_START,
-  LENGTH_EXTRA_BITS_MIN_CODE,
   lengthBase,
   lengthCodes,
   lengthExtraBits,
-  LENGTH_SHIFT,
   LITERAL_COUNT,
+  Lit,
   MAX_PREDEFINED_TOKENS,
   MAX_STORE_BLOCK_SIZE,
-  MATCH_OFFSET_ONLY_MASK,
   OFFSET_CODE_COUNT,
-  OFFSET_EXTRA_BITS_MIN_CODE,
   offsetCombined,
   offsetExtraBits,
 } from "./tables.js";
 
 const MAX_INT32 = 0x7fffffff;
-
-/**
- * Speed: the constants of writeTokens' loop as literals. V8's optimized code reads an imported binding
- * or a module-level const from its cell, with a hole (TDZ) check, at every use; tsc writes const enum
- * members in as numbers (as in level5.ts; checked against the originals below).
- */
-const enum K {
-  LengthShift = 22,
-  LengthCodesStart = 257,
-  LengthExtraBitsMinCode = 8,
-  OffsetExtraBitsMinCode = 4,
-  MatchOffsetOnlyMask = 0xffff,
-}
-if (
-  K.LengthShift !== LENGTH_SHIFT ||
-  K.LengthCodesStart !== LENGTH_CODES_START ||
-  K.LengthExtraBitsMinCode !== LENGTH_EXTRA_BITS_MIN_CODE ||
-  K.OffsetExtraBitsMinCode !== OFFSET_EXTRA_BITS_MIN_CODE ||
-  K.MatchOffsetOnlyMask !== MATCH_OFFSET_ONLY_MASK
-) {
-  throw new Error("klauspost-flate: huffman-bit-writer.ts's constants K are out of step with tables.ts");
-}
 
 /** A static offset encoder for Huffman-only blocks (one offset code, never written). */
 const huffOffset = ((): HuffmanEncoder => {
@@ -510,9 +485,9 @@ export class HuffmanBitWriter {
     const lenNBits = this.lenNBits;
     for (let xl = 0; xl < 256; xl++) {
       const lc = lengthCodes[xl]! & 31;
-      const c = leCodes[K.LengthCodesStart + lc]!;
+      const c = leCodes[Lit.LengthCodesStart + lc]!;
       const cl = c & 0xff;
-      if (lc >= K.LengthExtraBitsMinCode) {
+      if (lc >= Lit.LengthExtraBitsMinCode) {
         lenBits[xl] = (c >>> 8) | (((xl - lengthBase[lc]!) & 0xff) << cl);
         lenNBits[xl] = cl + lengthExtraBits[lc]!;
       } else {
@@ -523,7 +498,7 @@ export class HuffmanBitWriter {
     // At most 48 bits a token.
     this.ensure(n * 6 + 16);
     const out = this.out;
-    // Speed: the table as a local, loaded once (see K).
+    // Speed: the table as a local, loaded once (see Lit in tables.ts).
     const offsetCombinedOf = offsetCombined;
     let pos = this.pos;
     let acc = this.bits;
@@ -538,7 +513,7 @@ export class HuffmanBitWriter {
         nb = c & 0xff;
       } else {
         // Write the length (symbol and extra bits)
-        const length = (tok >>> K.LengthShift) & 0xff;
+        const length = (tok >>> Lit.LengthShift) & 0xff;
         const lv = lenBits[length]!;
         const ln = lenNBits[length]!;
         acc |= lv << nbits;
@@ -558,9 +533,9 @@ export class HuffmanBitWriter {
         const oc = oeCodes[offsetCode]!;
         v = oc >>> 8;
         nb = oc & 0xff;
-        if (offsetCode >= K.OffsetExtraBitsMinCode) {
+        if (offsetCode >= Lit.OffsetExtraBitsMinCode) {
           const offsetComb = offsetCombinedOf[offsetCode]!;
-          v |= ((offset - (offsetComb >>> 8)) & K.MatchOffsetOnlyMask) << nb;
+          v |= ((offset - (offsetComb >>> 8)) & Lit.MatchOffsetOnlyMask) << nb;
           nb += offsetComb & 0xff;
         }
       }

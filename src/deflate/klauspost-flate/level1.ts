@@ -3,63 +3,12 @@
 
 //
 // Speed (level 1): hash5 (fast-encoder.ts), matchLen and addMatchLong (token.ts) are written out inline
-// in FastEncL1.encode, with the constants as literals (see K); hash5's carry is worked out in int32
+// in FastEncL1.encode, with the constants as literals (see Lit in tables.ts); hash5's carry is worked out in int32
 // arithmetic rather than through a double product (the same value; checked at load).
 
 import { FastGen, hash5, matchLen } from "./fast-encoder.js";
 import { addMatchLong, type Tokens } from "./token.js";
-import { B_TABLE_BITS, B_TABLE_SIZE, LENGTH_SHIFT, lengthCodes1, MATCH_TYPE, MAX_MATCH_OFFSET, offsetCode, TABLE_BITS, TABLE_SIZE } from "./tables.js";
-
-const INPUT_MARGIN = 12 - 1;
-const MIN_NON_LITERAL_BLOCK_SIZE = 1 + 1 + INPUT_MARGIN;
-
-/**
- * Speed: the constants of level 1's hot loop as literals. V8's optimized code reads an imported binding
- * or a module-level const from its cell, with a hole (TDZ) check, at every use; tsc writes const enum
- * members in as numbers (as in level5.ts; checked against the originals below).
- */
-const enum K {
-  InputMargin = 12 - 1,
-  MinNonLiteralBlockSize = 1 + 1 + InputMargin,
-  /** hashLen(u, tableBits, 5): 32 - 15. */
-  Shift5 = 32 - 15,
-  /** prime5bytes = 0xcf_1bbcdcbb, low and high 32 bits. */
-  P5Lo = 0x1bbcdcbb,
-  P5Hi = 0xcf,
-  /**
-   * mulhi(lo << 24, P5Lo) = ((lo & 0xff) * P5Lo) >> 8, split so that it stays in int32 arithmetic:
-   * (lo & 0xff) * (P5Lo >> 8) + (((lo & 0xff) * (P5Lo & 0xff)) >> 8).
-   */
-  P5LoHigh24 = 0x1bbcdc,
-  P5LoLow8 = 0xbb,
-  MaxMatchOffset = 1 << 15,
-  MatchType = 1 << 30,
-  LengthShift = 22,
-}
-{
-  // hash5 of fast-encoder.ts keeps its primes to itself: compare the inlined expression on words with
-  // every low byte (the carry term depends on it alone).
-  let sameHash5 = true;
-  for (let b = 0; b < 256; b++) {
-    const lo = (Math.imul(b, 0x01010101) ^ 0x5a3c9600) | b;
-    const hi = Math.imul(b + 1, 0x9e3779b1);
-    const inlined = (((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5;
-    if (inlined !== hash5(lo, hi, K.Shift5)) sameHash5 = false;
-  }
-  if (
-    !sameHash5 ||
-    K.P5LoHigh24 !== K.P5Lo >>> 8 ||
-    K.P5LoLow8 !== (K.P5Lo & 0xff) ||
-    K.InputMargin !== INPUT_MARGIN ||
-    K.MinNonLiteralBlockSize !== MIN_NON_LITERAL_BLOCK_SIZE ||
-    K.Shift5 !== 32 - TABLE_BITS ||
-    K.MaxMatchOffset !== MAX_MATCH_OFFSET ||
-    K.MatchType !== MATCH_TYPE ||
-    K.LengthShift !== LENGTH_SHIFT
-  ) {
-    throw new Error("klauspost-flate: level1.ts's constants K are out of step with tables.ts and fast-encoder.ts");
-  }
-}
+import { B_TABLE_BITS, B_TABLE_SIZE, lengthCodes1, Lit, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
 
 /** Level 1: one 5-byte hash table (2^15 entries), skipping ahead faster on misses. */
 export class FastEncL1 extends FastGen {
@@ -68,7 +17,7 @@ export class FastEncL1 extends FastGen {
   encode(dst: Tokens, src: Uint8Array): void {
     this.rebase([this.table], [], false);
     let s = this.addBlock(src);
-    if (src.length < K.MinNonLiteralBlockSize) {
+    if (src.length < Lit.MinNonLiteralBlockSize) {
       dst.n = src.length;
       return;
     }
@@ -80,13 +29,13 @@ export class FastEncL1 extends FastGen {
     const toks = dst.tokens;
     const lhist = dst.hist;
     const offHist = dst.offHist;
-    // Speed: the tables as locals, loaded once (see K).
+    // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = lengthCodes1;
     const offsetCodeOf = offsetCode;
     let n = dst.n;
 
     let nextEmit = s;
-    const sLimit = histLen - K.InputMargin;
+    const sLimit = histLen - Lit.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
 
@@ -95,7 +44,7 @@ export class FastEncL1 extends FastGen {
       let nextS = s;
       let candidate = 0;
       for (;;) {
-        let nextHash = ((((Math.imul((cvHi << 24) | (cvLo >>> 8), K.P5Lo) + Math.imul(cvLo << 24, K.P5Hi)) | 0) + (Math.imul(cvLo & 0xff, K.P5LoHigh24) + (((cvLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+        let nextHash = ((((Math.imul((cvHi << 24) | (cvLo >>> 8), Lit.P5Lo) + Math.imul(cvLo << 24, Lit.P5Hi)) | 0) + (Math.imul(cvLo & 0xff, Lit.P5LoHigh24) + (((cvLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift15);
         candidate = table[nextHash]!;
         nextS = s + 2 + ((s - nextEmit) >> 5);
         if (nextS > sLimit) break search;
@@ -103,10 +52,10 @@ export class FastEncL1 extends FastGen {
         let nowLo = dv.getInt32(nextS, true);
         let nowHi = dv.getInt32(nextS + 4, true);
         table[nextHash] = s + cur;
-        nextHash = ((((Math.imul((nowHi << 24) | (nowLo >>> 8), K.P5Lo) + Math.imul(nowLo << 24, K.P5Hi)) | 0) + (Math.imul(nowLo & 0xff, K.P5LoHigh24) + (((nowLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+        nextHash = ((((Math.imul((nowHi << 24) | (nowLo >>> 8), Lit.P5Lo) + Math.imul(nowLo << 24, Lit.P5Hi)) | 0) + (Math.imul(nowLo & 0xff, Lit.P5LoHigh24) + (((nowLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift15);
 
         let offset = s - (candidate - cur);
-        if (offset < K.MaxMatchOffset && cvLo === dv.getInt32(candidate - cur, true)) {
+        if (offset < Lit.MaxMatchOffset && cvLo === dv.getInt32(candidate - cur, true)) {
           table[nextHash] = nextS + cur;
           break;
         }
@@ -122,7 +71,7 @@ export class FastEncL1 extends FastGen {
         table[nextHash] = s + cur;
 
         offset = s - (candidate - cur);
-        if (offset < K.MaxMatchOffset && cvLo === dv.getInt32(candidate - cur, true)) {
+        if (offset < Lit.MaxMatchOffset && cvLo === dv.getInt32(candidate - cur, true)) {
           table[nextHash] = nextS + cur;
           break;
         }
@@ -185,7 +134,7 @@ export class FastEncL1 extends FastGen {
             xl -= 3;
             lhist[256 + lengthCodes[xl]!]!++;
             offHist[oc]!++;
-            toks[n++] = K.MatchType | (xl << K.LengthShift) | xoffset;
+            toks[n++] = Lit.MatchType | (xl << Lit.LengthShift) | xoffset;
           }
         }
         s += l;
@@ -196,7 +145,7 @@ export class FastEncL1 extends FastGen {
           if (s + l + 8 < histLen) {
             const lo = dv.getInt32(s, true);
             const hi = dv.getInt32(s + 4, true);
-            table[((((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5)] = s + cur;
+            table[((((Math.imul((hi << 24) | (lo >>> 8), Lit.P5Lo) + Math.imul(lo << 24, Lit.P5Hi)) | 0) + (Math.imul(lo & 0xff, Lit.P5LoHigh24) + (((lo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift15)] = s + cur;
           }
           break search;
         }
@@ -206,16 +155,16 @@ export class FastEncL1 extends FastGen {
         let xLo = dv.getInt32(s - 2, true);
         let xHi = dv.getInt32(s + 2, true);
         const o = cur + s - 2;
-        table[((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5)] = o;
+        table[((((Math.imul((xHi << 24) | (xLo >>> 8), Lit.P5Lo) + Math.imul(xLo << 24, Lit.P5Hi)) | 0) + (Math.imul(xLo & 0xff, Lit.P5LoHigh24) + (((xLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift15)] = o;
         // x >>= 16
         xLo = (xLo >>> 16) | (xHi << 16);
         xHi >>>= 16;
-        const currHash = ((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+        const currHash = ((((Math.imul((xHi << 24) | (xLo >>> 8), Lit.P5Lo) + Math.imul(xLo << 24, Lit.P5Hi)) | 0) + (Math.imul(xLo & 0xff, Lit.P5LoHigh24) + (((xLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift15);
         candidate = table[currHash]!;
         table[currHash] = o + 2;
 
         const offset = s - (candidate - cur);
-        if (offset > K.MaxMatchOffset || xLo !== dv.getInt32(candidate - cur, true)) {
+        if (offset > Lit.MaxMatchOffset || xLo !== dv.getInt32(candidate - cur, true)) {
           cvLo = (xLo >>> 8) | (xHi << 24);
           cvHi = xHi >>> 8;
           s++;
@@ -244,7 +193,7 @@ export class FastEncL2 extends FastGen {
   encode(dst: Tokens, src: Uint8Array): void {
     this.rebase([this.table], [], false);
     let s = this.addBlock(src);
-    if (src.length < MIN_NON_LITERAL_BLOCK_SIZE) {
+    if (src.length < Lit.MinNonLiteralBlockSize) {
       dst.n = src.length;
       return;
     }
@@ -260,7 +209,7 @@ export class FastEncL2 extends FastGen {
     let n = dst.n;
 
     let nextEmit = s;
-    const sLimit = histLen - INPUT_MARGIN;
+    const sLimit = histLen - Lit.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
 

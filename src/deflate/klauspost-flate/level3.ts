@@ -3,62 +3,12 @@
 
 //
 // Speed (level 3): hash5 (fast-encoder.ts), matchLen and addMatchLong (token.ts) are written out inline
-// in FastEncL3.encode, with the constants as literals (see K); hash5's carry is worked out in int32
+// in FastEncL3.encode, with the constants as literals (see Lit in tables.ts); hash5's carry is worked out in int32
 // arithmetic rather than through a double product (the same value; checked at load).
 
 import { FastGen, hash4, hash5, hash7, matchLen } from "./fast-encoder.js";
 import { addMatchLong, type Tokens } from "./token.js";
-import { LENGTH_SHIFT, lengthCodes1, MATCH_TYPE, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
-
-const INPUT_MARGIN = 12 - 1;
-const MIN_NON_LITERAL_BLOCK_SIZE = 1 + 1 + INPUT_MARGIN;
-
-/**
- * Speed: the constants of level 3's hot loop as literals. V8's optimized code reads an imported binding
- * or a module-level const from its cell, with a hole (TDZ) check, at every use; tsc writes const enum
- * members in as numbers (as in level5.ts; checked against the originals below).
- */
-const enum K {
-  InputMargin = 12 - 1,
-  MinNonLiteralBlockSize = 1 + 1 + InputMargin,
-  /** hashLen(u, 16, 5): 32 - 16. */
-  Shift5 = 32 - 16,
-  /** prime5bytes = 0xcf_1bbcdcbb, low and high 32 bits. */
-  P5Lo = 0x1bbcdcbb,
-  P5Hi = 0xcf,
-  /**
-   * mulhi(lo << 24, P5Lo) = ((lo & 0xff) * P5Lo) >> 8, split so that it stays in int32 arithmetic:
-   * (lo & 0xff) * (P5Lo >> 8) + (((lo & 0xff) * (P5Lo & 0xff)) >> 8).
-   */
-  P5LoHigh24 = 0x1bbcdc,
-  P5LoLow8 = 0xbb,
-  MaxMatchOffset = 1 << 15,
-  MatchType = 1 << 30,
-  LengthShift = 22,
-}
-{
-  // hash5 of fast-encoder.ts keeps its primes to itself: compare the inlined expression on words with
-  // every low byte (the carry term depends on it alone).
-  let sameHash5 = true;
-  for (let b = 0; b < 256; b++) {
-    const lo = (Math.imul(b, 0x01010101) ^ 0x5a3c9600) | b;
-    const hi = Math.imul(b + 1, 0x9e3779b1);
-    const inlined = (((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5;
-    if (inlined !== hash5(lo, hi, K.Shift5)) sameHash5 = false;
-  }
-  if (
-    !sameHash5 ||
-    K.P5LoHigh24 !== K.P5Lo >>> 8 ||
-    K.P5LoLow8 !== (K.P5Lo & 0xff) ||
-    K.InputMargin !== INPUT_MARGIN ||
-    K.MinNonLiteralBlockSize !== MIN_NON_LITERAL_BLOCK_SIZE ||
-    K.MaxMatchOffset !== MAX_MATCH_OFFSET ||
-    K.MatchType !== MATCH_TYPE ||
-    K.LengthShift !== LENGTH_SHIFT
-  ) {
-    throw new Error("klauspost-flate: level3.ts's constants K are out of step with tables.ts and fast-encoder.ts");
-  }
-}
+import { lengthCodes1, Lit, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
 
 /** Level 3: a 5-byte hash table of 2^16 buckets with two entries (Cur, Prev) each. */
 export class FastEncL3 extends FastGen {
@@ -69,7 +19,7 @@ export class FastEncL3 extends FastGen {
     this.rebase([], [this.table], true);
     let s = this.addBlock(src);
     // Skip if too small.
-    if (src.length < K.MinNonLiteralBlockSize) {
+    if (src.length < Lit.MinNonLiteralBlockSize) {
       dst.n = src.length;
       return;
     }
@@ -81,13 +31,13 @@ export class FastEncL3 extends FastGen {
     const toks = dst.tokens;
     const lhist = dst.hist;
     const offHist = dst.offHist;
-    // Speed: the tables as locals, loaded once (see K).
+    // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = lengthCodes1;
     const offsetCodeOf = offsetCode;
     let n = dst.n;
 
     let nextEmit = s;
-    const sLimit = histLen - K.InputMargin;
+    const sLimit = histLen - Lit.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
 
@@ -96,7 +46,7 @@ export class FastEncL3 extends FastGen {
       let nextS = s;
       let candidate = 0;
       for (;;) {
-        const nextHash = ((((Math.imul((cvHi << 24) | (cvLo >>> 8), K.P5Lo) + Math.imul(cvLo << 24, K.P5Hi)) | 0) + (Math.imul(cvLo & 0xff, K.P5LoHigh24) + (((cvLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+        const nextHash = ((((Math.imul((cvHi << 24) | (cvLo >>> 8), Lit.P5Lo) + Math.imul(cvLo << 24, Lit.P5Hi)) | 0) + (Math.imul(cvLo & 0xff, Lit.P5LoHigh24) + (((cvLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift16);
         s = nextS;
         nextS = s + 1 + ((s - nextEmit) >> 7);
         if (nextS > sLimit) break search;
@@ -106,7 +56,7 @@ export class FastEncL3 extends FastGen {
         const nowHi = dv.getInt32(nextS + 4, true);
 
         // Safe offset distance until s + 4...
-        const minOffset = cur + s - (K.MaxMatchOffset - 4);
+        const minOffset = cur + s - (Lit.MaxMatchOffset - 4);
         table[(nextHash << 1) + 1] = cCur;
         table[nextHash << 1] = s + cur;
 
@@ -230,7 +180,7 @@ export class FastEncL3 extends FastGen {
             xl -= 3;
             lhist[256 + lengthCodes[xl]!]!++;
             offHist[oc]!++;
-            toks[n++] = K.MatchType | (xl << K.LengthShift) | xoffset;
+            toks[n++] = Lit.MatchType | (xl << Lit.LengthShift) | xoffset;
           }
         }
         s += l;
@@ -243,7 +193,7 @@ export class FastEncL3 extends FastGen {
           if (t + 8 < histLen && t > 0) {
             const lo = dv.getInt32(t, true);
             const hi = dv.getInt32(t + 4, true);
-            const h = ((((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+            const h = ((((Math.imul((hi << 24) | (lo >>> 8), Lit.P5Lo) + Math.imul(lo << 24, Lit.P5Hi)) | 0) + (Math.imul(lo & 0xff, Lit.P5LoHigh24) + (((lo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift16);
             table[(h << 1) + 1] = table[h << 1]!;
             table[h << 1] = cur + t;
           }
@@ -254,7 +204,7 @@ export class FastEncL3 extends FastGen {
         for (let i = s - l + 2; i < s - 5; i += 6) {
           const lo = dv.getInt32(i, true);
           const hi = dv.getInt32(i + 4, true);
-          const h = ((((Math.imul((hi << 24) | (lo >>> 8), K.P5Lo) + Math.imul(lo << 24, K.P5Hi)) | 0) + (Math.imul(lo & 0xff, K.P5LoHigh24) + (((lo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+          const h = ((((Math.imul((hi << 24) | (lo >>> 8), Lit.P5Lo) + Math.imul(lo << 24, Lit.P5Hi)) | 0) + (Math.imul(lo & 0xff, Lit.P5LoHigh24) + (((lo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift16);
           table[(h << 1) + 1] = table[h << 1]!;
           table[h << 1] = cur + i;
         }
@@ -262,17 +212,17 @@ export class FastEncL3 extends FastGen {
         // hash table at s-2 to s.
         let xLo = dv.getInt32(s - 2, true);
         let xHi = dv.getInt32(s + 2, true);
-        let h = ((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+        let h = ((((Math.imul((xHi << 24) | (xLo >>> 8), Lit.P5Lo) + Math.imul(xLo << 24, Lit.P5Hi)) | 0) + (Math.imul(xLo & 0xff, Lit.P5LoHigh24) + (((xLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift16);
         table[(h << 1) + 1] = table[h << 1]!;
         table[h << 1] = cur + s - 2;
         xLo = (xLo >>> 8) | (xHi << 24);
         xHi >>>= 8;
-        h = ((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+        h = ((((Math.imul((xHi << 24) | (xLo >>> 8), Lit.P5Lo) + Math.imul(xLo << 24, Lit.P5Hi)) | 0) + (Math.imul(xLo & 0xff, Lit.P5LoHigh24) + (((xLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift16);
         table[(h << 1) + 1] = table[h << 1]!;
         table[h << 1] = cur + s - 1;
         xLo = (xLo >>> 8) | (xHi << 24);
         xHi >>>= 8;
-        const currHash = ((((Math.imul((xHi << 24) | (xLo >>> 8), K.P5Lo) + Math.imul(xLo << 24, K.P5Hi)) | 0) + (Math.imul(xLo & 0xff, K.P5LoHigh24) + (((xLo & 0xff) * K.P5LoLow8) >>> 8))) >>> K.Shift5);
+        const currHash = ((((Math.imul((xHi << 24) | (xLo >>> 8), Lit.P5Lo) + Math.imul(xLo << 24, Lit.P5Hi)) | 0) + (Math.imul(xLo & 0xff, Lit.P5LoHigh24) + (((xLo & 0xff) * Lit.P5LoLow8) >>> 8))) >>> Lit.HashShift16);
         const cCur = table[currHash << 1]!;
         const cPrev = table[(currHash << 1) + 1]!;
         cvLo = xLo;
@@ -282,7 +232,7 @@ export class FastEncL3 extends FastGen {
 
         // Check both candidates
         candidate = cCur;
-        const minOffset = cur + s - (K.MaxMatchOffset - 4);
+        const minOffset = cur + s - (Lit.MaxMatchOffset - 4);
         if (candidate > minOffset) {
           if (cvLo === dv.getInt32(candidate - cur, true)) {
             // Found a match...
@@ -321,7 +271,7 @@ export class FastEncL4 extends FastGen {
   encode(dst: Tokens, src: Uint8Array): void {
     this.rebase([this.table, this.bTable], [], false);
     let s = this.addBlock(src);
-    if (src.length < MIN_NON_LITERAL_BLOCK_SIZE) {
+    if (src.length < Lit.MinNonLiteralBlockSize) {
       dst.n = src.length;
       return;
     }
@@ -338,7 +288,7 @@ export class FastEncL4 extends FastGen {
     let n = dst.n;
 
     let nextEmit = s;
-    const sLimit = histLen - INPUT_MARGIN;
+    const sLimit = histLen - Lit.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
 

@@ -6,44 +6,9 @@
 // V8 stops inlining calls in a function this big, and an out-of-line hash7 boxes its int32 arguments.
 // Measured about 20% faster.
 
-import { FastGen, hash4, P7_HI, P7_LO, PRIME4, TWO_M32 } from "./fast-encoder.js";
+import { FastGen } from "./fast-encoder.js";
 import type { Tokens } from "./token.js";
-import { LENGTH_SHIFT, lengthCodes1, MATCH_TYPE, MAX_MATCH_LENGTH, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
-
-/**
- * Speed: the constants of the hot loop as literals. V8's optimized code reads an imported binding or
- * a module-level const from its cell, with a hole (TDZ) check, at every use; tsc writes const enum
- * members in as numbers (as in go-flate/deflate.ts; checked against the originals below).
- */
-const enum K {
-  InputMargin = 12 - 1,
-  MinNonLiteralBlockSize = 1 + 1 + InputMargin,
-  /** hashLen(cv, tableBits, 4): 32 - 15. */
-  ShortShift = 32 - 15,
-  Prime4 = 0x9e3779b1,
-  P7Lo = 0xdcbfa563,
-  P7Hi = 0xcf1bbc,
-  TwoM32 = 2.3283064365386963e-10,
-  MaxMatchOffset = 1 << 15,
-  MaxMatchLength = 258,
-  MatchType = 1 << 30,
-  LengthShift = 22,
-  TableSize = 1 << 15,
-}
-if (
-  K.Prime4 !== PRIME4 ||
-  K.P7Lo !== P7_LO ||
-  K.P7Hi !== P7_HI ||
-  K.TwoM32 !== TWO_M32 ||
-  K.MaxMatchOffset !== MAX_MATCH_OFFSET ||
-  K.MaxMatchLength !== MAX_MATCH_LENGTH ||
-  K.MatchType !== MATCH_TYPE ||
-  K.LengthShift !== LENGTH_SHIFT ||
-  K.TableSize !== TABLE_SIZE ||
-  hash4(0x12345678, K.ShortShift) !== Math.imul(0x12345678, K.Prime4) >>> K.ShortShift
-) {
-  throw new Error("klauspost-flate: level5.ts's constants K are out of step with tables.ts and fast-encoder.ts");
-}
+import { lengthCodes1, Lit, offsetCode, TABLE_SIZE } from "./tables.js";
 
 /** Level 5: a short (4-byte) table and a long (7-byte) table with two entries (Cur, Prev) per bucket. */
 export class FastEncL5 extends FastGen {
@@ -57,7 +22,7 @@ export class FastEncL5 extends FastGen {
     let s = this.addBlock(src);
     // This check isn't in the Snappy implementation, but there, the caller
     // instead of the callee handles this case.
-    if (src.length < K.MinNonLiteralBlockSize) {
+    if (src.length < Lit.MinNonLiteralBlockSize) {
       // We do not fill the token table. This will be picked up by caller.
       dst.n = src.length;
       return;
@@ -72,22 +37,22 @@ export class FastEncL5 extends FastGen {
     const toks = dst.tokens;
     const lhist = dst.hist;
     const offHist = dst.offHist;
-    // Speed: the tables as locals, loaded once (see K).
+    // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = lengthCodes1;
     const offsetCodeOf = offsetCode;
     let n = dst.n;
 
     let nextEmit = s;
     // sLimit is when to stop looking for offset/length copies.
-    const sLimit = histLen - K.InputMargin;
+    const sLimit = histLen - Lit.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
 
     // The hashes of cv. Go computes them at the top of each search step; when cv is the previous step's
     // `next`, they are the ones already computed for it, so they are carried over instead.
-    let cvHashS = (Math.imul(cvLo, K.Prime4) >>> K.ShortShift);
+    let cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
     // hash7(cvLo, cvHi), inlined
-    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), K.P7Lo) + Math.imul(cvLo << 8, K.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * K.P7Lo - (Math.imul(cvLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
     search: for (;;) {
       let nextS = s;
       let l = 0;
@@ -110,12 +75,12 @@ export class FastEncL5 extends FastGen {
         bTable[(nextHashL << 1) + 1] = lCur;
         bTable[nextHashL << 1] = entry;
 
-        nextHashS = (Math.imul(nextLo, K.Prime4) >>> K.ShortShift);
+        nextHashS = (Math.imul(nextLo, Lit.Prime4) >>> Lit.HashShift15);
         // hash7(nextLo, nextHi), inlined
-        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), K.P7Lo) + Math.imul(nextLo << 8, K.P7Hi)) | 0) + ((((nextLo << 8) >>> 0) * K.P7Lo - (Math.imul(nextLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), Lit.P7Lo) + Math.imul(nextLo << 8, Lit.P7Hi)) | 0) + ((((nextLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(nextLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
 
         t = lCur - cur;
-        if (s - t < K.MaxMatchOffset) {
+        if (s - t < Lit.MaxMatchOffset) {
           if (cvLo === dv.getInt32(t, true)) {
             // Store the next match
             table[nextHashS] = nextS + cur;
@@ -123,7 +88,7 @@ export class FastEncL5 extends FastGen {
             bTable[nextHashL << 1] = nextS + cur;
 
             const t2 = lPrev - cur;
-            if (s - t2 < K.MaxMatchOffset && cvLo === dv.getInt32(t2, true)) {
+            if (s - t2 < Lit.MaxMatchOffset && cvLo === dv.getInt32(t2, true)) {
               {
                 // matchLen(s + 4, t + 4, max) inlined
                 const ma = s + 4;
@@ -174,7 +139,7 @@ export class FastEncL5 extends FastGen {
             break;
           }
           t = lPrev - cur;
-          if (s - t < K.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
+          if (s - t < Lit.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
             // Store the next match
             table[nextHashS] = nextS + cur;
             bTable[(nextHashL << 1) + 1] = bTable[nextHashL << 1]!;
@@ -184,7 +149,7 @@ export class FastEncL5 extends FastGen {
         }
 
         t = sCandidate - cur;
-        if (s - t < K.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
+        if (s - t < Lit.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
           // Found a 4 match...
           {
             // matchLen(s + 4, t + 4, max) inlined
@@ -215,7 +180,7 @@ export class FastEncL5 extends FastGen {
 
           // If the next long is a candidate, use that...
           let t2 = lCur - cur;
-          if (nextS - t2 < K.MaxMatchOffset) {
+          if (nextS - t2 < Lit.MaxMatchOffset) {
             if (dv.getInt32(t2, true) === nextLo) {
               let ml = 0;
               {
@@ -247,7 +212,7 @@ export class FastEncL5 extends FastGen {
             }
             // If the previous long is a candidate, use that...
             t2 = lPrev - cur;
-            if (nextS - t2 < K.MaxMatchOffset && dv.getInt32(t2, true) === nextLo) {
+            if (nextS - t2 < Lit.MaxMatchOffset && dv.getInt32(t2, true) === nextLo) {
               let ml = 0;
               {
                 // matchLen(nextS + 4, t2 + 4, max) inlined
@@ -309,7 +274,7 @@ export class FastEncL5 extends FastGen {
           }
           l = m + 4;
         }
-      } else if (l === K.MaxMatchLength) {
+      } else if (l === Lit.MaxMatchLength) {
         {
           // matchLen(s + l, t + l, max) inlined
           const ma = s + l;
@@ -342,12 +307,12 @@ export class FastEncL5 extends FastGen {
         const atLo = dv.getInt32(sAt, true);
         const atHi = dv.getInt32(sAt + 4, true);
         // hash7(atLo, atHi), inlined
-        const hAt = ((((Math.imul((atHi << 8) | (atLo >>> 24), K.P7Lo) + Math.imul(atLo << 8, K.P7Hi)) | 0) + ((((atLo << 8) >>> 0) * K.P7Lo - (Math.imul(atLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        const hAt = ((((Math.imul((atHi << 8) | (atLo >>> 24), Lit.P7Lo) + Math.imul(atLo << 8, Lit.P7Hi)) | 0) + ((((atLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(atLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
         const eLong = bTable[hAt << 1]!;
         const t2 = eLong - cur - l + skipBeginning;
         const s2 = s + skipBeginning;
         const off = s2 - t2;
-        if (t2 >= 0 && off < K.MaxMatchOffset && off > 0) {
+        if (t2 >= 0 && off < Lit.MaxMatchOffset && off > 0) {
           let l2 = 0;
           {
             // matchLen(s2, t2, max) inlined
@@ -405,7 +370,7 @@ export class FastEncL5 extends FastGen {
           xl -= 3;
           lhist[256 + lengthCodes[xl]!]!++;
           offHist[oc]!++;
-          toks[n++] = K.MatchType | (xl << K.LengthShift) | xoffset;
+          toks[n++] = Lit.MatchType | (xl << Lit.LengthShift) | xoffset;
         }
       }
       s += l;
@@ -419,9 +384,9 @@ export class FastEncL5 extends FastGen {
         let lo = dv.getInt32(i, true);
         let hi = dv.getInt32(i + 4, true);
         let te = i + cur;
-        table[(Math.imul(lo, K.Prime4) >>> K.ShortShift)] = te;
+        table[(Math.imul(lo, Lit.Prime4) >>> Lit.HashShift15)] = te;
         // hash7(lo, hi), inlined
-        let h = ((((Math.imul((hi << 8) | (lo >>> 24), K.P7Lo) + Math.imul(lo << 8, K.P7Hi)) | 0) + ((((lo << 8) >>> 0) * K.P7Lo - (Math.imul(lo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        let h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
         bTable[(h << 1) + 1] = bTable[h << 1]!;
         bTable[h << 1] = te;
 
@@ -430,14 +395,14 @@ export class FastEncL5 extends FastGen {
         hi >>>= 8;
         te++;
         // hash7(lo, hi), inlined
-        h = ((((Math.imul((hi << 8) | (lo >>> 24), K.P7Lo) + Math.imul(lo << 8, K.P7Hi)) | 0) + ((((lo << 8) >>> 0) * K.P7Lo - (Math.imul(lo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
         bTable[(h << 1) + 1] = bTable[h << 1]!;
         bTable[h << 1] = te;
 
         // We only have enough bits for a short entry at i+2
         lo = (lo >>> 8) | (hi << 24);
         te++;
-        table[(Math.imul(lo, K.Prime4) >>> K.ShortShift)] = te;
+        table[(Math.imul(lo, Lit.Prime4) >>> Lit.HashShift15)] = te;
 
         // Skip one - otherwise we risk hitting 's'
         i += 4;
@@ -446,10 +411,10 @@ export class FastEncL5 extends FastGen {
           const hi2 = dv.getInt32(i + 4, true);
           const t1 = i + cur;
           // hash7(lo2, hi2), inlined
-          const h2 = ((((Math.imul((hi2 << 8) | (lo2 >>> 24), K.P7Lo) + Math.imul(lo2 << 8, K.P7Hi)) | 0) + ((((lo2 << 8) >>> 0) * K.P7Lo - (Math.imul(lo2 << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+          const h2 = ((((Math.imul((hi2 << 8) | (lo2 >>> 24), Lit.P7Lo) + Math.imul(lo2 << 8, Lit.P7Hi)) | 0) + ((((lo2 << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo2 << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
           bTable[(h2 << 1) + 1] = bTable[h2 << 1]!;
           bTable[h2 << 1] = t1;
-          table[(Math.imul((lo2 >>> 8) | (hi2 << 24), K.Prime4) >>> K.ShortShift)] = t1 + 1;
+          table[(Math.imul((lo2 >>> 8) | (hi2 << 24), Lit.Prime4) >>> Lit.HashShift15)] = t1 + 1;
         }
       }
 
@@ -458,16 +423,16 @@ export class FastEncL5 extends FastGen {
       const xLo = dv.getInt32(s - 1, true);
       const xHi = dv.getInt32(s + 3, true);
       const o = cur + s - 1;
-      table[(Math.imul(xLo, K.Prime4) >>> K.ShortShift)] = o;
+      table[(Math.imul(xLo, Lit.Prime4) >>> Lit.HashShift15)] = o;
       // hash7(xLo, xHi), inlined
-      const hL = ((((Math.imul((xHi << 8) | (xLo >>> 24), K.P7Lo) + Math.imul(xLo << 8, K.P7Hi)) | 0) + ((((xLo << 8) >>> 0) * K.P7Lo - (Math.imul(xLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+      const hL = ((((Math.imul((xHi << 8) | (xLo >>> 24), Lit.P7Lo) + Math.imul(xLo << 8, Lit.P7Hi)) | 0) + ((((xLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(xLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
       bTable[(hL << 1) + 1] = bTable[hL << 1]!;
       bTable[hL << 1] = o;
       cvLo = (xLo >>> 8) | (xHi << 24);
       cvHi = xHi >>> 8;
-      cvHashS = (Math.imul(cvLo, K.Prime4) >>> K.ShortShift);
+      cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
       // hash7(cvLo, cvHi), inlined
-      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), K.P7Lo) + Math.imul(cvLo << 8, K.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * K.P7Lo - (Math.imul(cvLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
     }
 
     // emitRemainder:
@@ -486,5 +451,5 @@ export class FastEncL5 extends FastGen {
 
 /** e.matchlen's bound: at most 258 - 4 bytes, and not past the end of the history. */
 function limit254(remaining: number): number {
-  return remaining < K.MaxMatchLength - 4 ? remaining : K.MaxMatchLength - 4;
+  return remaining < Lit.MaxMatchLength - 4 ? remaining : Lit.MaxMatchLength - 4;
 }

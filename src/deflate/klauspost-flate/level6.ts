@@ -5,43 +5,9 @@
 // V8 stops inlining calls in a function this big, and an out-of-line hash7 boxes its int32 arguments.
 // Measured about 20% faster.
 
-import { FastGen, hash4, P7_HI, P7_LO, PRIME4, TWO_M32 } from "./fast-encoder.js";
+import { FastGen } from "./fast-encoder.js";
 import type { Tokens } from "./token.js";
-import { LENGTH_SHIFT, lengthCodes1, MATCH_TYPE, MAX_MATCH_LENGTH, MAX_MATCH_OFFSET, offsetCode, TABLE_SIZE } from "./tables.js";
-
-/**
- * Speed: the constants of the hot loop as literals. V8's optimized code reads an imported binding or
- * a module-level const from its cell, with a hole (TDZ) check, at every use; tsc writes const enum
- * members in as numbers (as in level5.ts; checked against the originals below). Measured about 10-15%
- * faster at level 6.
- */
-const enum K {
-  InputMargin = 12 - 1,
-  MinNonLiteralBlockSize = 1 + 1 + InputMargin,
-  /** hashLen(cv, tableBits, 4): 32 - 15. */
-  ShortShift = 32 - 15,
-  Prime4 = 0x9e3779b1,
-  P7Lo = 0xdcbfa563,
-  P7Hi = 0xcf1bbc,
-  TwoM32 = 2.3283064365386963e-10,
-  MaxMatchOffset = 1 << 15,
-  MaxMatchLength = 258,
-  MatchType = 1 << 30,
-  LengthShift = 22,
-}
-if (
-  K.Prime4 !== PRIME4 ||
-  K.P7Lo !== P7_LO ||
-  K.P7Hi !== P7_HI ||
-  K.TwoM32 !== TWO_M32 ||
-  K.MaxMatchOffset !== MAX_MATCH_OFFSET ||
-  K.MaxMatchLength !== MAX_MATCH_LENGTH ||
-  K.MatchType !== MATCH_TYPE ||
-  K.LengthShift !== LENGTH_SHIFT ||
-  hash4(0x12345678, K.ShortShift) !== Math.imul(0x12345678, K.Prime4) >>> K.ShortShift
-) {
-  throw new Error("klauspost-flate: level6.ts's constants K are out of step with tables.ts and fast-encoder.ts");
-}
+import { lengthCodes1, Lit, offsetCode, TABLE_SIZE } from "./tables.js";
 
 /** Level 6: as level 5, plus a repeat-offset check and more positions indexed. */
 export class FastEncL6 extends FastGen {
@@ -52,7 +18,7 @@ export class FastEncL6 extends FastGen {
   encode(dst: Tokens, src: Uint8Array): void {
     this.rebase([this.table], [this.bTable], false);
     let s = this.addBlock(src);
-    if (src.length < K.MinNonLiteralBlockSize) {
+    if (src.length < Lit.MinNonLiteralBlockSize) {
       dst.n = src.length;
       return;
     }
@@ -65,22 +31,22 @@ export class FastEncL6 extends FastGen {
     const toks = dst.tokens;
     const lhist = dst.hist;
     const offHist = dst.offHist;
-    // Speed: the tables as locals, loaded once (see K).
+    // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = lengthCodes1;
     const offsetCodeOf = offsetCode;
     let n = dst.n;
 
     let nextEmit = s;
-    const sLimit = histLen - K.InputMargin;
+    const sLimit = histLen - Lit.InputMargin;
     let cvLo = dv.getInt32(s, true);
     let cvHi = dv.getInt32(s + 4, true);
     // Repeat MUST be > 1 and within range
     let repeat = 1;
 
     // The hashes of cv, carried over from the previous step's `next` when cv is that (as level 5).
-    let cvHashS = (Math.imul(cvLo, K.Prime4) >>> K.ShortShift);
+    let cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
     // hash7(cvLo, cvHi), inlined
-    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), K.P7Lo) + Math.imul(cvLo << 8, K.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * K.P7Lo - (Math.imul(cvLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
     search: for (;;) {
       // skipLog = 7, doEvery = 1
       let nextS = s;
@@ -104,12 +70,12 @@ export class FastEncL6 extends FastGen {
         bTable[nextHashL << 1] = entry;
 
         // Calculate hashes of 'next'
-        nextHashS = (Math.imul(nextLo, K.Prime4) >>> K.ShortShift);
+        nextHashS = (Math.imul(nextLo, Lit.Prime4) >>> Lit.HashShift15);
         // hash7(nextLo, nextHi), inlined
-        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), K.P7Lo) + Math.imul(nextLo << 8, K.P7Hi)) | 0) + ((((nextLo << 8) >>> 0) * K.P7Lo - (Math.imul(nextLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), Lit.P7Lo) + Math.imul(nextLo << 8, Lit.P7Hi)) | 0) + ((((nextLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(nextLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
 
         t = lCur - cur;
-        if (s - t < K.MaxMatchOffset) {
+        if (s - t < Lit.MaxMatchOffset) {
           if (cvLo === dv.getInt32(t, true)) {
             // Long candidate matches at least 4 bytes.
             // Store the next match
@@ -119,7 +85,7 @@ export class FastEncL6 extends FastGen {
 
             // Check the previous long candidate as well.
             const t2 = lPrev - cur;
-            if (s - t2 < K.MaxMatchOffset && cvLo === dv.getInt32(t2, true)) {
+            if (s - t2 < Lit.MaxMatchOffset && cvLo === dv.getInt32(t2, true)) {
               {
                 // matchLen(s + 4, t + 4, max) inlined
                 const ma = s + 4;
@@ -171,7 +137,7 @@ export class FastEncL6 extends FastGen {
           }
           // Current value did not match, but check if previous long value does.
           t = lPrev - cur;
-          if (s - t < K.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
+          if (s - t < Lit.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
             // Store the next match
             table[nextHashS] = nextS + cur;
             bTable[(nextHashL << 1) + 1] = bTable[nextHashL << 1]!;
@@ -181,7 +147,7 @@ export class FastEncL6 extends FastGen {
         }
 
         t = sCandidate - cur;
-        if (s - t < K.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
+        if (s - t < Lit.MaxMatchOffset && cvLo === dv.getInt32(t, true)) {
           // Found a 4 match...
           {
             // matchLen(s + 4, t + 4, max) inlined
@@ -249,7 +215,7 @@ export class FastEncL6 extends FastGen {
 
           // If the next long is a candidate, use that...
           t2 = lCur - cur;
-          if (nextS - t2 < K.MaxMatchOffset) {
+          if (nextS - t2 < Lit.MaxMatchOffset) {
             if (dv.getInt32(t2, true) === nextLo) {
               let ml = 0;
               {
@@ -281,7 +247,7 @@ export class FastEncL6 extends FastGen {
             }
             // If the previous long is a candidate, use that...
             t2 = lPrev - cur;
-            if (nextS - t2 < K.MaxMatchOffset && dv.getInt32(t2, true) === nextLo) {
+            if (nextS - t2 < Lit.MaxMatchOffset && dv.getInt32(t2, true) === nextLo) {
               let ml = 0;
               {
                 // matchLen(nextS + 4, t2 + 4, max) inlined
@@ -341,7 +307,7 @@ export class FastEncL6 extends FastGen {
           }
           l = m + 4;
         }
-      } else if (l === K.MaxMatchLength) {
+      } else if (l === Lit.MaxMatchLength) {
         {
           // matchLen(s + l, t + l, max) inlined
           const ma = s + l;
@@ -374,14 +340,14 @@ export class FastEncL6 extends FastGen {
         const atLo = dv.getInt32(sAt, true);
         const atHi = dv.getInt32(sAt + 4, true);
         // hash7(atLo, atHi), inlined
-        const hL = ((((Math.imul((atHi << 8) | (atLo >>> 24), K.P7Lo) + Math.imul(atLo << 8, K.P7Hi)) | 0) + ((((atLo << 8) >>> 0) * K.P7Lo - (Math.imul(atLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        const hL = ((((Math.imul((atHi << 8) | (atLo >>> 24), Lit.P7Lo) + Math.imul(atLo << 8, Lit.P7Hi)) | 0) + ((((atLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(atLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
         const eCur = bTable[hL << 1]!;
         const ePrev = bTable[(hL << 1) + 1]!;
         // Test current
         let t2 = eCur - cur - l + skipBeginning;
         const s2 = s + skipBeginning;
         const off = s2 - t2;
-        if (off < K.MaxMatchOffset) {
+        if (off < Lit.MaxMatchOffset) {
           if (off > 0 && t2 >= 0) {
             let l2 = 0;
             {
@@ -413,7 +379,7 @@ export class FastEncL6 extends FastGen {
           // Test next:
           t2 = ePrev - cur - l + skipBeginning;
           const off2 = s2 - t2;
-          if (off2 > 0 && off2 < K.MaxMatchOffset && t2 >= 0) {
+          if (off2 > 0 && off2 < Lit.MaxMatchOffset && t2 >= 0) {
             let l2 = 0;
             {
               // matchLen(s2, t2, max) inlined
@@ -469,7 +435,7 @@ export class FastEncL6 extends FastGen {
           xl -= 3;
           lhist[256 + lengthCodes[xl]!]!++;
           offHist[oc]!++;
-          toks[n++] = K.MatchType | (xl << K.LengthShift) | xoffset;
+          toks[n++] = Lit.MatchType | (xl << Lit.LengthShift) | xoffset;
         }
       }
       repeat = s - t;
@@ -482,9 +448,9 @@ export class FastEncL6 extends FastGen {
         for (let i = nextS + 1; i < histLen - 8; i += 2) {
           const lo = dv.getInt32(i, true);
           const hi = dv.getInt32(i + 4, true);
-          table[(Math.imul(lo, K.Prime4) >>> K.ShortShift)] = i + cur;
+          table[(Math.imul(lo, Lit.Prime4) >>> Lit.HashShift15)] = i + cur;
           // hash7(lo, hi), inlined
-          const h = ((((Math.imul((hi << 8) | (lo >>> 24), K.P7Lo) + Math.imul(lo << 8, K.P7Hi)) | 0) + ((((lo << 8) >>> 0) * K.P7Lo - (Math.imul(lo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+          const h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
           bTable[(h << 1) + 1] = bTable[h << 1]!;
           bTable[h << 1] = i + cur;
         }
@@ -497,12 +463,12 @@ export class FastEncL6 extends FastGen {
         const hi = dv.getInt32(i + 4, true);
         const te = i + cur;
         // hash7(lo, hi), inlined
-        const h1 = ((((Math.imul((hi << 8) | (lo >>> 24), K.P7Lo) + Math.imul(lo << 8, K.P7Hi)) | 0) + ((((lo << 8) >>> 0) * K.P7Lo - (Math.imul(lo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        const h1 = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
         const lo8 = (lo >>> 8) | (hi << 24);
         const hi8 = hi >>> 8;
         // hash7(lo8, hi8), inlined
-        const h2 = ((((Math.imul((hi8 << 8) | (lo8 >>> 24), K.P7Lo) + Math.imul(lo8 << 8, K.P7Hi)) | 0) + ((((lo8 << 8) >>> 0) * K.P7Lo - (Math.imul(lo8 << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
-        table[(Math.imul(lo, K.Prime4) >>> K.ShortShift)] = te;
+        const h2 = ((((Math.imul((hi8 << 8) | (lo8 >>> 24), Lit.P7Lo) + Math.imul(lo8 << 8, Lit.P7Hi)) | 0) + ((((lo8 << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo8 << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        table[(Math.imul(lo, Lit.Prime4) >>> Lit.HashShift15)] = te;
         // eLong.Cur, eLong.Prev = t, eLong.Cur; then the same for eLong2 (which may be the same bucket)
         bTable[(h1 << 1) + 1] = bTable[h1 << 1]!;
         bTable[h1 << 1] = te;
@@ -514,9 +480,9 @@ export class FastEncL6 extends FastGen {
       // hash table at s-1 and at s.
       cvLo = dv.getInt32(s, true);
       cvHi = dv.getInt32(s + 4, true);
-      cvHashS = (Math.imul(cvLo, K.Prime4) >>> K.ShortShift);
+      cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
       // hash7(cvLo, cvHi), inlined
-      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), K.P7Lo) + Math.imul(cvLo << 8, K.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * K.P7Lo - (Math.imul(cvLo << 8, K.P7Lo) >>> 0)) * K.TwoM32 + 0.5) | 0) | 0) >>> 17;
+      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
     }
 
     if (nextEmit < histLen) {
@@ -533,5 +499,5 @@ export class FastEncL6 extends FastGen {
 
 /** e.matchlen's bound: at most 258 - 4 bytes, and not past the end of the history. */
 function limit254(remaining: number): number {
-  return remaining < K.MaxMatchLength - 4 ? remaining : K.MaxMatchLength - 4;
+  return remaining < Lit.MaxMatchLength - 4 ? remaining : Lit.MaxMatchLength - 4;
 }

@@ -2,6 +2,41 @@
 // fast_encoder.go constants). Copyright The Go Authors and Klaus Post; BSD-style licence (see the
 // LICENSE file of github.com/klauspost/compress).
 
+/**
+ * Speed: the constants of the hot loops (the fast encoders', writeTokens'), as literals. V8's optimized code reads an
+ * imported binding or a module-level const from its cell, with a hole (TDZ) check, at every use; tsc
+ * writes const enum members in as numbers, in the files that import them too. The named constants
+ * they stand for here and in fast-encoder.ts are defined from them.
+ */
+export const enum Lit {
+  /** inputMargin and minNonLiteralBlockSize of fast_encoder.go. */
+  InputMargin = 12 - 1,
+  MinNonLiteralBlockSize = 1 + 1 + InputMargin,
+  TableBits = 15,
+  /** hashLen(u, bits, n) shifts right by 32 - bits: tableBits (15), and level 3's 16. */
+  HashShift15 = 32 - TableBits,
+  HashShift16 = 32 - 16,
+  /** prime4bytes; prime5bytes = 0xcf_1bbcdcbb and prime7bytes = 0xcf1bbc_dcbfa563 as low and high 32 bits. */
+  Prime4 = 0x9e3779b1,
+  P5Lo = 0x1bbcdcbb,
+  P5Hi = 0xcf,
+  /** mulhi(lo << 24, P5Lo) = ((lo & 0xff) * P5Lo) >> 8 in int32 arithmetic: (lo & 0xff) * (P5Lo >>> 8) + (((lo & 0xff) * (P5Lo & 0xff)) >>> 8). */
+  P5LoHigh24 = P5Lo >>> 8,
+  P5LoLow8 = P5Lo & 0xff,
+  P7Lo = 0xdcbfa563,
+  P7Hi = 0xcf1bbc,
+  /** 2^-32. */
+  TwoM32 = 2.3283064365386963e-10,
+  MaxMatchOffset = 1 << 15,
+  MaxMatchLength = 258,
+  MatchType = 1 << 30,
+  LengthShift = 22,
+  MatchOffsetOnlyMask = 0xffff,
+  LengthCodesStart = 257,
+  LengthExtraBitsMinCode = 8,
+  OffsetExtraBitsMinCode = 4,
+}
+
 // deflate.go
 export const NO_COMPRESSION = 0;
 export const BEST_SPEED = 1;
@@ -12,7 +47,7 @@ export const HUFFMAN_ONLY = -2;
 export const WINDOW_SIZE = 1 << 15;
 export const WINDOW_MASK = WINDOW_SIZE - 1;
 export const MIN_MATCH_LENGTH = 4; // The smallest match that the lazy matcher (levels 7-9) looks for
-export const MAX_MATCH_LENGTH = 258;
+export const MAX_MATCH_LENGTH = Lit.MaxMatchLength;
 export const MIN_OFFSET_SIZE = 1;
 /** The most tokens levels 7-9 collect before writing a block. */
 export const MAX_FLATE_BLOCK_TOKENS = 1 << 15;
@@ -24,11 +59,11 @@ export const MAX_HASH_OFFSET = 1 << 28;
 export const SKIP_NEVER = 0x7fffffff;
 
 // fast_encoder.go
-export const TABLE_BITS = 15;
+export const TABLE_BITS = Lit.TableBits;
 export const TABLE_SIZE = 1 << TABLE_BITS;
 export const BASE_MATCH_OFFSET = 1;
 export const BASE_MATCH_LENGTH = 3;
-export const MAX_MATCH_OFFSET = 1 << 15;
+export const MAX_MATCH_OFFSET = Lit.MaxMatchOffset;
 export const B_TABLE_BITS = 17;
 export const B_TABLE_SIZE = 1 << B_TABLE_BITS;
 export const ALLOC_HISTORY = MAX_STORE_BLOCK_SIZE * 5;
@@ -36,23 +71,23 @@ export const ALLOC_HISTORY = MAX_STORE_BLOCK_SIZE * 5;
 export const BUFFER_RESET = 2 ** 31 - ALLOC_HISTORY - MAX_STORE_BLOCK_SIZE - 1;
 
 // token.go
-export const LENGTH_SHIFT = 22;
+export const LENGTH_SHIFT = Lit.LengthShift;
 export const OFFSET_MASK = (1 << LENGTH_SHIFT) - 1;
-export const MATCH_TYPE = 1 << 30;
-export const MATCH_OFFSET_ONLY_MASK = 0xffff;
+export const MATCH_TYPE = Lit.MatchType;
+export const MATCH_OFFSET_ONLY_MASK = Lit.MatchOffsetOnlyMask;
 
 // huffman_bit_writer.go / huffman_code.go
 export const OFFSET_CODE_COUNT = 30;
 export const END_BLOCK_MARKER = 256;
-export const LENGTH_CODES_START = 257;
+export const LENGTH_CODES_START = Lit.LengthCodesStart;
 export const CODEGEN_CODE_COUNT = 19;
 export const BAD_CODE = 255;
 /** Up to this many tokens, the fixed Huffman code is considered. */
 export const MAX_PREDEFINED_TOKENS = 250;
 export const LITERAL_COUNT = 286;
 export const MAX_BITS_LIMIT = 16;
-export const LENGTH_EXTRA_BITS_MIN_CODE = 8;
-export const OFFSET_EXTRA_BITS_MIN_CODE = 4;
+export const LENGTH_EXTRA_BITS_MIN_CODE = Lit.LengthExtraBitsMinCode;
+export const OFFSET_EXTRA_BITS_MIN_CODE = Lit.OffsetExtraBitsMinCode;
 
 /** Length code (0..28, i.e. symbol - 257) of match length 3 + i. Same values as Go's literal table (derived from RFC 1951). */
 export const lengthCodes = new Uint8Array(256);
