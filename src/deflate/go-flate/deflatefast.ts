@@ -8,7 +8,8 @@
 // pattern, compared as such).
 //
 // Speed: encode reads Go's load32 as one little-endian DataView.getInt32 (the same int32 as the four
-// bytes or-ed together), and its constants as literals (see Lit in tables.ts). Measured about 12-15% faster at level 1.
+// bytes or-ed together), and its constants as literals (see Lit in tables.ts). Measured about 12-15%
+// faster at level 1.
 
 import {
   BUFFER_RESET,

@@ -1,10 +1,11 @@
 // Port of github.com/klauspost/compress v1.15.12 flate/level3.go and level4.go. Copyright The Go Authors
 // and Klaus Post; BSD-style licence (see the LICENSE file of github.com/klauspost/compress).
-
 //
-// Speed (level 3): hash5 (fast-encoder.ts), matchLen and addMatchLong (token.ts) are written out inline
-// in FastEncL3.encode, with the constants as literals (see Lit in tables.ts); hash5's carry is worked out in int32
-// arithmetic rather than through a double product (the same value; checked at load).
+// Speed (level 3): hash5 (fast-encoder.ts), matchLen and addMatchLong (token.ts) are written out
+// inline in FastEncL3.encode, with the constants as literals (see Lit in tables.ts). hash5's carry,
+// ((lo & 0xff) * P5Lo) >> 8, is worked out in int32 arithmetic rather than through a double product:
+// with P5Lo = 256 * P5LoHigh24 + P5LoLow8 it is exactly (lo & 0xff) * P5LoHigh24 + (((lo & 0xff) *
+// P5LoLow8) >> 8), both terms far below 2^31.
 
 import { FastGen, hash4, hash5, hash7, matchLen } from "./fast-encoder.js";
 import { addMatchLong, type Tokens } from "./token.js";

@@ -3,10 +3,10 @@
 // LICENSE file of github.com/klauspost/compress).
 
 /**
- * Speed: the constants of the hot loops (the fast encoders', writeTokens'), as literals. V8's optimized code reads an
- * imported binding or a module-level const from its cell, with a hole (TDZ) check, at every use; tsc
- * writes const enum members in as numbers, in the files that import them too. The named constants
- * they stand for here and in fast-encoder.ts are defined from them.
+ * Speed: the constants of the hot loops (the fast encoders', writeTokens'), as literals. V8's
+ * optimized code reads an imported binding or a module-level const from its cell, with a hole (TDZ)
+ * check, at every use; tsc writes const enum members in as numbers, in the files that import them
+ * too. The named constants they stand for here and in fast-encoder.ts are defined from them.
  */
 export const enum Lit {
   /** inputMargin and minNonLiteralBlockSize of fast_encoder.go. */
@@ -20,7 +20,10 @@ export const enum Lit {
   Prime4 = 0x9e3779b1,
   P5Lo = 0x1bbcdcbb,
   P5Hi = 0xcf,
-  /** mulhi(lo << 24, P5Lo) = ((lo & 0xff) * P5Lo) >> 8 in int32 arithmetic: (lo & 0xff) * (P5Lo >>> 8) + (((lo & 0xff) * (P5Lo & 0xff)) >>> 8). */
+  /**
+   * mulhi(lo << 24, P5Lo) = ((lo & 0xff) * P5Lo) >> 8, in int32 arithmetic:
+   * (lo & 0xff) * (P5Lo >>> 8) + (((lo & 0xff) * (P5Lo & 0xff)) >>> 8).
+   */
   P5LoHigh24 = P5Lo >>> 8,
   P5LoLow8 = P5Lo & 0xff,
   P7Lo = 0xdcbfa563,
