@@ -90,7 +90,7 @@ export class ChunkCache {
       total += chunks[i]!.length;
     });
     if (total === 0 || total > this.#capacity) return false;
-    if (this.#bytes + total > this.#capacity) {
+    if (!this.hasRoomFor(total)) {
       const victim = this.#groups.values().next().value;
       if (victim !== undefined && this.#frequency.mean(keys) <= this.#frequency.mean(victim.keys)) return false;
     }

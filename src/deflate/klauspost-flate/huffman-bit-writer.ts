@@ -512,7 +512,8 @@ export class HuffmanBitWriter {
         v = c >>> 8;
         nb = c & 0xff;
       } else {
-        // Write the length (symbol and extra bits)
+        // Write the length (symbol and extra bits), flushed on its own: with the offset it can take
+        // 48 bits, more than the accumulator holds.
         const length = (tok >>> Lit.LengthShift) & 0xff;
         const lv = lenBits[length]!;
         const ln = lenNBits[length]!;

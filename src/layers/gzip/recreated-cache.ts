@@ -7,6 +7,8 @@ import type { CodecPool } from "../codec-pool.js";
 /** Hashes blocks to check them against their sums: the codec pool, on its threads. Without one, blocks are hashed on the reading thread. */
 export type BlockChecker = Pick<CodecPool, "sha256">;
 
+const HASHED_HERE: BlockChecker = { sha256: async (bytes) => ({ bytes, sha256: createHash("sha256").update(bytes).digest() }) };
+
 /** Blocks of one read being read and checked ahead of the one going out: both cores hash while the reader sends. */
 const BLOCKS_AHEAD = 4;
 
@@ -73,7 +75,7 @@ export class RecreatedCache {
    * miss) if the blob is not cached. A damaged block drops the entry, and the rest of the range,
    * from that block's first byte wanted, comes from `onDamage(at)` instead.
    */
-  read(digest: string, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>, checker?: BlockChecker): AsyncGenerator<Buffer> | undefined {
+  read(digest: string, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>, checker = HASHED_HERE): AsyncGenerator<Buffer> | undefined {
     const size = this.#entries.get(digest);
     if (size === undefined || !(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end < size)) {
       this.misses++;
@@ -161,7 +163,7 @@ export class RecreatedCache {
     return join(this.#dir, digest.slice("sha256:".length));
   }
 
-  async *#readBlocks(digest: string, size: number, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>, checker?: BlockChecker): AsyncGenerator<Buffer> {
+  async *#readBlocks(digest: string, size: number, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>, checker: BlockChecker): AsyncGenerator<Buffer> {
     const path = this.#path(digest);
     let file: FileHandle;
     let sums: Buffer[];
@@ -206,14 +208,14 @@ export class RecreatedCache {
 }
 
 /** Block `index` of a cached blob, read and checked against its sum; undefined if it is short or does not match. */
-async function checkedBlock(file: FileHandle, sums: Buffer[], index: number, size: number, checker: BlockChecker | undefined, owner: object): Promise<Buffer | undefined> {
+async function checkedBlock(file: FileHandle, sums: Buffer[], index: number, size: number, checker: BlockChecker, owner: object): Promise<Buffer | undefined> {
   const from = index * RecreatedCache.BLOCK;
   const length = Math.min(RecreatedCache.BLOCK, size - from);
   // A buffer of its own, so the checker can hand it to another thread and back.
   const block = Buffer.allocUnsafeSlow(length);
   const { bytesRead } = await file.read(block, 0, length, from);
   if (bytesRead !== length) return undefined;
-  const { bytes, sha256 } = checker === undefined ? { bytes: block, sha256: createHash("sha256").update(block).digest() } : await checker.sha256(block, owner);
+  const { bytes, sha256 } = await checker.sha256(block, owner);
   return sha256.equals(sums[index]!) ? bytes : undefined;
 }
 
