@@ -41,11 +41,16 @@ export interface BlobPartsOptions {
   encodeThreads?: number;
   /** Re-created gzip layers kept on disk for the next pull (none: every pull re-creates). */
   recreated?: RecreatedCache;
-  /** Decoded bytes all reads together fetch ahead of their clients, besides one batch each (default 64 MiB). */
+  /** Decoded bytes all reads together fetch ahead of their clients, besides one batch each (default 32 MiB). */
   readAheadBytes?: number;
 }
 
-const DEFAULT_READ_AHEAD_BYTES = 64 << 20;
+/**
+ * Eight batches: two cores decode at most four at once, and each batch ahead holds more than its
+ * decoded bytes on the way (its stored bytes, read and copied for a thread). With 64 MiB, eight
+ * clients reading past the cache peaked 60 MiB higher, no faster (BENCHMARKS.md).
+ */
+const DEFAULT_READ_AHEAD_BYTES = 32 << 20;
 
 /**
  * What the blob services of one process share: the chunk cache (a site's fetches fill it for the

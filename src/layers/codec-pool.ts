@@ -37,6 +37,8 @@ interface Job extends Pending {
   message: ToCodec;
   transfer: ArrayBuffer[];
   bytes: number;
+  /** Called as a worker takes the batch, before it is posted. */
+  dispatched?: () => void;
 }
 
 /** Batches a worker holds at once: one being decoded, one ready behind it. */
@@ -139,7 +141,9 @@ export class CodecPool {
    * bytes, or undefined if it cannot be decoded or is not the chunk expected. The checks (a
    * SHA-256 per chunk) run in the worker with the decompression, off the main thread and on both
    * cores. `owner` (one rebuild) is what fairness counts by. Slices among `stored` are cut from
-   * the runs `runs` gives (store/codec.ts).
+   * the runs `runs` gives (store/codec.ts). The bytes of `stored` and of the runs are taken in
+   * (copied, or decoded in place) before this returns its promise: the caller may reuse their
+   * memory at once.
    */
   async decodeChecked(
     stored: readonly Uint8Array[],
@@ -234,24 +238,26 @@ export class CodecPool {
       return { buffer: out, lengths: decodeBatchInto(stored, expected, out, runs) };
     }
     // Copied into a buffer this pool owns, which can then be handed over without another copy
-    // whatever backend the chunks came from.
+    // whatever backend the chunks came from; before any await, as decodeChecked promises.
     const batch = this.#inputs.take(total);
     const lengths = copyInto(batch, [...stored, ...runs.stored]);
-    const out = lend && decodedBytes(expected.lengths) <= DECODED_BUFFER_BYTES ? this.#decodedBatches.take() : undefined;
-    const done = await this.#submit(
-      { kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths, runIds: runs.ids, ...(out === undefined ? {} : { out: out.buffer as ArrayBuffer }) },
-      out === undefined ? [batch.buffer as ArrayBuffer] : [batch.buffer as ArrayBuffer, out.buffer as ArrayBuffer],
-      total,
-      owner,
-    );
-    return out === undefined ? done : { ...done, lent: true };
+    const message: ToCodec = { kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths, runIds: runs.ids };
+    const transfer = [batch.buffer as ArrayBuffer];
+    const into = lend && decodedBytes(expected.lengths) <= DECODED_BUFFER_BYTES;
+    // The buffer to decode into is taken as a worker takes the batch, not while it waits its turn.
+    const takeOut = () => {
+      message.out = this.#decodedBatches.take().buffer as ArrayBuffer;
+      transfer.push(message.out);
+    };
+    const done = await this.#submit(message, transfer, total, owner, into ? takeOut : undefined);
+    return into ? { ...done, lent: true } : done;
   }
 
-  #submit(message: ToCodec, transfer: ArrayBuffer[], bytes: number, owner: object): Promise<Done> {
+  #submit(message: ToCodec, transfer: ArrayBuffer[], bytes: number, owner: object, dispatched?: () => void): Promise<Done> {
     if (this.#workers.length === 0) this.#startWorkers();
     return new Promise((resolve, reject) => {
       const queue = this.#waiting.get(owner);
-      const job: Job = { resolve, reject, message, transfer, bytes };
+      const job: Job = { resolve, reject, message, transfer, bytes, ...(dispatched === undefined ? {} : { dispatched }) };
       if (queue === undefined) this.#waiting.set(owner, [job]);
       else queue.push(job);
       this.#dispatch();
@@ -281,6 +287,7 @@ export class CodecPool {
       if (this.#pending.size === 0) for (const w of this.#workers) w.ref();
       this.#pending.set(job.message.id, { resolve: job.resolve, reject: job.reject });
       this.#load.set(worker, this.#load.get(worker)! + 1);
+      job.dispatched?.();
       worker.postMessage(job.message, job.transfer);
     }
   }

@@ -87,7 +87,8 @@ export class ReadPlan {
       if (found[i - from] === undefined) toRead.push(i);
     }
     if (toRead.length > 0) {
-      const read = await this.#store.getChunks(toRead.map((i) => ids[i]!));
+      // Lent: each chunk is given back once decoded (#decode), or left to the collector.
+      const read = await this.#store.getChunks(toRead.map((i) => ids[i]!), { lend: true });
       toRead.forEach((i, k) => {
         const stored = read[k];
         if (stored === undefined) {
@@ -115,8 +116,11 @@ export class ReadPlan {
     found.forEach((f, i) => {
       if (!("stored" in f)) return;
       const again = cache.getAgain(ids[from + i]!);
-      if (again !== undefined) out[i] = again;
-      else toDecode.push({ index: from + i, stored: f.stored });
+      if (again === undefined) toDecode.push({ index: from + i, stored: f.stored });
+      else {
+        out[i] = again;
+        this.#store.giveBack?.([f.stored]);
+      }
     });
     const own = toDecode.length;
     toDecode.push(...bonus);
@@ -127,7 +131,11 @@ export class ReadPlan {
         const freshLengths = toDecode.map((d) => lengths[d.index]!);
         // Into a buffer lent for reuse, unless the cache has room to adopt the batch as it is.
         const lend = !cache.hasRoomFor(decodedBytes(freshLengths));
-        const { chunks: fresh, lent } = await codec.decodeLent(stored, freshIds, freshLengths, this.#owner, await runsOf(this.#store, stored, this.#recipe), lend);
+        const runs = await runsOf(this.#store, stored, this.#recipe);
+        const decoding = codec.decodeLent(stored, freshIds, freshLengths, this.#owner, runs, lend);
+        // decodeLent took the stored bytes in as it was called: the store may read into them again.
+        this.#store.giveBack?.([...stored, ...runs.stored]);
+        const { chunks: fresh, lent } = await decoding;
         // A damaged chunk fails the batch it belongs to: this one, or the one promised it.
         bonus.forEach((b, k) => {
           const chunk = fresh[own + k];
@@ -174,9 +182,9 @@ function runOf(found: Found): string | undefined {
   return "stored" in found ? sliceOf(found.stored)?.run.toString("latin1") : undefined;
 }
 
-/** The runs that slices among `stored` name, each once, all of them read (a missing one fails the read). */
+/** The runs that slices among `stored` name, each once, all of them read, lent (a missing one fails the read). */
 async function runsOf(store: Store, stored: readonly Uint8Array[], recipe: Recipe): Promise<{ ids: ChunkId[]; stored: Uint8Array[] }> {
-  const { ids, stored: runs } = await runsNamed(store, stored);
+  const { ids, stored: runs } = await runsNamed(store, stored, { lend: true });
   const missing = runs.findIndex((data) => data === undefined);
   if (missing !== -1) {
     const run = ids[missing]!.toString("hex");

@@ -1,7 +1,7 @@
 import { encodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey } from "../layers/gzip/form.js";
 import type { ChunkId } from "../store/chunk-id.js";
 import type { Recipe } from "../store/recipe.js";
-import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
+import type { ChunkEntry, ChunkReadOptions, Store, StoredChunk, StoreSettings, StoreUsage } from "../store/types.js";
 import type { RemoteBlobs } from "./fetch/remote-blobs.js";
 import type { SiteChanges } from "./log/site-changes.js";
 import { isShared } from "./log/site-keys.js";
@@ -58,14 +58,18 @@ export class SiteStore implements Store {
     return this.#changes.commitRecipe(recipe);
   }
 
-  async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
-    const found = await this.#local.getChunks(ids);
+  async getChunks(ids: readonly ChunkId[], options?: ChunkReadOptions): Promise<(Uint8Array | undefined)[]> {
+    const found = await this.#local.getChunks(ids, options);
     const missing = found.flatMap((data, i) => (data === undefined ? [i] : []));
     if (missing.length === 0) return found;
     // A fetch may have stored a chunk and finished between the read above and now: read again then.
     const arrived = await Promise.all(missing.map((i) => this.#remote.arrival(ids[i]!) ?? this.#local.getChunks([ids[i]!]).then(([data]) => data)));
     missing.forEach((i, k) => (found[i] = arrived[k]));
     return found;
+  }
+
+  giveBack(chunks: readonly Uint8Array[]): void {
+    this.#local.giveBack?.(chunks);
   }
 
   putMeta(key: string, value: Uint8Array): Promise<void> {

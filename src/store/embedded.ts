@@ -8,7 +8,7 @@ import type { ChunkId } from "./chunk-id.js";
 import { packPath, PackReader, PackWriter, RECORD_HEADER, type PackLocation } from "./packs.js";
 import { decodeRecipe, encodeRecipe, type Recipe } from "./recipe.js";
 import { parseSettings } from "./settings.js";
-import type { ChunkEntry, Store, StoredChunk, StoreSettings, StoreUsage } from "./types.js";
+import type { ChunkEntry, ChunkReadOptions, Store, StoredChunk, StoreSettings, StoreUsage } from "./types.js";
 
 /**
  * The embedded store: a directory, nothing to install or run.
@@ -103,18 +103,22 @@ export class EmbeddedStore implements Store {
     return ids.map((id) => this.#index.getBinaryFast(id)?.length === LIVE_ENTRY);
   }
 
-  async getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]> {
+  async getChunks(ids: readonly ChunkId[], options: ChunkReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
     try {
-      return this.#read(ids);
+      return this.#read(ids, options.lend === true);
     } catch (error) {
       // A compaction (of this process or another) removed a pack between the index lookup and
       // the read: the entries point at the copies now.
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      return this.#read(ids);
+      return this.#read(ids, options.lend === true);
     }
   }
 
-  #read(ids: readonly ChunkId[]): (Uint8Array | undefined)[] {
+  giveBack(chunks: readonly Uint8Array[]): void {
+    this.#reader.giveBack(chunks);
+  }
+
+  #read(ids: readonly ChunkId[], lend: boolean): (Uint8Array | undefined)[] {
     this.#latest();
     const found: number[] = [];
     const locations: PackLocation[] = [];
@@ -125,7 +129,7 @@ export class EmbeddedStore implements Store {
       locations.push(decodeLocation(entry));
     });
     const out: (Uint8Array | undefined)[] = new Array(ids.length).fill(undefined);
-    const data = this.#reader.read(locations);
+    const data = this.#reader.read(locations, lend);
     found.forEach((index, i) => (out[index] = data[i]));
     return out;
   }

@@ -28,6 +28,14 @@ export const RECORD_HEADER = CHUNK_ID_BYTES + 4;
 const MAX_PACK_BYTES = 256 * 1024 * 1024;
 const MAX_OPEN_PACKS = 128;
 
+/**
+ * Lending reads fit buffers of this size: a batch of a layer read (4 MiB of plain bytes,
+ * layers/read-batches.ts) stored, with the record headers between its chunks.
+ */
+const READ_BUFFER_BYTES = (4 << 20) + (512 << 10);
+/** Read buffers kept for reuse: the batches of a few reads on their way to be decoded. */
+const READ_BUFFERS_KEPT = 8;
+
 /** Record buffers of PackWriter.append: a batch of compressed chunks fits, with room to spare. */
 const APPEND_BUFFERS = new BufferPool(8 << 20, 8);
 
@@ -190,15 +198,25 @@ export class PackWriter {
 export class PackReader {
   readonly #dir: string;
   readonly #fds = new Map<number, number>();
+  readonly #readBuffers = new BufferPool(READ_BUFFER_BYTES, READ_BUFFERS_KEPT);
+  /** Buffers lent by `read`, by their memory, with how many of their chunks are not back yet. */
+  readonly #lent = new WeakMap<ArrayBufferLike, { buffer: Buffer; unreturned: number }>();
 
   constructor(dir: string) {
     this.#dir = dir;
   }
 
-  /** Reads each location; locations back to back in one pack are read with a single call. */
-  read(locations: readonly PackLocation[]): Buffer[] {
+  /**
+   * Reads each location; locations back to back in one pack are read with a single call. With
+   * `lend`, into one buffer this reader reuses once every location's bytes are given back
+   * (`giveBack`), when they fit one.
+   */
+  read(locations: readonly PackLocation[], lend = false): Buffer[] {
     const out: Buffer[] = new Array(locations.length);
     const order = locations.map((_, i) => i).sort((a, b) => locations[a]!.pack - locations[b]!.pack || locations[a]!.offset - locations[b]!.offset);
+    /** Runs of `order` read with one call each: [from, to) and the bytes they span. */
+    const spans: { from: number; to: number; pack: number; offset: number; length: number }[] = [];
+    let total = 0;
     for (let i = 0; i < order.length; ) {
       const first = locations[order[i]!]!;
       let end = first.offset + first.length;
@@ -210,14 +228,31 @@ export class PackReader {
         end = next.offset + next.length;
         j++;
       }
-      const bytes = this.#readRange(first.pack, first.offset, end - first.offset);
-      for (let k = i; k < j; k++) {
-        const at = locations[order[k]!]!;
-        out[order[k]!] = bytes.subarray(at.offset - first.offset, at.offset - first.offset + at.length);
-      }
+      spans.push({ from: i, to: j, pack: first.pack, offset: first.offset, length: end - first.offset });
+      total += end - first.offset;
       i = j;
     }
+    const into = lend && total > 0 && total <= READ_BUFFER_BYTES ? this.#readBuffers.take() : undefined;
+    let at = 0;
+    for (const { from, to, pack, offset, length } of spans) {
+      const bytes = this.#readRange(pack, offset, length, into?.subarray(at, (at += length)));
+      for (let k = from; k < to; k++) {
+        const location = locations[order[k]!]!;
+        out[order[k]!] = bytes.subarray(location.offset - offset, location.offset - offset + location.length);
+      }
+    }
+    if (into !== undefined) this.#lent.set(into.buffer, { buffer: into, unreturned: locations.length });
     return out;
+  }
+
+  /** Takes back chunks a lending `read` returned, each once: a buffer all of whose chunks are back is read into again. */
+  giveBack(chunks: readonly Uint8Array[]): void {
+    for (const chunk of chunks) {
+      const loan = this.#lent.get(chunk.buffer);
+      if (loan === undefined || --loan.unreturned > 0) continue;
+      this.#lent.delete(chunk.buffer);
+      this.#readBuffers.give(loan.buffer);
+    }
   }
 
   close(): void {
@@ -233,8 +268,8 @@ export class PackReader {
     this.#fds.delete(pack);
   }
 
-  #readRange(pack: number, offset: number, length: number): Buffer {
-    const buffer = Buffer.allocUnsafe(length);
+  #readRange(pack: number, offset: number, length: number, into?: Buffer): Buffer {
+    const buffer = into ?? Buffer.allocUnsafe(length);
     const bytesRead = readSync(this.#fd(pack), buffer, 0, length, offset);
     if (bytesRead !== length) throw new Error(`pack ${pack} is shorter than its index says`);
     return buffer;

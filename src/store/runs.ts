@@ -1,6 +1,6 @@
 import { chunkIdOf, type ChunkId } from "./chunk-id.js";
 import { decodeChunk, encodeChunk, plainLength, SLICE_BYTES, sliceOf, type Compression } from "./codec.js";
-import type { ChunkEntry, ChunkStore } from "./types.js";
+import type { ChunkEntry, ChunkReadOptions, ChunkStore } from "./types.js";
 
 /**
  * The chunks' stored forms, each slice (codec.ts) replaced by its chunk's own stored form, cut
@@ -24,14 +24,14 @@ export async function chunksApart(store: ChunkStore, ids: readonly ChunkId[], co
 }
 
 /** The runs that slices among `stored` name, each once, and their stored forms (undefined where missing). */
-export async function runsNamed(store: ChunkStore, stored: readonly (Uint8Array | undefined)[]): Promise<{ ids: ChunkId[]; stored: (Uint8Array | undefined)[] }> {
+export async function runsNamed(store: ChunkStore, stored: readonly (Uint8Array | undefined)[], options?: ChunkReadOptions): Promise<{ ids: ChunkId[]; stored: (Uint8Array | undefined)[] }> {
   const named = new Map<string, ChunkId>();
   for (const chunk of stored) {
     const run = chunk === undefined ? undefined : sliceOf(chunk)?.run;
     if (run !== undefined) named.set(run.toString("latin1"), run);
   }
   const ids = [...named.values()];
-  return { ids, stored: ids.length === 0 ? [] : await store.getChunks(ids) };
+  return { ids, stored: ids.length === 0 ? [] : await store.getChunks(ids, options) };
 }
 
 /** A run's plain bytes, or undefined if it is missing or damaged. */

@@ -17,6 +17,17 @@ export interface ChunkEntry {
   doomedAt?: number;
 }
 
+/** How getChunks may hand its chunks over. */
+export interface ChunkReadOptions {
+  /**
+   * The caller hands every chunk back with `giveBack` once it is done with its bytes, so the
+   * store may read them into memory it reuses (a read of a large blob would otherwise leave its
+   * whole stored size to the garbage collector). A chunk never handed back leaves its memory to
+   * the collector, as without this.
+   */
+  lend?: boolean;
+}
+
 /**
  * Content-addressed chunks. Batch calls are the primary API: one round trip per batch.
  *
@@ -35,7 +46,12 @@ export interface ChunkStore {
   /** Whether each chunk is stored and live (a doomed chunk counts as absent: write it again). */
   hasChunks(ids: readonly ChunkId[]): Promise<boolean[]>;
   /** The stored form of each chunk, doomed or not; undefined where the store lacks it. */
-  getChunks(ids: readonly ChunkId[]): Promise<(Uint8Array | undefined)[]>;
+  getChunks(ids: readonly ChunkId[], options?: ChunkReadOptions): Promise<(Uint8Array | undefined)[]>;
+  /**
+   * Takes back chunks that a lending getChunks returned, each once, when no one needs their bytes
+   * any more: their memory may be read into again. Only stores that lend have it.
+   */
+  giveBack?(chunks: readonly Uint8Array[]): void;
   /** Idempotent; makes doomed chunks live again. Resolves once the chunks are committed (visible to every reader). */
   putChunks(chunks: readonly StoredChunk[]): Promise<void>;
   /**

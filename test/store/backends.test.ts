@@ -144,6 +144,28 @@ for (const [name, setUp] of backends) {
         got.forEach((data, i) => assert.deepEqual(data === undefined ? undefined : Buffer.from(data), expected[i]?.data === undefined ? undefined : Buffer.from(expected[i]!.data)));
       });
 
+
+      it("lending reads answer the same bytes; a store that lends reads into memory again only once all of it is given back", async (t) => {
+        const store = await openStore(await backend.fresh(t), { create: true });
+        t.after(() => store.close());
+        const chunks = Array.from({ length: 40 }, (_, i) => chunk(i + 3000));
+        await store.putChunks(chunks);
+        const ids = chunks.map((c) => c.id);
+        const same = (got: (Uint8Array | undefined)[]) => got.forEach((data, i) => assert.ok(Buffer.from(data!).equals(chunks[i]!.data), `chunk ${i}`));
+        const first = (await store.getChunks(ids, { lend: true })) as Uint8Array[];
+        same(first);
+        if (store.giveBack === undefined) return;
+        const firstCopy = first.map((data) => Buffer.from(data));
+        store.giveBack(first.slice(1));
+        const second = await store.getChunks(ids, { lend: true });
+        same(second);
+        assert.notEqual(second[0]!.buffer, first[0]!.buffer, "memory one chunk is still out of is not read into");
+        first.forEach((data, i) => assert.ok(Buffer.from(data).equals(firstCopy[i]!), `chunk ${i} of the first read is untouched`));
+        store.giveBack(first.slice(0, 1));
+        const third = await store.getChunks(ids, { lend: true });
+        same(third);
+        assert.equal(third[0]!.buffer, first[0]!.buffer, "memory all given back is read into again");
+      });
       it("a store keeps the settings it was created with", async (t) => {
         const dir = await backend.fresh(t);
         const custom = { ...DEFAULT_SETTINGS, chunker: { ...DEFAULT_SETTINGS.chunker, avgSize: 32768, maxSize: 131072 } };
