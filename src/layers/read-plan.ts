@@ -53,9 +53,10 @@ export class ReadPlan {
   }
 
   async #plan(from: number, to: number): Promise<() => Promise<Buffer[]>> {
-    const found = await this.#lookUp(from, to);
+    const found = await this.#lookUp(from, to, true);
     const runs = new Set(found.map((f) => runOf(f)).filter((run) => run !== undefined));
-    const later = runs.size === 0 ? [] : await this.#lookUp(to, Math.min(this.#last + 1, to + LOOK_AHEAD));
+    // Not lent: what the next batch does not take of it is dropped, never given back.
+    const later = runs.size === 0 ? [] : await this.#lookUp(to, Math.min(this.#last + 1, to + LOOK_AHEAD), false);
     this.#carried = later;
     this.#carriedFrom = to;
     const bonus: { index: number; stored: Uint8Array; settle: Deferred }[] = [];
@@ -71,8 +72,11 @@ export class ReadPlan {
     return () => decoding;
   }
 
-  /** Chunks [from, to): promised, carried over from the last look past a batch, cached or read. */
-  async #lookUp(from: number, to: number): Promise<Found[]> {
+  /**
+   * Chunks [from, to): promised, carried over from the last look past a batch, cached or read;
+   * read lent (store/types.ts) when the caller gives back every chunk read.
+   */
+  async #lookUp(from: number, to: number, lend: boolean): Promise<Found[]> {
     const { ids, lengths, digest } = this.#recipe;
     const found = new Array<Found | undefined>(to - from);
     const toRead: number[] = [];
@@ -87,8 +91,7 @@ export class ReadPlan {
       if (found[i - from] === undefined) toRead.push(i);
     }
     if (toRead.length > 0) {
-      // Lent: each chunk is given back once decoded (#decode), or left to the collector.
-      const read = await this.#store.getChunks(toRead.map((i) => ids[i]!), { lend: true });
+      const read = await this.#store.getChunks(toRead.map((i) => ids[i]!), { lend });
       toRead.forEach((i, k) => {
         const stored = read[k];
         if (stored === undefined) {

@@ -35,6 +35,11 @@ const MAX_OPEN_PACKS = 128;
 const READ_BUFFER_BYTES = (4 << 20) + (512 << 10);
 /** Read buffers kept for reuse: the batches of a few reads on their way to be decoded. */
 const READ_BUFFERS_KEPT = 8;
+/**
+ * Lending reads smaller than this are not lent: their garbage costs little (a batch's slices
+ * take 41 bytes each), and a buffer lent for them would hold 4.5 MiB for a few KiB.
+ */
+const MIN_LENT_READ_BYTES = 1 << 20;
 
 /** Record buffers of PackWriter.append: a batch of compressed chunks fits, with room to spare. */
 const APPEND_BUFFERS = new BufferPool(8 << 20, 8);
@@ -209,7 +214,7 @@ export class PackReader {
   /**
    * Reads each location; locations back to back in one pack are read with a single call. With
    * `lend`, into one buffer this reader reuses once every location's bytes are given back
-   * (`giveBack`), when they fit one.
+   * (`giveBack`), when they are large enough to be worth one and fit it.
    */
   read(locations: readonly PackLocation[], lend = false): Buffer[] {
     const out: Buffer[] = new Array(locations.length);
@@ -232,7 +237,7 @@ export class PackReader {
       total += end - first.offset;
       i = j;
     }
-    const into = lend && total > 0 && total <= READ_BUFFER_BYTES ? this.#readBuffers.take() : undefined;
+    const into = lend && total >= MIN_LENT_READ_BYTES && total <= READ_BUFFER_BYTES ? this.#readBuffers.take() : undefined;
     let at = 0;
     for (const { from, to, pack, offset, length } of spans) {
       const bytes = this.#readRange(pack, offset, length, into?.subarray(at, (at += length)));
