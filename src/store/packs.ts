@@ -42,7 +42,9 @@ const READ_BUFFERS_KEPT = 8;
 const MIN_LENT_READ_BYTES = 1 << 20;
 
 /** Record buffers of PackWriter.append: a batch of compressed chunks fits, with room to spare. */
-const APPEND_BUFFERS = new BufferPool(8 << 20, 8);
+const APPEND_BUFFER_BYTES = 8 << 20;
+/** Record buffers kept for reuse: the batches of two ingests in flight at once. */
+const APPEND_BUFFERS_KEPT = 8;
 
 export function packPath(dir: string, pack: number): string {
   return join(dir, `${pack.toString(16).padStart(8, "0")}.pack`);
@@ -68,6 +70,7 @@ export class PackWriter {
   readonly #onAbandon: (pack: number) => Promise<void>;
   /** The last pack takes no more appends: the next append opens a new one. */
   #rolled = false;
+  readonly #appendBuffers = new BufferPool(APPEND_BUFFER_BYTES, APPEND_BUFFERS_KEPT);
 
   /**
    * `onOpen` hears of each new pack before its file exists (so compaction, which leaves packs a
@@ -102,7 +105,7 @@ export class PackWriter {
     let total = 0;
     for (const chunk of chunks) total += RECORD_HEADER + chunk.data.length;
     const { pack, start } = await this.#reserve(total);
-    const buffer = APPEND_BUFFERS.take(total);
+    const buffer = this.#appendBuffers.take(total);
     const locations: PackLocation[] = [];
     let at = 0;
     for (const { id, data } of chunks) {
@@ -121,7 +124,7 @@ export class PackWriter {
       pack.writes.delete(write);
     }
     // Only after a write that succeeded: a failed one may still be reading the buffer.
-    APPEND_BUFFERS.give(buffer);
+    this.#appendBuffers.give(buffer);
     this.#written++;
     return locations;
   }
