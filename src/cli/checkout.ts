@@ -1,10 +1,9 @@
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Command, Option } from "commander";
 import { DedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
+import { writeBlob } from "../layers/write-blob.js";
 import { openStore, storeLocation } from "../store/open.js";
 import { usingBlobs } from "./blobs.js";
 
@@ -19,14 +18,13 @@ export function checkoutCommand(command: Command, storeOption: Option): void {
       await usingBlobs(await openStore(storeLocation(flags.store)), async (blobs) => {
         const stored = await blobs.open(digest);
         if (stored === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not in the store at ${blobs.location}`, { digest });
-        const blob = Readable.from(stored.read());
         if (flags.output === undefined) {
-          await pipeline(blob, process.stdout);
+          await writeBlob(stored, process.stdout);
           return;
         }
         const partial = `${flags.output}.partial-${process.pid}`;
         try {
-          await pipeline(blob, createWriteStream(partial));
+          await writeBlob(stored, createWriteStream(partial));
           await rename(partial, flags.output);
         } catch (error) {
           await rm(partial, { force: true });

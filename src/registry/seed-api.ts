@@ -2,10 +2,10 @@ import { createWriteStream } from "node:fs";
 import { realpath, rename, rm, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { isDedupError } from "../errors.js";
 import { parseDigest } from "../layers/digest.js";
 import type { BlobService } from "../layers/blob-service.js";
+import { writeBlob } from "../layers/write-blob.js";
 import type { RegistryMetadata } from "./metadata.js";
 
 /**
@@ -67,7 +67,7 @@ async function checkout(options: SeedApiOptions, res: ServerResponse, query: URL
   if (blob === undefined) return send(res, 404, "False");
   const partial = `${target}.partial-${process.pid}-${Date.now()}`;
   try {
-    await pipeline(blob.read(), createWriteStream(partial, { flags: "wx" }));
+    await writeBlob(blob, createWriteStream(partial, { flags: "wx" }));
     await rename(partial, target);
   } catch (error) {
     await rm(partial, { force: true });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { test } from "node:test";
 import { BlobParts, BlobService } from "../../src/layers/blob-service.js";
 import { Loans } from "../../src/layers/loans.js";
+import { writeBlob } from "../../src/layers/write-blob.js";
 import { freshBlobs } from "../blobs.js";
 import { fromPieces, wordyBytes } from "../helpers.js";
 
@@ -94,4 +96,32 @@ test("reads at once, some handing pieces back and some keeping them, each get th
   await send(blobs, da);
   assert.ok(Buffer.concat(keptA).equals(a), "pieces kept are never overwritten");
   assert.ok(Buffer.concat(keptB).equals(b), "pieces kept are never overwritten");
+});
+
+test("writeBlob hands each piece back once written, and fails with its output", async (t) => {
+  const { store } = await freshBlobs(t, 0);
+  const parts = new BlobParts({ chunkCacheBytes: 0 });
+  const blobs = new BlobService(store, parts);
+  t.after(() => parts.close());
+  const { a, da } = await twoBlobs(blobs);
+  const written: Buffer[] = [];
+  // A slow file: each write done a turn later, its buffer full after every piece.
+  const out = new Writable({
+    highWaterMark: 1,
+    write: (piece: Buffer, _encoding, done) => {
+      written.push(Buffer.from(piece));
+      setImmediate(done);
+    },
+  });
+  await writeBlob((await blobs.open(da))!, out);
+  assert.ok(Buffer.concat(written).equals(a));
+  assert.ok(out.writableFinished);
+  // 14 MB: 4 batches; the writer handed back the buffers of 3 or 4 (a small last one is decoded in place).
+  assert.ok(parts.codec.decodedBuffersReused === 0);
+  assert.ok((await send(blobs, da)).equals(a));
+  assert.ok(parts.codec.decodedBuffersReused >= 3, `${parts.codec.decodedBuffersReused} batches decoded into buffers handed back`);
+
+  const broken = new Writable({ write: (_piece, _encoding, done) => done(new Error("disk full")) });
+  await assert.rejects(writeBlob((await blobs.open(da))!, broken), /disk full/);
+  assert.ok(broken.destroyed);
 });
