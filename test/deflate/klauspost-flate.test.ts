@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { inflateRawSync } from "node:zlib";
 import { hash4, hash5, hash7 } from "../../src/deflate/klauspost-flate/fast-encoder.js";
+import { Lit } from "../../src/deflate/klauspost-flate/tables.js";
 import { PgzipBlockEncoder, KLAUSPOST_FAMILY, KLAUSPOST_LEVEL_VERSIONS, KlauspostFlateEncoder, PgzipBodyEncoder, pgzipTail, PGZIP_TAIL_SIZE } from "../../src/deflate/klauspost-flate/index.js";
 import { randomBytes, randomPieces, run, tempDir } from "../helpers.js";
 import { gzipWith } from "./gzipper.js";
@@ -134,6 +135,50 @@ test("the 64-bit hashes are exact in 32-bit arithmetic", () => {
     const h7 = Number((((u << 8n) & M64) * 58295818150454627n & M64) >> 49n);
     assert.equal(hash7(lo, hi), h7, `hash7 ${u.toString(16)}`);
   }
+});
+
+/**
+ * Whether hash7's carry (the high word of the low product, a double a little off an integer),
+ * rounded within the sum rather than alone, gives another hash: the inlined hash7 of levels 5 and
+ * 6 was once written so, which truncates toward zero where the sum is negative.
+ */
+function hash7RoundedInTheSum(lo: number, hi: number): number {
+  const xlo = lo << 8;
+  const xhi = (hi << 8) | (lo >>> 24);
+  const high = (Math.imul(xhi, Lit.P7Lo) + Math.imul(xlo, Lit.P7Hi)) | 0;
+  const carry = ((xlo >>> 0) * Lit.P7Lo - (Math.imul(xlo, Lit.P7Lo) >>> 0)) * Lit.TwoM32;
+  return ((high + carry + 0.5) | 0) >>> 17;
+}
+
+/**
+ * An input where that hash changes the output (about 1 word in 3 million hashes otherwise): a
+ * word X it puts one bucket off, a word Y of X's true bucket that shares X's first 5 bytes (so a
+ * long match is found at Y only through the right bucket), and Z, sharing X's first 4 bytes.
+ */
+function hash7Trap(): Buffer {
+  let seed = 1;
+  const byte = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, byte));
+  const wrongBucket = (word: Buffer) => hash7RoundedInTheSum(word.readInt32LE(0), word.readInt32LE(4)) !== hash7(word.readInt32LE(0), word.readInt32LE(4));
+  let x = bytes(8);
+  while (!wrongBucket(x)) x = bytes(8);
+  const bucket = hash7(x.readInt32LE(0), x.readInt32LE(4));
+  let y: Buffer | undefined;
+  for (let v = 0; v < 65536 && y === undefined; v++) {
+    const candidate = Buffer.from(x);
+    candidate[5] = v & 0xff;
+    candidate[6] = v >> 8;
+    if (candidate[5] === x[5]) continue;
+    candidate[7] = byte();
+    if (hash7(candidate.readInt32LE(0), candidate.readInt32LE(4)) === bucket && !wrongBucket(candidate)) y = candidate;
+  }
+  assert.ok(y !== undefined, "a word of X's bucket that shares its first 5 bytes");
+  const z = Buffer.concat([x.subarray(0, 4), Buffer.from([x[4]! ^ 0x55]), bytes(3)]);
+  return Buffer.concat([bytes(8), x, bytes(4), z, bytes(8), y, bytes(8), Buffer.alloc(4000)]);
+}
+
+test("pgzip and kflate: words whose 7-byte hash needs its carry rounded apart from the sum, levels 5 and 6", async () => {
+  await compare("the hash7 trap", hash7Trap(), { levels: [-1, 5, 6], kflate: true });
 });
 
 test("pgzip: empty input and 1 byte, every level", async () => {

@@ -498,10 +498,14 @@ export class HuffmanBitWriter {
     // At most 48 bits a token.
     this.ensure(n * 6 + 16);
     const out = this.out;
+    // Speed: a full accumulator goes out as one 32-bit store rather than four byte stores.
+    const outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
     // Speed: the table as a local, loaded once (see Lit in tables.ts).
     const offsetCombinedOf = offsetCombined;
     let pos = this.pos;
-    let acc = this.bits;
+    // Speed: acc stays an int32 for V8 (| 0 here, and >> for >>> below, the same on the values of fewer than
+    // 31 bits shifted), or V8 keeps it as a double and converts it at every token.
+    let acc = this.bits | 0;
     let nbits = this.nbits;
     for (let i = 0; i < n; i++) {
       const tok = tokens[i]!;
@@ -520,13 +524,10 @@ export class HuffmanBitWriter {
         acc |= lv << nbits;
         nbits += ln;
         if (nbits >= 32) {
-          out[pos] = acc;
-          out[pos + 1] = acc >>> 8;
-          out[pos + 2] = acc >>> 16;
-          out[pos + 3] = acc >>> 24;
+          outView.setInt32(pos, acc, true);
           pos += 4;
           nbits -= 32;
-          acc = lv >>> (ln - nbits);
+          acc = lv >> (ln - nbits);
         }
         // The offset (symbol and extra bits, at most 15 + 13)
         const offset = tok & 0x3fffff;
@@ -543,22 +544,22 @@ export class HuffmanBitWriter {
       acc |= v << nbits;
       nbits += nb;
       if (nbits >= 32) {
-        out[pos] = acc;
-        out[pos + 1] = acc >>> 8;
-        out[pos + 2] = acc >>> 16;
-        out[pos + 3] = acc >>> 24;
+        outView.setInt32(pos, acc, true);
         pos += 4;
         nbits -= 32;
-        acc = v >>> (nb - nbits);
+        acc = v >> (nb - nbits);
       }
     }
-    // Back to fewer than 16 pending bits, as the other writers keep them.
-    while (nbits >= 16) {
-      out[pos++] = acc;
-      out[pos++] = acc >>> 8;
-      acc >>>= 16;
-      nbits -= 16;
-    }
+    // Back to fewer than 16 pending bits, as the other writers keep them. Without a branch: V8 optimizes the
+    // loop above (on-stack) before this has run, and a compare here, without type feedback yet, would
+    // deoptimize that code at the end of every call. The two bytes are written either way (past pos they
+    // are scratch, overwritten by the next writes).
+    out[pos] = acc;
+    out[pos + 1] = acc >>> 8;
+    const flushed = nbits & 16;
+    pos += flushed >>> 3;
+    acc >>>= flushed;
+    nbits -= flushed;
     this.pos = pos;
     this.bits = acc;
     this.nbits = nbits;

@@ -4,11 +4,10 @@
 //
 // An hcode is len | code << 8 (code bit-reversed, ready to be written LSB first), 0 for an unused symbol.
 // A literalNode {literal, freq} is packed as freq << 16 | literal in a Uint32Array, so that Go's "freq, then
-// literal" order is plain numeric order; maxNode() is 0xffffffff.
+// literal" order is plain numeric order.
 
 import { LITERAL_COUNT, MAX_BITS_LIMIT } from "./tables.js";
 
-const MAX_NODE = 0xffffffff;
 const MAX_INT32 = 0x7fffffff;
 
 export function reverseBits(number: number, bitLength: number): number {
@@ -32,16 +31,16 @@ export class HuffmanEncoder {
   readonly bitCount = new Int32Array(17);
   private readonly freqcache = new Uint32Array(LITERAL_COUNT + 1);
   // bitCounts scratch
-  private readonly lvLastFreq = new Int32Array(MAX_BITS_LIMIT + 1);
-  private readonly lvNextCharFreq = new Int32Array(MAX_BITS_LIMIT + 1);
-  private readonly lvNextPairFreq = new Int32Array(MAX_BITS_LIMIT + 1);
-  private readonly lvNeeded = new Int32Array(MAX_BITS_LIMIT + 1);
-  private readonly rowHead = new Int32Array(MAX_BITS_LIMIT + 1);
-  private nodeCount = new Int32Array(1 << 13);
-  private nodeParent = new Int32Array(1 << 13);
+  private readonly rowLen = new Int32Array(MAX_BITS_LIMIT + 1);
+  private rowFreq = new Int32Array(0);
+  private rowLeaves = new Int32Array(0);
+  // assignEncodingAndSize scratch: each literal's code length, and the next code of each length
+  private readonly lengthOf: Uint8Array;
+  private readonly nextCode = new Int32Array(17);
 
   constructor(size: number) {
     this.codes = new Uint32Array(size);
+    this.lengthOf = new Uint8Array(size);
   }
 
   /** Sum of freq[i] * len(code i). */
@@ -79,136 +78,111 @@ export class HuffmanEncoder {
   }
 
   /**
-   * Number of literals for each bit length (bitCounts in huffman_code.go; Go's package-merge variant, ported
-   * step by step since ties between equal frequencies decide the lengths). list[0:n) holds the nodes sorted by
-   * frequency, and list[n] is free for the sentinel. Fills this.bitCount[1..maxBits] and returns maxBits.
+   * Number of literals for each bit length (bitCounts in huffman_code.go). list[0:n) holds the nodes sorted by
+   * frequency. Fills this.bitCount[1..maxBits] and returns maxBits.
    *
-   * Go keeps leafCounts[level][j] and copies row level-1 into row level at each pair step (O(maxBits) each).
-   * Here a row is a persistent chain of nodes instead: row level is (count at j = level, then row level-1 as
-   * it was when the row last took a pair, for j < level), so a pair step is one new node pointing to the
-   * lower row's current node, and a leaf step a new node with the count + 1 (copy-on-write, since higher
-   * rows may point to the old one). Node 0 is the all-zero row. The counts read are the same as Go's.
+   * Go's bitCounts is a lazy package-merge: row `level` is the merge, by frequency, of the leaves and of the
+   * pairs of consecutive items of row level-1 (a pair first on equal frequencies; row 1 has leaves only), and
+   * Go makes each row only as far as the row above asks: 2n - 2 items at maxBits, and two items of row
+   * level-1 for each pair taken at `level`. Its counts (leafCounts[maxBits][level]) are the leaves within
+   * those prefixes. Here each row is merged whole, one after the other (sequential loops instead of Go's
+   * moves between levels), and the prefixes are then walked down from maxBits: the same counts.
    */
   private bitCounts(list: Uint32Array, n: number, maxBits: number): number {
     if (maxBits >= MAX_BITS_LIMIT) throw new Error("flate: maxBits too large");
-    list[n] = MAX_NODE;
     // The tree can't have greater depth than n - 1, no matter what.
     if (maxBits > n - 1) maxBits = n - 1;
 
-    const lastFreq = this.lvLastFreq;
-    const nextCharFreq = this.lvNextCharFreq;
-    const nextPairFreq = this.lvNextPairFreq;
-    const needed = this.lvNeeded;
-    const head = this.rowHead;
-    for (let i = 0; i <= MAX_BITS_LIMIT; i++) {
-      lastFreq[i] = 0;
-      nextCharFreq[i] = 0;
-      nextPairFreq[i] = 0;
-      needed[i] = 0;
-      head[i] = 0;
+    // Row `level` at [level * stride, ...): rowFreq the items' frequencies, rowLeaves[k] the leaves among
+    // its first k items. A row has fewer than 2n items (the n leaves and at most n - 1 pairs).
+    const stride = 2 * n;
+    const size = (maxBits + 1) * stride + 1;
+    if (this.rowFreq.length < size) {
+      this.rowFreq = new Int32Array(size);
+      this.rowLeaves = new Int32Array(size);
     }
-    // Each step makes one item at some level (at most 2n - 2 per level) or moves up past a level with
-    // nothing left, so maxBits * 2n + 32 nodes are enough.
-    const maxNodes = maxBits * 2 * n + 32;
-    if (this.nodeCount.length < maxNodes) {
-      this.nodeCount = new Int32Array(maxNodes);
-      this.nodeParent = new Int32Array(maxNodes);
-    }
-    const nodeCount = this.nodeCount;
-    const nodeParent = this.nodeParent;
-    nodeCount[0] = 0;
-    nodeParent[0] = 0;
-    let nodes = 1;
+    const rowFreq = this.rowFreq;
+    const rowLeaves = this.rowLeaves;
+    const rowLen = this.rowLen;
 
-    const l2f = list[2]! >>> 16;
-    const l1f = list[1]! >>> 16;
-    const l0f = (list[0]! >>> 16) + (list[1]! >>> 16);
-    for (let level = 1; level <= maxBits; level++) {
-      // For every level, the first two items are the first two characters.
-      lastFreq[level] = l1f;
-      nextCharFreq[level] = l2f;
-      nextPairFreq[level] = l0f;
-      // leafCounts[level][level] = 2
-      nodeCount[nodes] = 2;
-      nodeParent[nodes] = 0;
-      head[level] = nodes++;
-      if (level === 1) nextPairFreq[level] = MAX_INT32;
+    let base = stride;
+    rowLeaves[base] = 0;
+    for (let i = 0; i < n; i++) {
+      rowFreq[base + i] = list[i]! >>> 16;
+      rowLeaves[base + i + 1] = i + 1;
     }
-    // We need a total of 2*n - 2 items at top level and have already generated 2.
-    needed[maxBits] = 2 * n - 4;
-
-    let level = maxBits;
-    while (level < 16) {
-      if (nextPairFreq[level] === MAX_INT32 && nextCharFreq[level] === MAX_INT32) {
-        // We've run out of both leafs and pairs.
-        needed[level] = 0;
-        nextPairFreq[level + 1] = MAX_INT32;
-        level++;
-        continue;
+    rowLen[1] = n;
+    for (let level = 2; level <= maxBits; level++) {
+      const below = base;
+      const pairs = rowLen[level - 1]! >> 1;
+      base += stride;
+      rowLeaves[base] = 0;
+      let leaf = 0;
+      let pair = 0;
+      let k = 0;
+      for (;;) {
+        const leafFreq = leaf < n ? list[leaf]! >>> 16 : MAX_INT32;
+        const pairFreq = pair < pairs ? rowFreq[below + 2 * pair]! + rowFreq[below + 2 * pair + 1]! : MAX_INT32;
+        if (leafFreq === MAX_INT32 && pairFreq === MAX_INT32) break;
+        if (leafFreq < pairFreq) {
+          rowFreq[base + k] = leafFreq;
+          leaf++;
+        } else {
+          rowFreq[base + k] = pairFreq;
+          pair++;
+        }
+        k++;
+        rowLeaves[base + k] = leaf;
       }
-      const prevFreq = lastFreq[level]!;
-      const cur = head[level]!;
-      if (nextCharFreq[level]! < nextPairFreq[level]!) {
-        // The next item on this row is a leaf node.
-        const nn = nodeCount[cur]! + 1;
-        lastFreq[level] = nextCharFreq[level]!;
-        // Lower leafCounts are the same of the previous node.
-        nodeCount[nodes] = nn;
-        nodeParent[nodes] = nodeParent[cur]!;
-        head[level] = nodes++;
-        const e = list[nn]!;
-        nextCharFreq[level] = (e & 0xffff) < 0xffff ? e >>> 16 : MAX_INT32;
-      } else {
-        // The next item on this row is a pair from the previous row.
-        lastFreq[level] = nextPairFreq[level]!;
-        // Take leaf counts from the lower level, except counts[level] remains the same.
-        nodeCount[nodes] = nodeCount[cur]!;
-        nodeParent[nodes] = head[level - 1]!;
-        head[level] = nodes++;
-        needed[level - 1] = 2;
-      }
-      if (--needed[level]! === 0) {
-        // We've done everything we need to do for this level.
-        if (level === maxBits) break; // All done!
-        nextPairFreq[level + 1] = prevFreq + lastFreq[level]!;
-        level++;
-      } else {
-        // If we stole from below, move down temporarily to replenish it.
-        while (needed[level - 1]! > 0) level--;
-      }
+      rowLen[level] = k;
     }
-    let node = head[maxBits]!;
-    if (nodeCount[node] !== n) throw new Error("leafCounts[maxBits][maxBits] != n");
 
     const bitCount = this.bitCount;
+    // We need a total of 2*n - 2 items at top level.
+    let items = 2 * n - 2;
+    let count = rowLeaves[maxBits * stride + items]!;
+    if (count !== n) throw new Error("leafCounts[maxBits][maxBits] != n");
     let bits = 1;
     for (let lv = maxBits; lv > 0; lv--) {
+      // The pairs among row lv's items take twice as many items of row lv-1.
+      items = 2 * (items - count);
+      const countBelow = lv > 1 ? rowLeaves[(lv - 1) * stride + items]! : 0;
       // The number of literals requiring at least "bits" bits to encode: counts[lv] - counts[lv-1].
-      const parent = nodeParent[node]!;
-      bitCount[bits] = nodeCount[node]! - nodeCount[parent]!;
-      node = parent;
+      bitCount[bits] = count - countBelow;
+      count = countBelow;
       bits++;
     }
     return maxBits;
   }
 
-  /** Assigns codes, in literal order within each length, as RFC 1951 3.2.2. */
-  private assignEncodingAndSize(maxBits: number, list: Uint32Array, listLen: number): void {
+  /**
+   * Assigns codes, in literal order within each length, as RFC 1951 3.2.2. Go sorts the literals of each
+   * length (sortByLiteral) and numbers them from that length's first code; numbering all literals in one
+   * pass in literal order, each from its length's next code, gives the same codes without the sorts.
+   */
+  private assignEncodingAndSize(maxBits: number, list: Uint32Array, listLen: number, freq: Uint16Array, count: number): void {
     const bitCount = this.bitCount;
     const codes = this.codes;
+    const nextCode = this.nextCode;
+    const lengthOf = this.lengthOf;
     let code = 0;
     for (let n = 0; n <= maxBits; n++) {
       const bits = bitCount[n]!;
       code = (code << 1) & 0xffff;
       if (n === 0 || bits === 0) continue;
-      // The literals list[len(list)-bits] .. list[len(list)-1] get "bits" bits, in literal order.
+      // The literals list[len(list)-bits] .. list[len(list)-1] get "bits" bits.
       const start = listLen - bits;
-      sortByLiteral(list, start, listLen);
-      for (let i = start; i < listLen; i++) {
-        codes[list[i]! & 0xffff] = newhcode(reverseBits(code, n), n);
-        code = (code + 1) & 0xffff;
-      }
+      for (let i = start; i < listLen; i++) lengthOf[list[i]! & 0xffff] = n;
+      nextCode[n] = code;
+      code = (code + bits) & 0xffff;
       listLen = start;
+    }
+    for (let i = 0; i < count; i++) {
+      if (freq[i] === 0) continue;
+      const n = lengthOf[i]!;
+      const c = nextCode[n]!;
+      codes[i] = newhcode(reverseBits(c, n), n);
+      nextCode[n] = (c + 1) & 0xffff;
     }
   }
 
@@ -230,7 +204,7 @@ export class HuffmanEncoder {
     }
     sortByFreq(list, n);
     const mb = this.bitCounts(list, n, maxBits);
-    this.assignEncodingAndSize(mb, list, n);
+    this.assignEncodingAndSize(mb, list, n, freq, count);
   }
 }
 
@@ -346,40 +320,11 @@ function doPivotByFreq(data: Uint32Array, lo: number, hi: number): [number, numb
   return [b - 1, c];
 }
 
-// ---- huffman_sortByLiteral.go ----
+// ---- huffman_sortByLiteral.go: its heapSort, which quickSortByFreq falls back to (assignEncodingAndSize
+// no longer sorts by literal). ----
 
 function lit(v: number): number {
   return v & 0xffff;
-}
-
-function sortByLiteral(data: Uint32Array, a: number, b: number): void {
-  quickSort(data, a, b, maxDepth(b - a));
-}
-
-function quickSort(data: Uint32Array, a: number, b: number, maxDepth: number): void {
-  while (b - a > 12) {
-    if (maxDepth === 0) {
-      heapSort(data, a, b);
-      return;
-    }
-    maxDepth--;
-    const [mlo, mhi] = doPivot(data, a, b);
-    if (mlo - a < b - mhi) {
-      quickSort(data, a, mlo, maxDepth);
-      a = mhi;
-    } else {
-      quickSort(data, mhi, b, maxDepth);
-      b = mlo;
-    }
-  }
-  if (b - a > 1) {
-    for (let i = a + 6; i < b; i++) {
-      if (lit(data[i]!) < lit(data[i - 6]!)) swap(data, i, i - 6);
-    }
-    for (let i = a + 1; i < b; i++) {
-      for (let j = i; j > a && lit(data[j]!) < lit(data[j - 1]!); j--) swap(data, j, j - 1);
-    }
-  }
 }
 
 function heapSort(data: Uint32Array, a: number, b: number): void {
@@ -403,69 +348,6 @@ function siftDown(data: Uint32Array, lo: number, hi: number, first: number): voi
     swap(data, first + root, first + child);
     root = child;
   }
-}
-
-function medianOfThree(data: Uint32Array, m1: number, m0: number, m2: number): void {
-  if (lit(data[m1]!) < lit(data[m0]!)) swap(data, m1, m0);
-  if (lit(data[m2]!) < lit(data[m1]!)) {
-    swap(data, m2, m1);
-    if (lit(data[m1]!) < lit(data[m0]!)) swap(data, m1, m0);
-  }
-}
-
-function doPivot(data: Uint32Array, lo: number, hi: number): [number, number] {
-  const m = (lo + hi) >>> 1;
-  if (hi - lo > 40) {
-    const s = Math.trunc((hi - lo) / 8);
-    medianOfThree(data, lo, lo + s, lo + 2 * s);
-    medianOfThree(data, m, m - s, m + s);
-    medianOfThree(data, hi - 1, hi - 1 - s, hi - 1 - 2 * s);
-  }
-  medianOfThree(data, lo, m, hi - 1);
-  const pivot = lo;
-  let a = lo + 1;
-  let c = hi - 1;
-  for (; a < c && lit(data[a]!) < lit(data[pivot]!); a++);
-  let b = a;
-  for (;;) {
-    for (; b < c && lit(data[pivot]!) > lit(data[b]!); b++);
-    for (; b < c && lit(data[pivot]!) < lit(data[c - 1]!); c--);
-    if (b >= c) break;
-    swap(data, b, c - 1);
-    b++;
-    c--;
-  }
-  let protect = hi - c < 5;
-  if (!protect && hi - c < Math.trunc((hi - lo) / 4)) {
-    let dups = 0;
-    if (lit(data[pivot]!) > lit(data[hi - 1]!)) {
-      swap(data, c, hi - 1);
-      c++;
-      dups++;
-    }
-    if (lit(data[b - 1]!) > lit(data[pivot]!)) {
-      b--;
-      dups++;
-    }
-    if (lit(data[m]!) > lit(data[pivot]!)) {
-      swap(data, m, b - 1);
-      b--;
-      dups++;
-    }
-    protect = dups > 1;
-  }
-  if (protect) {
-    for (;;) {
-      for (; a < b && lit(data[b - 1]!) > lit(data[pivot]!); b--);
-      for (; a < b && lit(data[a]!) < lit(data[pivot]!); a++);
-      if (a >= b) break;
-      swap(data, a, b - 1);
-      a++;
-      b--;
-    }
-  }
-  swap(data, pivot, b - 1);
-  return [b - 1, c];
 }
 
 /** The fixed literal/length code of RFC 1951 3.2.6. */

@@ -52,7 +52,7 @@ export class FastEncL5 extends FastGen {
     // `next`, they are the ones already computed for it, so they are carried over instead.
     let cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
     // hash7(cvLo, cvHi), inlined
-    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + (((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
     search: for (;;) {
       let nextS = s;
       let l = 0;
@@ -77,7 +77,7 @@ export class FastEncL5 extends FastGen {
 
         nextHashS = (Math.imul(nextLo, Lit.Prime4) >>> Lit.HashShift15);
         // hash7(nextLo, nextHi), inlined
-        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), Lit.P7Lo) + Math.imul(nextLo << 8, Lit.P7Hi)) | 0) + ((((nextLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(nextLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), Lit.P7Lo) + Math.imul(nextLo << 8, Lit.P7Hi)) | 0) + (((((nextLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(nextLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
 
         t = lCur - cur;
         if (s - t < Lit.MaxMatchOffset) {
@@ -307,7 +307,7 @@ export class FastEncL5 extends FastGen {
         const atLo = dv.getInt32(sAt, true);
         const atHi = dv.getInt32(sAt + 4, true);
         // hash7(atLo, atHi), inlined
-        const hAt = ((((Math.imul((atHi << 8) | (atLo >>> 24), Lit.P7Lo) + Math.imul(atLo << 8, Lit.P7Hi)) | 0) + ((((atLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(atLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        const hAt = ((((Math.imul((atHi << 8) | (atLo >>> 24), Lit.P7Lo) + Math.imul(atLo << 8, Lit.P7Hi)) | 0) + (((((atLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(atLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
         const eLong = bTable[hAt << 1]!;
         const t2 = eLong - cur - l + skipBeginning;
         const s2 = s + skipBeginning;
@@ -386,7 +386,7 @@ export class FastEncL5 extends FastGen {
         let te = i + cur;
         table[(Math.imul(lo, Lit.Prime4) >>> Lit.HashShift15)] = te;
         // hash7(lo, hi), inlined
-        let h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        let h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + (((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
         bTable[(h << 1) + 1] = bTable[h << 1]!;
         bTable[h << 1] = te;
 
@@ -395,7 +395,7 @@ export class FastEncL5 extends FastGen {
         hi >>>= 8;
         te++;
         // hash7(lo, hi), inlined
-        h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + (((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
         bTable[(h << 1) + 1] = bTable[h << 1]!;
         bTable[h << 1] = te;
 
@@ -411,7 +411,7 @@ export class FastEncL5 extends FastGen {
           const hi2 = dv.getInt32(i + 4, true);
           const t1 = i + cur;
           // hash7(lo2, hi2), inlined
-          const h2 = ((((Math.imul((hi2 << 8) | (lo2 >>> 24), Lit.P7Lo) + Math.imul(lo2 << 8, Lit.P7Hi)) | 0) + ((((lo2 << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo2 << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+          const h2 = ((((Math.imul((hi2 << 8) | (lo2 >>> 24), Lit.P7Lo) + Math.imul(lo2 << 8, Lit.P7Hi)) | 0) + (((((lo2 << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo2 << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
           bTable[(h2 << 1) + 1] = bTable[h2 << 1]!;
           bTable[h2 << 1] = t1;
           table[(Math.imul((lo2 >>> 8) | (hi2 << 24), Lit.Prime4) >>> Lit.HashShift15)] = t1 + 1;
@@ -425,14 +425,14 @@ export class FastEncL5 extends FastGen {
       const o = cur + s - 1;
       table[(Math.imul(xLo, Lit.Prime4) >>> Lit.HashShift15)] = o;
       // hash7(xLo, xHi), inlined
-      const hL = ((((Math.imul((xHi << 8) | (xLo >>> 24), Lit.P7Lo) + Math.imul(xLo << 8, Lit.P7Hi)) | 0) + ((((xLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(xLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+      const hL = ((((Math.imul((xHi << 8) | (xLo >>> 24), Lit.P7Lo) + Math.imul(xLo << 8, Lit.P7Hi)) | 0) + (((((xLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(xLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
       bTable[(hL << 1) + 1] = bTable[hL << 1]!;
       bTable[hL << 1] = o;
       cvLo = (xLo >>> 8) | (xHi << 24);
       cvHi = xHi >>> 8;
       cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
       // hash7(cvLo, cvHi), inlined
-      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + (((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
     }
 
     // emitRemainder:

@@ -46,7 +46,7 @@ export class FastEncL6 extends FastGen {
     // The hashes of cv, carried over from the previous step's `next` when cv is that (as level 5).
     let cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
     // hash7(cvLo, cvHi), inlined
-    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+    let cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + (((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
     search: for (;;) {
       // skipLog = 7, doEvery = 1
       let nextS = s;
@@ -72,7 +72,7 @@ export class FastEncL6 extends FastGen {
         // Calculate hashes of 'next'
         nextHashS = (Math.imul(nextLo, Lit.Prime4) >>> Lit.HashShift15);
         // hash7(nextLo, nextHi), inlined
-        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), Lit.P7Lo) + Math.imul(nextLo << 8, Lit.P7Hi)) | 0) + ((((nextLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(nextLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        nextHashL = ((((Math.imul((nextHi << 8) | (nextLo >>> 24), Lit.P7Lo) + Math.imul(nextLo << 8, Lit.P7Hi)) | 0) + (((((nextLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(nextLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
 
         t = lCur - cur;
         if (s - t < Lit.MaxMatchOffset) {
@@ -340,7 +340,7 @@ export class FastEncL6 extends FastGen {
         const atLo = dv.getInt32(sAt, true);
         const atHi = dv.getInt32(sAt + 4, true);
         // hash7(atLo, atHi), inlined
-        const hL = ((((Math.imul((atHi << 8) | (atLo >>> 24), Lit.P7Lo) + Math.imul(atLo << 8, Lit.P7Hi)) | 0) + ((((atLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(atLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        const hL = ((((Math.imul((atHi << 8) | (atLo >>> 24), Lit.P7Lo) + Math.imul(atLo << 8, Lit.P7Hi)) | 0) + (((((atLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(atLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
         const eCur = bTable[hL << 1]!;
         const ePrev = bTable[(hL << 1) + 1]!;
         // Test current
@@ -450,7 +450,7 @@ export class FastEncL6 extends FastGen {
           const hi = dv.getInt32(i + 4, true);
           table[(Math.imul(lo, Lit.Prime4) >>> Lit.HashShift15)] = i + cur;
           // hash7(lo, hi), inlined
-          const h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+          const h = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + (((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
           bTable[(h << 1) + 1] = bTable[h << 1]!;
           bTable[h << 1] = i + cur;
         }
@@ -463,11 +463,11 @@ export class FastEncL6 extends FastGen {
         const hi = dv.getInt32(i + 4, true);
         const te = i + cur;
         // hash7(lo, hi), inlined
-        const h1 = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + ((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        const h1 = ((((Math.imul((hi << 8) | (lo >>> 24), Lit.P7Lo) + Math.imul(lo << 8, Lit.P7Hi)) | 0) + (((((lo << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
         const lo8 = (lo >>> 8) | (hi << 24);
         const hi8 = hi >>> 8;
         // hash7(lo8, hi8), inlined
-        const h2 = ((((Math.imul((hi8 << 8) | (lo8 >>> 24), Lit.P7Lo) + Math.imul(lo8 << 8, Lit.P7Hi)) | 0) + ((((lo8 << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo8 << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+        const h2 = ((((Math.imul((hi8 << 8) | (lo8 >>> 24), Lit.P7Lo) + Math.imul(lo8 << 8, Lit.P7Hi)) | 0) + (((((lo8 << 8) >>> 0) * Lit.P7Lo - (Math.imul(lo8 << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
         table[(Math.imul(lo, Lit.Prime4) >>> Lit.HashShift15)] = te;
         // eLong.Cur, eLong.Prev = t, eLong.Cur; then the same for eLong2 (which may be the same bucket)
         bTable[(h1 << 1) + 1] = bTable[h1 << 1]!;
@@ -482,7 +482,7 @@ export class FastEncL6 extends FastGen {
       cvHi = dv.getInt32(s + 4, true);
       cvHashS = (Math.imul(cvLo, Lit.Prime4) >>> Lit.HashShift15);
       // hash7(cvLo, cvHi), inlined
-      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + ((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0) | 0) >>> 17;
+      cvHashL = ((((Math.imul((cvHi << 8) | (cvLo >>> 24), Lit.P7Lo) + Math.imul(cvLo << 8, Lit.P7Hi)) | 0) + (((((cvLo << 8) >>> 0) * Lit.P7Lo - (Math.imul(cvLo << 8, Lit.P7Lo) >>> 0)) * Lit.TwoM32 + 0.5) | 0)) | 0) >>> 17;
     }
 
     if (nextEmit < histLen) {
