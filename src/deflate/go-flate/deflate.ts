@@ -365,26 +365,29 @@ export class GoFlateEncoder {
     const win = this.window;
     const dv = this.windowView;
     const hashPrev = this.hashPrev;
-    // Speed: `| 0` (here and on tries) makes these int32 for V8; without it the chain walk below
-    // kept them as tagged small integers, untagging them at every step.
+    // Speed: `| 0` on the fields read here makes them int32 for V8; without it the chain walk below
+    // kept them (and the phis they flow into, like nice) as tagged small integers, untagging them
+    // at every step.
     const hashOffset = this.hashOffset | 0;
     const minMatchLook = lookahead < Lit.MaxMatchLength ? lookahead : Lit.MaxMatchLength;
 
     // We quit when we get a match that's at least nice long
-    const nice = this.nice < minMatchLook ? this.nice : minMatchLook;
+    const niceLength = this.nice | 0;
+    const nice = niceLength < minMatchLook ? niceLength : minMatchLook;
 
     // If we've got a match that's good enough, only look in 1/4 the chain.
     let tries = this.chain | 0;
     let length = prevLength;
-    if (length >= this.good) tries >>= 2;
+    if (length >= (this.good | 0)) tries >>= 2;
 
     // Go compares wEnd = win[pos+length] first. Comparing the 4 bytes that end there is a stronger
     // filter with the same outcome: a candidate can only be taken if its first length+1 bytes
     // match (length >= 3 here).
     let wEnd = dv.getInt32(pos + length - 3, true);
     const minIndex = pos - Lit.WindowSize;
+    // Candidates below this end the walk: older than the window, or below `floor`.
+    const lowest = floor > minIndex ? floor : minIndex;
     let offset = 0;
-    let ok = false;
 
     for (let i = prevHead; tries > 0; tries--) {
       if (wEnd === dv.getInt32(i + length - 3, true)) {
@@ -395,7 +398,6 @@ export class GoFlateEncoder {
         if (n > length && (n > Lit.MinMatchLength || pos - i <= 4096)) {
           length = n;
           offset = pos - i;
-          ok = true;
           // The match is good enough that we don't try to find a better one.
           if (n >= nice) break;
           wEnd = dv.getInt32(pos + n - 3, true);
@@ -404,18 +406,19 @@ export class GoFlateEncoder {
       // hashPrev[i & windowMask] has already been overwritten, so stop now.
       if (i === minIndex) break;
       i = hashPrev[i & Lit.WindowMask]! - hashOffset;
-      if (i < minIndex || i < floor) break;
+      if (i < lowest) break;
     }
     this.mLength = length;
     this.mOffset = offset;
-    return ok;
+    // A match has offset >= 1.
+    return offset !== 0;
   }
 
   /** deflate() for levels 4-9 (lazy matching; fastSkipHashing == skipNever). */
   private deflateLazy(sync: boolean): void {
     if (this.windowEnd - this.index < Lit.MinMatchLength + Lit.MaxMatchLength && !sync) return;
 
-    const windowEnd = this.windowEnd;
+    const windowEnd = this.windowEnd | 0;
     const maxInsertIndex = windowEnd - (Lit.MinMatchLength - 1);
     const win = this.window;
     const hashHead = this.hashHead;
@@ -426,14 +429,15 @@ export class GoFlateEncoder {
     // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = LENGTH_CODES;
     const offsetCodes = OFFSET_CODES;
-    const hashOffset = this.hashOffset;
-    const lazy = this.lazy;
-    let index = this.index;
-    let length = this.length;
-    let offset = this.offset;
+    // Speed: `| 0` keeps the fields (and the loop phis they flow into) int32 in V8 (see findMatch).
+    const hashOffset = this.hashOffset | 0;
+    const lazy = this.lazy | 0;
+    let index = this.index | 0;
+    let length = this.length | 0;
+    let offset = this.offset | 0;
     let byteAvailable = this.byteAvailable;
-    let nt = this.ntokens;
-    let chainHead = this.chainHead;
+    let nt = this.ntokens | 0;
+    let chainHead = this.chainHead | 0;
     // The 4 bytes at index-1, big-endian: every position is hashed in order (hash4 of Go), so the
     // hash input rolls one byte at a time (reloaded after a skipped long match).
     let hb = ((win[index - 1] ?? 0) << 24) | (win[index]! << 16) | (win[index + 1]! << 8) | win[index + 2]!;
@@ -474,8 +478,8 @@ export class GoFlateEncoder {
 
       if (chainHead - hashOffset >= minIndex && lookahead > prevLength && prevLength < lazy) {
         if (this.findMatch(index, chainHead - hashOffset, Lit.MinMatchLength - 1, lookahead, 0)) {
-          length = this.mLength;
-          offset = this.mOffset;
+          length = this.mLength | 0;
+          offset = this.mOffset | 0;
         }
       }
       if (prevLength >= Lit.MinMatchLength && length <= prevLength) {
@@ -488,16 +492,16 @@ export class GoFlateEncoder {
         // already inserted. If there is not enough lookahead, the last two strings are not
         // inserted into the hash table.
         const newIndex = index + prevLength - 1;
-        for (index++; index < newIndex; index++) {
-          if (index < maxInsertIndex) {
-            hb = (hb << 8) | win[index + 3]!;
-            const h = Math.imul(hb, Lit.HashMul) >>> Lit.HashShift;
-            // Get previous value with the same hash. Our chain should point to the previous value.
-            hashPrev[index & Lit.WindowMask] = hashHead[h]!;
-            // Set the head of the hash chain to us.
-            hashHead[h] = index + hashOffset;
-          }
+        const insertEnd = newIndex < maxInsertIndex ? newIndex : maxInsertIndex;
+        for (index++; index < insertEnd; index++) {
+          hb = (hb << 8) | win[index + 3]!;
+          const h = Math.imul(hb, Lit.HashMul) >>> Lit.HashShift;
+          // Get previous value with the same hash. Our chain should point to the previous value.
+          hashPrev[index & Lit.WindowMask] = hashHead[h]!;
+          // Set the head of the hash chain to us.
+          hashHead[h] = index + hashOffset;
         }
+        index = newIndex;
         byteAvailable = false;
         length = Lit.MinMatchLength - 1;
         if (nt === Lit.MaxFlateBlockTokens) {
@@ -552,7 +556,7 @@ export class GoFlateEncoder {
   private deflateGreedy(sync: boolean): void {
     if (this.windowEnd - this.index < Lit.MinMatchLength + Lit.MaxMatchLength && !sync) return;
 
-    const windowEnd = this.windowEnd;
+    const windowEnd = this.windowEnd | 0;
     const maxInsertIndex = windowEnd - (Lit.MinMatchLength - 1);
     const win = this.window;
     const hashHead = this.hashHead;
@@ -563,13 +567,14 @@ export class GoFlateEncoder {
     // Speed: the tables as locals, loaded once (see Lit in tables.ts).
     const lengthCodes = LENGTH_CODES;
     const offsetCodes = OFFSET_CODES;
-    const hashOffset = this.hashOffset;
-    const fastSkipHashing = this.fastSkipHashing;
-    let index = this.index;
-    let length = this.length;
-    let offset = this.offset;
-    let nt = this.ntokens;
-    let chainHead = this.chainHead;
+    // Speed: `| 0` keeps the fields (and the loop phis they flow into) int32 in V8 (see findMatch).
+    const hashOffset = this.hashOffset | 0;
+    const fastSkipHashing = this.fastSkipHashing | 0;
+    let index = this.index | 0;
+    let length = this.length | 0;
+    let offset = this.offset | 0;
+    let nt = this.ntokens | 0;
+    let chainHead = this.chainHead | 0;
     // The 4 bytes at index-1, big-endian: every position is hashed in order (hash4 of Go), so the
     // hash input rolls one byte at a time (reloaded after a skipped long match).
     let hb = ((win[index - 1] ?? 0) << 24) | (win[index]! << 16) | (win[index + 1]! << 8) | win[index + 2]!;
@@ -600,8 +605,8 @@ export class GoFlateEncoder {
 
       if (chainHead - hashOffset >= minIndex && lookahead > Lit.MinMatchLength - 1) {
         if (this.findMatch(index, chainHead - hashOffset, Lit.MinMatchLength - 1, lookahead, 0)) {
-          length = this.mLength;
-          offset = this.mOffset;
+          length = this.mLength | 0;
+          offset = this.mOffset | 0;
         }
       }
       let wrote = false;

@@ -17,6 +17,7 @@ import {
   LENGTH_CODES,
   LENGTH_CODES_START,
   LENGTH_EXTRA_BITS,
+  Lit,
   MATCH_TYPE,
   MAX_NUM_LIT,
   MAX_STORE_BLOCK_SIZE,
@@ -452,6 +453,12 @@ export class HuffmanBitWriter {
       lenBits[xl] = (c & 0xffff) | ((xl - LENGTH_BASE[lc]!) << cl);
       lenNBits[xl] = cl + LENGTH_EXTRA_BITS[lc]!;
     }
+    // Speed: the tables and the limit as locals, loaded once; the loop below uses no module-level
+    // binding (V8 checks those for the TDZ hole at every use, see Lit in tables.ts).
+    const offsetCodes = OFFSET_CODES;
+    const offsetBase = OFFSET_BASE;
+    const offsetExtraBits = OFFSET_EXTRA_BITS;
+    const outLimit = OUT_LIMIT;
     const outView = this.outView;
     let pos = this.pos;
     let acc = this.acc;
@@ -460,13 +467,13 @@ export class HuffmanBitWriter {
       const t = tokens[i]!;
       let v: number;
       let nb: number;
-      if (t < MATCH_TYPE) {
+      if (t < Lit.MatchType) {
         const c = leCodes[t]!;
         v = c & 0xffff;
         nb = c >>> 16;
       } else {
         // Write the length (symbol and extra bits)
-        const xl = (t - MATCH_TYPE) >>> 22;
+        const xl = (t - Lit.MatchType) >>> Lit.LengthShift;
         const lv = lenBits[xl]!;
         const ln = lenNBits[xl]!;
         acc |= lv << nbits;
@@ -478,12 +485,12 @@ export class HuffmanBitWriter {
           acc = lv >>> (ln - nbits);
         }
         // The offset (symbol and extra bits)
-        const off = t & OFFSET_MASK;
-        const oc = OFFSET_CODES[off]!;
+        const off = t & Lit.OffsetMask;
+        const oc = offsetCodes[off]!;
         const c = oeCodes[oc]!;
         const cl = c >>> 16;
-        v = (c & 0xffff) | ((off - OFFSET_BASE[oc]!) << cl);
-        nb = cl + OFFSET_EXTRA_BITS[oc]!;
+        v = (c & 0xffff) | ((off - offsetBase[oc]!) << cl);
+        nb = cl + offsetExtraBits[oc]!;
       }
       acc |= v << nbits;
       nbits += nb;
@@ -492,7 +499,7 @@ export class HuffmanBitWriter {
         pos += 4;
         nbits -= 32;
         acc = v >>> (nb - nbits);
-        if (pos >= OUT_LIMIT) {
+        if (pos >= outLimit) {
           this.pos = pos;
           this.drain();
           pos = 0;
@@ -540,6 +547,7 @@ export class HuffmanBitWriter {
     // Huffman.
     this.writeDynamicHeader(numLiterals, numOffsets, numCodegens, eof);
     const encoding = this.literalEncoding.codes;
+    const outLimit = OUT_LIMIT; // a local, see writeTokens
     const outView = this.outView;
     let pos = this.pos;
     let acc = this.acc;
@@ -555,7 +563,7 @@ export class HuffmanBitWriter {
         pos += 4;
         nbits -= 32;
         acc = v >>> (nb - nbits);
-        if (pos >= OUT_LIMIT) {
+        if (pos >= outLimit) {
           this.pos = pos;
           this.drain();
           pos = 0;

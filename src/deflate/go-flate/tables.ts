@@ -24,6 +24,7 @@ export const enum Lit {
   /** The window index at which deflate.ts's window shifts (fillDeflate): 2*windowSize - (minMatchLength + maxMatchLength). */
   Landing = 2 * WindowSize - (MinMatchLength + MaxMatchLength),
   LengthShift = 22,
+  OffsetMask = (1 << LengthShift) - 1,
   MatchType = 1 << 30,
   LengthCodesStart = 257,
   /** deflatefast.go's tableBits and inputMargin. */
@@ -86,7 +87,7 @@ export const LEVELS: readonly (readonly [number, number, number, number, number,
 // 8 bits:   xlength = length - MIN_MATCH_LENGTH
 // 22 bits   xoffset = offset - MIN_OFFSET_SIZE, or literal
 export const LENGTH_SHIFT = Lit.LengthShift;
-export const OFFSET_MASK = (1 << LENGTH_SHIFT) - 1;
+export const OFFSET_MASK = Lit.OffsetMask;
 export const MATCH_TYPE = Lit.MatchType;
 
 /** The length code for length X (MIN_MATCH_LENGTH <= X <= MAX_MATCH_LENGTH) is LENGTH_CODES[X - BASE_MATCH_LENGTH]. */
