@@ -67,12 +67,18 @@ async function twoBlobs(blobs: BlobService): Promise<{ a: Buffer; b: Buffer; da:
   return { a, b, da, db };
 }
 
-test("with no cache, a read decodes into the buffers an earlier read's consumer handed back", async (t) => {
+/** A service over a fresh store with no chunk cache, its parts (to count buffers reused), and blob a of twoBlobs. */
+async function withoutCache(t: { after(fn: () => unknown): void }): Promise<{ parts: BlobParts; blobs: BlobService; a: Buffer; da: string }> {
   const { store } = await freshBlobs(t, 0);
   const parts = new BlobParts({ chunkCacheBytes: 0 });
   const blobs = new BlobService(store, parts);
   t.after(() => parts.close());
   const { a, da } = await twoBlobs(blobs);
+  return { parts, blobs, a, da };
+}
+
+test("with no cache, a read decodes into the buffers an earlier read's consumer handed back", async (t) => {
+  const { parts, blobs, a, da } = await withoutCache(t);
   const reused = () => parts.codec.decodedBuffersReused;
   assert.ok((await send(blobs, da)).equals(a));
   assert.equal(reused(), 0);
@@ -99,11 +105,7 @@ test("reads at once, some handing pieces back and some keeping them, each get th
 });
 
 test("writeBlob hands each piece back once written, and fails with its output", async (t) => {
-  const { store } = await freshBlobs(t, 0);
-  const parts = new BlobParts({ chunkCacheBytes: 0 });
-  const blobs = new BlobService(store, parts);
-  t.after(() => parts.close());
-  const { a, da } = await twoBlobs(blobs);
+  const { parts, blobs, a, da } = await withoutCache(t);
   const written: Buffer[] = [];
   // A slow file: each write done a turn later, its buffer full after every piece.
   const out = new Writable({

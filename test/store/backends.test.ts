@@ -144,7 +144,6 @@ for (const [name, setUp] of backends) {
         got.forEach((data, i) => assert.deepEqual(data === undefined ? undefined : Buffer.from(data), expected[i]?.data === undefined ? undefined : Buffer.from(expected[i]!.data)));
       });
 
-
       it("lending reads answer the same bytes; a store that lends reads into memory again only once all of it is given back", async (t) => {
         const store = await openStore(await backend.fresh(t), { create: true });
         t.after(() => store.close());
