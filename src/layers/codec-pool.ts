@@ -243,14 +243,14 @@ export class CodecPool {
     const lengths = copyInto(batch, [...stored, ...runs.stored]);
     const message: ToCodec = { kind: "decode", id: this.#next++, buffer: batch.buffer as ArrayBuffer, lengths, expectedIds: expected.ids, expectedLengths: expected.lengths, runIds: runs.ids };
     const transfer = [batch.buffer as ArrayBuffer];
-    const into = lend && decodedBytes(expected.lengths) <= DECODED_BUFFER_BYTES;
+    const intoPoolBuffer = lend && decodedBytes(expected.lengths) <= DECODED_BUFFER_BYTES;
     // The buffer to decode into is taken as a worker takes the batch, not while it waits its turn.
     const takeOut = () => {
       message.out = this.#decodedBatches.take().buffer as ArrayBuffer;
       transfer.push(message.out);
     };
-    const done = await this.#submit(message, transfer, total, owner, into ? takeOut : undefined);
-    return into ? { ...done, lent: true } : done;
+    const done = await this.#submit(message, transfer, total, owner, intoPoolBuffer ? takeOut : undefined);
+    return intoPoolBuffer ? { ...done, lent: true } : done;
   }
 
   #submit(message: ToCodec, transfer: ArrayBuffer[], bytes: number, owner: object, dispatched?: () => void): Promise<Done> {

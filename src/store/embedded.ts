@@ -104,13 +104,14 @@ export class EmbeddedStore implements Store {
   }
 
   async getChunks(ids: readonly ChunkId[], options: ChunkReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
+    const lend = options.lend === true;
     try {
-      return this.#read(ids, options.lend === true);
+      return this.#read(ids, lend);
     } catch (error) {
       // A compaction (of this process or another) removed a pack between the index lookup and
       // the read: the entries point at the copies now.
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      return this.#read(ids, options.lend === true);
+      return this.#read(ids, lend);
     }
   }
 
