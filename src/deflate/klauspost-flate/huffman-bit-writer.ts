@@ -567,6 +567,36 @@ export class HuffmanBitWriter {
   }
 
   /**
+   * Each byte of `input` as its literal code. Its own function, as is `countBytes`: a loop over a
+   * whole block inside writeBlockHuff made V8 compile writeBlockHuff on the loop's stack (OSR)
+   * with no feedback yet for the code after it, throw that code away there, and do it again block
+   * after block (90 deoptimizations in one layer's first re-creation).
+   */
+  private writeLiterals(input: Uint8Array): void {
+    const encoding = this.literalEncoding.codes;
+    const len = input.length;
+    this.ensure(len * 2 + 16);
+    const out = this.out;
+    let pos = this.pos;
+    let bits = this.bits;
+    let nbits = this.nbits;
+    for (let i = 0; i < len; i++) {
+      const c = encoding[input[i]!]!;
+      bits |= (c >>> 8) << nbits;
+      nbits += c & 0xff;
+      if (nbits >= 16) {
+        out[pos++] = bits;
+        out[pos++] = bits >>> 8;
+        bits >>>= 16;
+        nbits -= 16;
+      }
+    }
+    this.pos = pos;
+    this.bits = bits;
+    this.nbits = nbits;
+  }
+
+  /**
    * Encodes a block of bytes as Huffman-coded literals, or stored when that gains little
    * (writeBlockHuff).
    */
@@ -582,7 +612,7 @@ export class HuffmanBitWriter {
     // https://stackoverflow.com/a/25454430
     const guessHeaderSizeBits = 70 * 8;
     const len = input.length;
-    for (let i = 0; i < len; i++) lf[input[i]!]!++;
+    countBytes(lf, input);
     const storable = len <= MAX_STORE_BLOCK_SIZE;
     const ssize = storable ? (len + 5) * 8 : 0;
     if (storable && len > 1024) {
@@ -642,26 +672,7 @@ export class HuffmanBitWriter {
       this.lastHeader = this.headerSize();
     }
 
-    const encoding = this.literalEncoding.codes;
-    this.ensure(len * 2 + 16);
-    const out = this.out;
-    let pos = this.pos;
-    let bits = this.bits;
-    let nbits = this.nbits;
-    for (let i = 0; i < len; i++) {
-      const c = encoding[input[i]!]!;
-      bits |= (c >>> 8) << nbits;
-      nbits += c & 0xff;
-      if (nbits >= 16) {
-        out[pos++] = bits;
-        out[pos++] = bits >>> 8;
-        bits >>>= 16;
-        nbits -= 16;
-      }
-    }
-    this.pos = pos;
-    this.bits = bits;
-    this.nbits = nbits;
+    this.writeLiterals(input);
 
     if (eof || sync) {
       this.writeCode(this.literalEncoding.codes[END_BLOCK_MARKER]!);
@@ -669,4 +680,9 @@ export class HuffmanBitWriter {
       this.lastHuffMan = false;
     }
   }
+}
+
+/** Adds each byte of `input` to its count in `freq` (see writeLiterals for why this is a function). */
+function countBytes(freq: Uint16Array, input: Uint8Array): void {
+  for (let i = 0; i < input.length; i++) freq[input[i]!]!++;
 }
