@@ -30,8 +30,10 @@
  *   dockerd (image and layers removed after every pull), cold and then warm, from docker-dedup
  *   and from the distribution holding the same gzip image. Cold: before each image both servers
  *   are stopped, docker-dedup's gzip cache directory is emptied, the page cache dropped (`sync;
- *   echo 3 > /proc/sys/vm/drop_caches`) and both started again. Warm: the same pull right after
- *   (docker-dedup's gzip cache then holds the layers).
+ *   echo 3 > /proc/sys/vm/drop_caches`) and both started again; the pulls wait until serve
+ *   logged the end of its start-up warm-up of the gzip encoders (a second or two: the state of a
+ *   server up for longer, whose first pull of a layer is the cold case that matters). Warm: the
+ *   same pull right after (docker-dedup's gzip cache then holds the layers).
  * - GET of every layer ("get"): each distinct gzip layer of the D and S images by curl (bytes
  *   thrown away, the size checked; docker-dedup checks the digest before the last byte goes out),
  *   cold (stopped, gzip cache emptied, page cache dropped, started) and warm; MB/s of gzip bytes.
@@ -239,7 +241,7 @@ async function pushAndDisk(s: Servers): Promise<void> {
 async function dockerPulls(docker: Docker, dd: DockerDedup, ref: Reference, repo: string): Promise<void> {
   console.log(`\n### ${dd.name} against ${ref.name}: docker pull of ${repo} (${when()})\n`);
   const caches = dropCaches();
-  console.log(`Cold: both servers restarted before each image, docker-dedup's gzip cache emptied, page cache ${caches ? "dropped" : "NOT dropped (not permitted)"}. Warm: the same pull again. docker-dedup CPU: serve's CPU seconds during its pull.\n`);
+  console.log(`Cold: both servers restarted before each image, docker-dedup's gzip cache emptied, page cache ${caches ? "dropped" : "NOT dropped (not permitted)"}, docker-dedup's start-up warm-up of its gzip encoders waited for. Warm: the same pull again. docker-dedup CPU: serve's CPU seconds during its pull.\n`);
   console.log("| image | cold: distribution | cold: docker-dedup | ratio | docker-dedup CPU | warm: distribution | warm: docker-dedup | ratio | docker-dedup CPU | load |");
   console.log("|---|---|---|---|---|---|---|---|---|---|");
   const totals = [0, 0, 0, 0, 0, 0];
@@ -261,6 +263,7 @@ async function dockerPulls(docker: Docker, dd: DockerDedup, ref: Reference, repo
     dropCaches();
     await dd.start();
     await ref.start();
+    await dd.warmedUp();
     const order = i % 2 === 0 ? [ref, dd] : [dd, ref];
     const cold = new Map(order.map((t) => [t, pullOnce(t, tag)]));
     const warm = new Map(order.map((t) => [t, pullOnce(t, tag)]));
@@ -284,8 +287,9 @@ async function layerGets(dd: DockerDedup, ref: Reference, repo: string): Promise
   const dropped = dropCaches();
   await dd.start();
   await ref.start();
+  await dd.warmedUp();
   console.log(`\n### ${dd.name} against ${ref.name}: GET of each gzip layer of ${repo} by curl (${when()})\n`);
-  console.log(`Cold: after a restart of both, docker-dedup's gzip cache emptied, page cache ${dropped ? "dropped" : "NOT dropped"}; then every layer once (the registries take turns going first). Warm: the same GETs again. MB/s of gzip bytes; time to first byte in parentheses.\n`);
+  console.log(`Cold: after a restart of both, docker-dedup's gzip cache emptied, page cache ${dropped ? "dropped" : "NOT dropped"}, docker-dedup's warm-up of its gzip encoders waited for; then every layer once (the registries take turns going first). Warm: the same GETs again. MB/s of gzip bytes; time to first byte in parentheses.\n`);
   console.log("| layer | gzip MiB | encoder | cold: distribution | cold: docker-dedup | docker-dedup CPU/wall | warm: distribution | warm: docker-dedup |");
   console.log("|---|---|---|---|---|---|---|---|");
   const rows = new Map<string, string[]>();
@@ -387,7 +391,7 @@ async function recreation(s: Servers): Promise<void> {
     await settle(X, "ds/recreate", v.name, start);
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`The ${mib(tar.length)} MiB minbase tar, gzipped five ways, each pushed as a one-layer image; docker-dedup serves with --gzip-cache-mb 0 (${availableParallelism()} cores, so 2 encode threads). First GET: both servers restarted, page cache dropped; second: right after (docker-dedup's decoded-chunk cache holds the content). MB/s of gzip bytes out (curl). Per CPU-s: MB of gzip bytes out per CPU second, the figure load disturbs least: serve's (all its threads), and the real encoder's on one core (Go: gzipper with GOMAXPROCS=1, the whole process; Python: compress() alone). CPU/wall: the cores serve kept busy.\n`);
+  console.log(`The ${mib(tar.length)} MiB minbase tar, gzipped five ways, each pushed as a one-layer image; docker-dedup serves with --gzip-cache-mb 0 (${availableParallelism()} cores, so 2 encode threads). First GET: both servers restarted, page cache dropped, docker-dedup's warm-up of its gzip encoders waited for; second: right after (docker-dedup's decoded-chunk cache holds the content). MB/s of gzip bytes out (curl). Per CPU-s: MB of gzip bytes out per CPU second, the figure load disturbs least: serve's (all its threads), and the real encoder's on one core (Go: gzipper with GOMAXPROCS=1, the whole process; Python: compress() alone). CPU/wall: the cores serve kept busy.\n`);
   console.log("| layer | encoder (serve's log) | gzip MiB | real encoder: MB per CPU-s | distribution, first GET | docker-dedup, first GET | CPU s | MB per CPU-s | CPU/wall | distribution, second GET | docker-dedup, second GET | MB per CPU-s | CPU/wall | load |");
   console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const v of variants) {
@@ -398,6 +402,7 @@ async function recreation(s: Servers): Promise<void> {
     dropCaches();
     await X.start();
     await refX.start();
+    await X.warmedUp();
     const cells: string[] = [];
     for (const pass of [0, 1]) {
       const r = curlGet(refX, d.digest, d.size, "ds/recreate");

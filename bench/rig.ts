@@ -203,6 +203,7 @@ export class DockerDedup extends Server {
   readonly conversions = new Map<string, Conversion>();
   readonly #log: number;
   #waiters: (() => void)[] = [];
+  #warmedUp = false;
 
   constructor(name: string, port: number, store: string, args: string[], log: string) {
     super(name, port);
@@ -231,9 +232,20 @@ export class DockerDedup extends Server {
     return spawn(process.execPath, [...profile, CLI, "serve", "--store", this.store, "--listen", this.host, ...this.args], { stdio: ["ignore", "ignore", "pipe"] });
   }
 
+  /** Starts serve; `warmedUp()` then waits for this start's warm-up of the gzip encoders. */
+  override async start(): Promise<void> {
+    this.#warmedUp = false;
+    await super.start();
+  }
+
   protected onLine(record: string): void {
     const line = DockerDedup.message(record);
     writeSync(this.#log, `${record}\n`);
+    if (/^gzip encoders (?:warmed up|not warmed up)/.test(line)) {
+      this.#warmedUp = true;
+      for (const wake of this.#waiters.splice(0)) wake();
+      return;
+    }
     const m = /^gzip (sha256:[0-9a-f]{64}): (?:stored as its content \S+ \((.*)\)|kept as its compressed bytes: (.*)|(conversion failed.*))$/.exec(line);
     if (m === null) return;
     const outcome = m[2] !== undefined ? "content" : m[3] !== undefined ? "kept" : "failed";
@@ -264,14 +276,31 @@ export class DockerDedup extends Server {
       const missing = digests.filter((d) => !this.conversions.has(d));
       if (missing.length === 0) return Math.max(0, ...digests.map((d) => this.conversions.get(d)!.at));
       if (performance.now() > deadline) throw new Error(`${this.name}: no conversion of ${missing.join(", ")} after ${timeoutMs / 1000} s`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.#news();
     }
+  }
+
+  /**
+   * Waits until serve logged the end of its start's warm-up of the gzip encoders (a store with
+   * gzip layers stored as their content logs one), as a server up for more than a few seconds has.
+   */
+  async warmedUp(timeoutMs = 120_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!this.#warmedUp) {
+      if (performance.now() > deadline) throw new Error(`${this.name}: no warm-up of the gzip encoders logged after ${timeoutMs / 1000} s`);
+      await this.#news();
+    }
+  }
+
+  /** Resolves at the next conversion or warm-up serve logs, or after a second. */
+  #news(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** `docker-dedup stats --json` of the store (beside the running serve or not). */

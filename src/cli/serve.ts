@@ -109,6 +109,13 @@ export function serveCommand(command: Command): void {
       );
       const resumed = await blobs.resumeConversions();
       if (resumed > 0) log(`converting ${resumed} gzip layers left from before the last stop`);
+      const warmUpStart = performance.now();
+      blobs.warmUpEncoders().then(
+        (encoders) => {
+          if (encoders.length > 0) log(`gzip encoders warmed up in ${((performance.now() - warmUpStart) / 1000).toFixed(1)} s: ${encoders.join("; ")}`);
+        },
+        (error: Error) => log(`gzip encoders not warmed up: ${error.message}`),
+      );
       for (const m of config.mirror?.mirrors ?? []) {
         const isDefault = m.namespace === config.mirror?.defaultNamespace ? ", the default namespace" : "";
         logger.info(`mirroring ${m.namespace} from ${m.upstream}${m.username === undefined ? "" : ` as ${m.username}`}${isDefault}`);

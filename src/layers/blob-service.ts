@@ -1,6 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { DedupError } from "../errors.js";
+import { describeEncoder } from "../deflate/encoders.js";
 import type { Recipe } from "../store/recipe.js";
 import type { Store } from "../store/types.js";
 import { BlobActivity } from "./activity.js";
@@ -13,6 +14,7 @@ import { EncodePool } from "./gzip/encode-pool.js";
 import type { RecreatedCache } from "./gzip/recreated-cache.js";
 import { decodeGzipForm, encodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
 import { recreateGzip } from "./gzip/recreate.js";
+import { isWarmedUp, WARM_UP_BYTES, warmUpEncoders, type WarmUp } from "./gzip/warm-up.js";
 import { concatRecipes, digestOfConcatenation } from "./concat.js";
 import { CodecPool } from "./codec-pool.js";
 import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
@@ -354,6 +356,43 @@ export class BlobService {
       if (blob === undefined) throw new DedupError("BLOB_UNKNOWN", `${digest} is not stored`, { digest });
       await drain(blob.read());
     }, log);
+  }
+
+  /**
+   * Compiles the encoders of the gzip layers stored here on every encode thread, over the first
+   * few MiB of a layer's content each (warm-up.ts), so that the first pulls after a start do not
+   * pay for it: of the encoders warm-up.ts warms up, those of up to the first 1,000 forms, most
+   * used first, at most 3. The content is read past the chunk cache, which stays as a start
+   * leaves it. The names of the encoders warmed up.
+   */
+  async warmUpEncoders(): Promise<string[]> {
+    const uses = new Map<string, { count: number; form: GzipForm; member: GzipForm["members"][number] }>();
+    let forms = 0;
+    for await (const [key, value] of this.#store.scanMeta(GZIP_FORM_PREFIX)) {
+      const form = decodeGzipForm(key.slice(GZIP_FORM_PREFIX.length), value);
+      for (const member of form.members.filter((m) => isWarmedUp(m.encoder))) {
+        const name = describeEncoder(member.encoder);
+        const use = uses.get(name) ?? { count: 0, form, member };
+        use.count++;
+        if (member.contentLength > use.member.contentLength) Object.assign(use, { form, member });
+        uses.set(name, use);
+      }
+      if (++forms === 1000) break;
+    }
+    const pastTheCache = { ...this.#parts, cache: new ChunkCache(0) };
+    const warmUps: WarmUp[] = [];
+    for (const { form, member } of [...uses.values()].sort((a, b) => b.count - a.count).slice(0, 3)) {
+      const recipe = await this.#store.getRecipe(form.content);
+      const end = Math.min(member.contentStart + member.contentLength, member.contentStart + WARM_UP_BYTES);
+      if (recipe === undefined || end <= member.contentStart) continue;
+      const pieces: Buffer[] = [];
+      for await (const piece of readBlob(this.#store, recipe, { start: member.contentStart, end: end - 1 }, pastTheCache)) {
+        pieces.push(Buffer.from(piece));
+        this.#parts.loans.returned(piece);
+      }
+      warmUps.push({ encoder: member.encoder, content: Buffer.concat(pieces) });
+    }
+    return (await warmUpEncoders(this.#parts.encoder, warmUps)).map(describeEncoder);
   }
 
   /** What the store holds, counted (summary.ts). */

@@ -4,6 +4,8 @@ import { createHash } from "node:crypto";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import { describeEncoder, type EncoderSpec } from "../../src/deflate/encoders.js";
+import { BlobParts, BlobService } from "../../src/layers/blob-service.js";
 import { gzipFormKey } from "../../src/layers/gzip/form.js";
 import { summarizeBlobs } from "../../src/layers/summary.js";
 import type { Store } from "../../src/store/types.js";
@@ -167,4 +169,32 @@ test("stats counts a gzip layer once while a conversion moves it from pending to
   const { gzip } = await summarizeBlobs(converting);
   assert.ok(moved);
   assert.deepEqual({ asContent: gzip.asContent, kept: gzip.kept.length, pending: gzip.pending }, { asContent: 1, kept: 0, pending: 0 });
+});
+
+test("a start warms up the encoders of the stored gzip layers, most used first, over a layer's content read past the chunk cache; zlib's is left out", async (t) => {
+  const dir = await tempDir(t);
+  const [tar, other] = [await realTar(dir, 3 << 20), randomBytes(1 << 20)];
+  const { store, blobs } = await freshBlobs(t);
+  const layers = [
+    await gzipWith({ encoder: "pgzip", level: -1, block: 1 << 20 }, tar),
+    await gzipWith({ encoder: "stdlib", level: 6 }, tar),
+    await gzipWith({ encoder: "stdlib", level: 6 }, other),
+    ...(await zlibVectors([{ kind: "gzip", level: 6 }], tar)),
+  ];
+  for (const gzip of layers) await blobs.ingest(fromPieces([gzip]));
+  await blobs.conversionsSettled();
+  const encoderOf = async (gzip: Buffer) => {
+    const form = JSON.parse((await store.getMeta(gzipFormKey(digestOf(gzip))))!.toString()) as { members: { encoder: EncoderSpec }[] };
+    return describeEncoder(form.members[0]!.encoder);
+  };
+
+  const parts = new BlobParts({ chunkCacheBytes: 64 << 20 });
+  const started = new BlobService(store, parts);
+  t.after(async () => {
+    await started.close();
+    await parts.close();
+  });
+  assert.deepEqual(await started.warmUpEncoders(), [await encoderOf(layers[1]!), await encoderOf(layers[0]!)], "Go's (two layers), then pgzip's");
+  assert.equal(parts.cache.bytes, 0, "the content was read past the chunk cache");
+  for (const gzip of layers) assert.ok((await readBack(started, digestOf(gzip))).equals(gzip), "reads after it are byte-exact");
 });

@@ -53,7 +53,7 @@ test("gzip layers pushed in one request, in one PATCH and in several come back b
   assert.deepEqual(registry.logs.filter((line) => !line.startsWith("gzip ")), []);
 });
 
-test("a serve started over a store with gzip layers still to convert converts them", async (t) => {
+test("a serve started over a store with gzip layers still to convert converts them; the next start warms their encoder up", async (t) => {
   const dir = await tempDir(t);
   const location = join(dir, "store");
   const gzip = await gzipWith({ encoder: "stdlib", level: 6 }, await realTar(dir, 2 << 20));
@@ -77,6 +77,12 @@ test("a serve started over a store with gzip layers still to convert converts th
   assert.deepEqual((await readdir(join(location, "gzip-cache"))).sort(), [sha256(gzip).slice(7), `${sha256(gzip).slice(7)}.sums`]);
   serve.child.kill("SIGTERM");
   await serve.exited;
+  // The next start warms the layer's encoder up before a pull needs it.
+  const again = await serveCli(t, ["--store", location, "--gzip-cache-mb", "0"]);
+  await eventually(async () => assert.match(again.stderr(), /gzip encoders warmed up in [\d.]+ s: go-flate-1\.8\.\.1\.26 level 6\b/), 60_000);
+  assert.ok(Buffer.from(await (await fetch(`${again.url}/v2/gz/app/blobs/${sha256(gzip)}`)).arrayBuffer()).equals(gzip), "re-created after it");
+  again.child.kill("SIGTERM");
+  await again.exited;
   const store = await openStore(location);
   t.after(() => store.close());
   assert.ok((await store.getMeta(gzipFormKey(sha256(gzip)))) !== undefined);
