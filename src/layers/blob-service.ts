@@ -14,7 +14,7 @@ import { EncodePool } from "./gzip/encode-pool.js";
 import type { RecreatedCache } from "./gzip/recreated-cache.js";
 import { decodeGzipForm, encodeGzipForm, GZIP_FORM_PREFIX, gzipFormKey, type GzipForm } from "./gzip/form.js";
 import { recreateGzip } from "./gzip/recreate.js";
-import { isWarmedUp, WARM_UP_BYTES, warmUpEncoders, type WarmUp } from "./gzip/warm-up.js";
+import { hasWarmUp, WARM_UP_BYTES, warmUpEncoders, type WarmUp } from "./gzip/warm-up.js";
 import { concatRecipes, digestOfConcatenation } from "./concat.js";
 import { CodecPool } from "./codec-pool.js";
 import { IngestBuffers, ingestBlob, type IngestResult } from "./ingest.js";
@@ -366,23 +366,24 @@ export class BlobService {
    * leaves it. The names of the encoders warmed up.
    */
   async warmUpEncoders(): Promise<string[]> {
-    const uses = new Map<string, { count: number; form: GzipForm; member: GzipForm["members"][number] }>();
+    // Per encoder: how many members it wrote, and the longest of them with its content's digest.
+    const uses = new Map<string, { count: number; content: string; member: GzipForm["members"][number] }>();
     let forms = 0;
     for await (const [key, value] of this.#store.scanMeta(GZIP_FORM_PREFIX)) {
-      const form = decodeGzipForm(key.slice(GZIP_FORM_PREFIX.length), value);
-      for (const member of form.members.filter((m) => isWarmedUp(m.encoder))) {
+      const { content, members } = decodeGzipForm(key.slice(GZIP_FORM_PREFIX.length), value);
+      for (const member of members.filter((m) => hasWarmUp(m.encoder))) {
         const name = describeEncoder(member.encoder);
-        const use = uses.get(name) ?? { count: 0, form, member };
+        const use = uses.get(name) ?? { count: 0, content, member };
         use.count++;
-        if (member.contentLength > use.member.contentLength) Object.assign(use, { form, member });
+        if (member.contentLength > use.member.contentLength) Object.assign(use, { content, member });
         uses.set(name, use);
       }
       if (++forms === 1000) break;
     }
     const pastTheCache = { ...this.#parts, cache: new ChunkCache(0) };
     const warmUps: WarmUp[] = [];
-    for (const { form, member } of [...uses.values()].sort((a, b) => b.count - a.count).slice(0, 3)) {
-      const recipe = await this.#store.getRecipe(form.content);
+    for (const { content, member } of [...uses.values()].sort((a, b) => b.count - a.count).slice(0, 3)) {
+      const recipe = await this.#store.getRecipe(content);
       const end = Math.min(member.contentStart + member.contentLength, member.contentStart + WARM_UP_BYTES);
       if (recipe === undefined || end <= member.contentStart) continue;
       const pieces: Buffer[] = [];

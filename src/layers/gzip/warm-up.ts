@@ -38,8 +38,8 @@ export async function warmUpEncoders(pool: EncodePool, warmUps: WarmUp[]): Promi
   return jobs.map((j) => j.encoder);
 }
 
-/** Whether `encoder` is warmed up (see warmUpEncoders). */
-export function isWarmedUp(encoder: EncoderSpec): boolean {
+/** Whether warmUpEncoders runs `encoder` (Go's and pgzip's). */
+export function hasWarmUp(encoder: EncoderSpec): boolean {
   return warmUpJob(encoder) !== undefined;
 }
 
