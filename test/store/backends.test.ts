@@ -79,6 +79,12 @@ for (const [name, setUp] of backends) {
   describe(`store contract: ${name}`, () => {
     const backend = setUp();
     const openStore = backend.open ?? openPlainStore;
+    /** A new store of this backend, closed when the test ends. */
+    const freshStore = async (t: Parameters<typeof backend.fresh>[0]): Promise<Store> => {
+      const store = await openStore(await backend.fresh(t), { create: true });
+      t.after(() => store.close());
+      return store;
+    };
     {
       it("chunks, recipes and metadata survive a reopen", async (t) => {
         const dir = await backend.fresh(t);
@@ -119,8 +125,7 @@ for (const [name, setUp] of backends) {
       });
 
       it("concurrent writers of the same chunks store each once", async (t) => {
-        const store = await openStore(await backend.fresh(t), { create: true });
-        t.after(() => store.close());
+        const store = await freshStore(t);
         const chunks = Array.from({ length: 50 }, (_, i) => chunk(i + 100, 5000));
         await Promise.all([store.putChunks(chunks), store.putChunks(chunks.slice(10)), store.putChunks(chunks.slice(0, 20))]);
         let count = 0;
@@ -131,8 +136,7 @@ for (const [name, setUp] of backends) {
       });
 
       it("batch reads of hundreds of ids, repeated and missing among them, answer in the caller's order", async (t) => {
-        const store = await openStore(await backend.fresh(t), { create: true });
-        t.after(() => store.close());
+        const store = await freshStore(t);
         const chunks = Array.from({ length: 150 }, (_, i) => chunk(i + 1000, 1000));
         await store.putChunks(chunks);
         const missing = chunk(2000, 1000).id;
@@ -145,8 +149,7 @@ for (const [name, setUp] of backends) {
       });
 
       it("lending reads answer the same bytes; a store that lends reads into memory again only once all of it is given back", async (t) => {
-        const store = await openStore(await backend.fresh(t), { create: true });
-        t.after(() => store.close());
+        const store = await freshStore(t);
         // 1.6 MB: a read large enough to be lent (smaller ones are cheap garbage, store/packs.ts).
         const chunks = Array.from({ length: 40 }, (_, i) => chunk(i + 3000, 40_000));
         await store.putChunks(chunks);
@@ -176,8 +179,7 @@ for (const [name, setUp] of backends) {
       });
 
       it("metadata scans can start after a key", async (t) => {
-        const store = await openStore(await backend.fresh(t), { create: true });
-        t.after(() => store.close());
+        const store = await freshStore(t);
         for (const tag of ["a", "b", "c", "d"]) await store.putMeta(`tags/x:${tag}`, Buffer.from(tag));
         await store.putMeta("tags/y:a", Buffer.from("other"));
         const after = async (key?: string) => {
@@ -193,8 +195,7 @@ for (const [name, setUp] of backends) {
       });
 
       it("a repair replaces the stored bytes of chunks that are present", async (t) => {
-        const store = await openStore(await backend.fresh(t), { create: true });
-        t.after(() => store.close());
+        const store = await freshStore(t);
         const [good, other] = [chunk(4000, 3000), chunk(4001, 3000)];
         await store.putChunks([{ id: good.id, data: Buffer.alloc(3000, 7) }, other]);
         await store.replaceChunks([good]);
@@ -205,8 +206,7 @@ for (const [name, setUp] of backends) {
       });
 
       it("garbage collection: doomed chunks are still read but count as absent, a put revives them, only chunks still doomed by then are deleted", async (t) => {
-        const store = await openStore(await backend.fresh(t), { create: true });
-        t.after(() => store.close());
+        const store = await freshStore(t);
         const chunks = Array.from({ length: 6 }, (_, i) => chunk(i + 3000, 4000));
         await store.putChunks(chunks);
         const ids = chunks.map((c) => c.id);
