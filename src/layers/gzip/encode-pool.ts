@@ -42,7 +42,7 @@ export class EncodePool {
    * Runs `job` over `input`: the output and checkpoints as they come. Leaving early stops
    * feeding the job (its worker finishes it and drops the rest).
    */
-  async *encode(job: EncodeJob, input: AsyncIterable<Uint8Array>): AsyncGenerator<EncodeEvent> {
+  async *encode(job: EncodeJob, input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<EncodeEvent> {
     if (this.#workers.length === 0) this.#start();
     const worker = [...this.#workers].sort((a, b) => this.#load.get(a)! - this.#load.get(b)!)[0]!;
     const id = this.#next++;

@@ -1,5 +1,6 @@
 import { decodeCheckpoint } from "../../deflate/go-flate/index.js";
 import { PGZIP_TAIL_SIZE } from "../../deflate/klauspost-flate/index.js";
+import { ContentTape } from "./content-tape.js";
 import type { EncodePool } from "./encode-pool.js";
 import type { EncodeJob } from "./encode-protocol.js";
 import type { GzipForm, GzipMember } from "./form.js";
@@ -10,6 +11,8 @@ const GO_BEFORE = 32 << 10;
 const GO_AFTER = 64 << 10;
 /** pgzip blocks per part: a few MiB of input per thread at a time. */
 const PGZIP_PART_BYTES = 4 << 20;
+/** Input handed to an encode thread at a time. */
+const PIECE_BYTES = 1 << 20;
 
 /**
  * The bytes of a gzip blob, written again from its form: each member's header, its deflate
@@ -21,7 +24,12 @@ const PGZIP_PART_BYTES = 4 << 20;
 export async function* recreateGzip(form: GzipForm, content: ReadRange, pool: EncodePool): AsyncGenerator<Uint8Array> {
   for (const member of form.members) {
     yield member.header;
-    yield* inOrder(memberParts(member, content, pool), pool.threads);
+    const tape = new ContentTape(content, member.contentStart, member.contentStart + member.contentLength);
+    try {
+      yield* inOrder(memberParts(member, content, tape, pool), pool.threads);
+    } finally {
+      await tape.close();
+    }
     yield member.trailer;
   }
   if (form.trailing.length > 0) yield form.trailing;
@@ -30,12 +38,11 @@ export async function* recreateGzip(form: GzipForm, content: ReadRange, pool: En
 /** One part of a member's deflate stream: its output, when asked for. */
 type Part = () => AsyncGenerator<Uint8Array>;
 
-function memberParts(member: GzipMember, content: ReadRange, pool: EncodePool): Part[] {
+function memberParts(member: GzipMember, content: ReadRange, tape: ContentTape, pool: EncodePool): Part[] {
   const start = member.contentStart;
-  const end = start + member.contentLength;
-  const run = (job: EncodeJob, from: number, to: number): Part =>
+  const run = (job: EncodeJob, input: Uint8Array): Part =>
     async function* () {
-      for await (const event of pool.encode(job, content(from, to))) if ("output" in event) yield event.output;
+      for await (const event of pool.encode(job, inPieces(input))) if ("output" in event) yield event.output;
     };
   const { encoder } = member;
   if (encoder.family === "go" && member.checkpoints !== undefined && member.checkpoints.length > 0) {
@@ -46,9 +53,11 @@ function memberParts(member: GzipMember, content: ReadRange, pool: EncodePool): 
       const to = cuts[i + 1]!;
       const fromAt = from === null ? 0 : decodeCheckpoint(from).inputOffset;
       const toAt = to === null ? member.contentLength : Math.min(member.contentLength, decodeCheckpoint(to).inputOffset + GO_AFTER);
+      const windowAt = Math.max(0, fromAt - GO_BEFORE);
       parts.push(async function* () {
-        const preceding = fromAt === 0 ? new Uint8Array(0) : await readAll(content(start + Math.max(0, fromAt - GO_BEFORE), start + fromAt));
-        yield* run({ kind: "go-part", level: encoder.level, from, to, preceding }, start + fromAt, start + toAt)();
+        const bytes = await tape.take(start + windowAt, start + toAt);
+        const preceding = bytes.subarray(0, fromAt - windowAt);
+        yield* run({ kind: "go-part", level: encoder.level, from, to, preceding }, bytes.subarray(fromAt - windowAt))();
       });
     }
     return parts;
@@ -61,16 +70,22 @@ function memberParts(member: GzipMember, content: ReadRange, pool: EncodePool): 
     for (let at = 0; at < member.contentLength || parts.length === 0 || at === member.contentLength; at += partBytes) {
       const last = at + partBytes > member.contentLength;
       const partStart = at;
+      // The block before is a full one, longer than the tail: its tail is the dictionary.
+      const dictionaryAt = partStart === 0 ? 0 : partStart - PGZIP_TAIL_SIZE;
       parts.push(async function* () {
-        // The block before is a full one, longer than the tail: its tail is the dictionary.
-        const dictionary = partStart === 0 ? new Uint8Array(0) : await readAll(content(start + partStart - PGZIP_TAIL_SIZE, start + partStart));
-        yield* run({ kind: "pgzip-part", level: encoder.level, blockSize: encoder.blockSize, dictionary, last }, start + partStart, Math.min(end, start + partStart + partBytes))();
+        const bytes = await tape.take(start + dictionaryAt, Math.min(start + member.contentLength, start + partStart + partBytes));
+        const dictionary = bytes.subarray(0, partStart - dictionaryAt);
+        yield* run({ kind: "pgzip-part", level: encoder.level, blockSize: encoder.blockSize, dictionary, last }, bytes.subarray(partStart - dictionaryAt))();
       });
       if (last) break;
     }
     return parts;
   }
-  return [run({ kind: "stream", spec: encoder }, start, end)];
+  return [
+    async function* () {
+      for await (const event of pool.encode({ kind: "stream", spec: encoder }, content(start, start + member.contentLength))) if ("output" in event) yield event.output;
+    },
+  ];
 }
 
 /**
@@ -114,8 +129,7 @@ async function* inOrder(parts: Part[], concurrency: number): AsyncGenerator<Uint
   }
 }
 
-async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of source) parts.push(part);
-  return Buffer.concat(parts);
+/** A part's input in pieces of PIECE_BYTES: its worker starts on the first while the next is copied to it. */
+function* inPieces(input: Uint8Array): Generator<Uint8Array> {
+  for (let at = 0; at < input.length; at += PIECE_BYTES) yield input.subarray(at, at + PIECE_BYTES);
 }
