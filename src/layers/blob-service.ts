@@ -431,7 +431,8 @@ export class BlobService {
    * A gzip blob re-created from its content: the whole of it hashed on the way and its last piece
    * held back until the digest matched (and then kept in the cache of re-created layers); a range,
    * re-created up to its end (the content it comes from is verified chunk by chunk, and the encoder
-   * was proven on this very content). Read from the cache instead when it holds the blob.
+   * was proven on this very content). Read from the cache instead when it holds the blob, and
+   * following another whole read's fill of the cache when one is under way.
    */
   #gzipBlob(form: GzipForm): StoredBlob {
     const content = (start: number, end: number) => this.#readRecipeRange(form.content, start, end);
@@ -443,8 +444,11 @@ export class BlobService {
       const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, (at) => recreated({ start: at, end }), this.#parts.codec);
       if (cached !== undefined) return cached;
       if (range !== undefined) return recreated(range);
-      const whole = verifiedWhole(form, recreateGzip(form, content, encoder));
-      return cache === undefined ? whole : cache.fill(form.digest, form.size, whole);
+      const whole = () => verifiedWhole(form, recreateGzip(form, content, encoder));
+      if (cache === undefined) return whole();
+      // Following another read's fill that stopped short: the rest of a whole re-creation, still checked whole.
+      const rest = (at: number) => sliced(whole(), { start: at, end: form.size - 1 }, form);
+      return cache.fill(form.digest, form.size, whole(), rest, this.#parts.codec);
     };
     // Its pieces are the encoder's or the cache's, never lent.
     return { digest: form.digest, size: form.size, read: (range?: ByteRange) => this.#parts.activity.counted(pieces(range)), sent: () => undefined };

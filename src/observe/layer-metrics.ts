@@ -32,7 +32,8 @@ export function registerLayerMetrics(register: Registry, parts: BlobParts): void
   if (recreated !== undefined) {
     counters.push(
       ["gzip_cache_hits_total", "Reads of gzip layers served from the disk cache of re-created layers", () => recreated.hits],
-      ["gzip_cache_misses_total", "Reads of gzip layers that had to re-create the layer", () => recreated.misses],
+      ["gzip_cache_misses_total", "Reads of gzip layers not found in the disk cache of re-created layers (re-created, or following a re-creation under way)", () => recreated.misses],
+      ["gzip_cache_followed_total", "Whole reads of gzip layers that followed another read's re-creation under way instead of re-creating the layer", () => recreated.followed],
     );
     gauges.push(
       ["gzip_cache_bytes", "Bytes of re-created gzip layers kept on disk", () => recreated.bytes],

@@ -143,6 +143,20 @@ test("a converted layer is kept in the cache of re-created layers (the bytes it 
   assert.equal(emptied.hits, 5, "the whole and every range came from the cache");
 });
 
+test("clients pulling a converted layer at once, its cache emptied, cost one re-creation: the others follow its fill, byte-exact", async (t) => {
+  const gzip = await gzipWith({ encoder: "pgzip", level: -1, block: 1 << 20 }, await realTar(await tempDir(t), 6 << 20));
+  const { store, digest } = await converted(t, gzip);
+  const cache = await RecreatedCache.open(await tempDir(t), 64 << 20);
+  const blobs = blobsOver(t, store, undefined, cache);
+  const clients = 4;
+  const pulled = await Promise.all(Array.from({ length: clients }, () => readBack(blobs, digest)));
+  for (const bytes of pulled) assert.ok(bytes.equals(gzip), "byte-exact");
+  // However the reads met the fill (following it, or after it, from the cache), one re-created the layer.
+  assert.equal(cache.hits + cache.misses, clients);
+  assert.equal(cache.misses - cache.followed, 1, `re-creations: ${cache.misses} missed, ${cache.followed} followed`);
+  assert.equal(cache.entries, 1);
+});
+
 test("stats counts a gzip layer once while a conversion moves it from pending to converted between its scans", async (t) => {
   const tar = await realTar(await tempDir(t), 1 << 20);
   const { store, digest } = await converted(t, await gzipWith({ encoder: "stdlib", level: 6 }, tar));

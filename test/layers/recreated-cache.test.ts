@@ -134,3 +134,57 @@ test("bytes that are not the blob's are passed through but not kept", async (t) 
   assert.ok((await collect(cache.fill(digestOf(blob), blob.length, fromPieces([other]) as AsyncIterable<Buffer>))).equals(other));
   assert.equal(cache.entries, 0);
 });
+
+/** A blob's pieces of `pieceBytes`, each given only when the test lets it go (`release`), so a fill is caught in the middle. */
+function gated(blob: Buffer, pieceBytes: number) {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < blob.length; at += pieceBytes) pieces.push(blob.subarray(at, at + pieceBytes));
+  let released = 0;
+  let wake: () => void = () => undefined;
+  const source = (async function* () {
+    for (let i = 0; i < pieces.length; i++) {
+      while (i >= released) await new Promise<void>((resolve) => (wake = resolve));
+      yield pieces[i]!;
+    }
+  })();
+  return { source, pieces: pieces.length, release: (n = 1) => ((released += n), wake()) };
+}
+
+test("whole reads of a blob under a fill follow it: its blocks as written, checked, the last once the whole matched; none reads its own source", async (t) => {
+  const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
+  const blob = randomBytes(3 * MiB + 12_345, 11);
+  const leader = gated(blob, 700_000);
+  const filling = cache.fill(digestOf(blob), blob.length, leader.source, never);
+  leader.release();
+  const first = await filling.next(); // the fill is under way
+  const followers = [1, 2].map(() => collect(cache.fill(digestOf(blob), blob.length, never(), never)));
+  const rest = collect(filling);
+  leader.release(leader.pieces);
+  const [led, ...followed] = await Promise.all([rest, ...followers]);
+  assert.ok(Buffer.concat([first.value as Buffer, led]).equals(blob));
+  for (const bytes of followed) assert.ok(bytes.equals(blob), "a follower's bytes are the blob's");
+  assert.deepEqual({ followed: cache.followed, entries: cache.entries }, { followed: 2, entries: 1 });
+});
+
+test("a follower whose fill stops short (its reader left) gets the rest from its own source, from the first block it lacks", async (t) => {
+  const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
+  const blob = randomBytes(3 * MiB + 5, 12);
+  const leader = gated(blob, 512 << 10);
+  const filling = cache.fill(digestOf(blob), blob.length, leader.source, never);
+  leader.release();
+  await filling.next();
+  const lostAt: number[] = [];
+  const follower = collect(
+    cache.fill(digestOf(blob), blob.length, never(), async function* (at) {
+      lostAt.push(at);
+      yield blob.subarray(at);
+    }),
+  );
+  leader.release(3); // four pieces: two whole blocks written
+  for (let i = 0; i < 3; i++) await filling.next();
+  await filling.return(undefined); // the leader's reader leaves
+  assert.ok((await follower).equals(blob));
+  assert.equal(lostAt.length, 1);
+  assert.ok(lostAt[0]! % MiB === 0 && lostAt[0]! <= 2 * MiB, `the rest asked from ${lostAt[0]}`);
+  assert.equal(cache.entries, 0);
+});

@@ -30,10 +30,13 @@ export class RecreatedCache {
   readonly #maxBytes: number;
   /** digest → size, least recently read first (a Map keeps insertion order). */
   readonly #entries = new Map<string, number>();
-  readonly #filling = new Set<string>();
+  /** Fills under way, by digest: whole reads of the same blob meanwhile follow them. */
+  readonly #filling = new Map<string, Fill>();
   #bytes = 0;
   hits = 0;
   misses = 0;
+  /** Whole reads that missed and followed another read's fill of the blob instead of re-creating it. */
+  followed = 0;
 
   private constructor(dir: string, maxBytes: number) {
     this.#dir = dir;
@@ -94,23 +97,41 @@ export class RecreatedCache {
    * `digest`: committed then, before the last piece goes out, since a reader may stop asking
    * right after it. One fill per blob at a time; a failure of the cache's own (a full disk)
    * keeps the blob out of it, never from its reader.
+   *
+   * While a fill of the blob is under way, a reader that says how to get the bytes from a point
+   * on if that fill stops (`lost`, as `read`'s `onDamage`) follows it instead: it reads the fill's
+   * blocks from its file as they are written, each checked against its sum, and the last one once
+   * the whole matched the digest, and `pieces` is never read. So clients pulling a layer at once
+   * (a deployment's nodes) cost one re-creation, not one each.
    */
-  async *fill(digest: string, size: number, pieces: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    if (this.#filling.has(digest) || this.#entries.has(digest) || size > this.#maxBytes) {
+  async *fill(digest: string, size: number, pieces: AsyncIterable<Buffer>, lost?: (at: number) => AsyncIterable<Buffer>, checker = HASHED_HERE): AsyncGenerator<Buffer> {
+    const under = this.#filling.get(digest);
+    if (under !== undefined && lost !== undefined && size > 0) {
+      this.followed++;
+      yield* this.#follow(under, lost, checker);
+      return;
+    }
+    if (under !== undefined || this.#entries.has(digest) || size > this.#maxBytes) {
       yield* pieces;
       return;
     }
-    this.#filling.add(digest);
     const temp = join(this.#dir, `.fill-${randomBytes(6).toString("hex")}`);
-    const writer = await BlockWriter.open(temp).catch(() => undefined);
+    const fill = new Fill(temp, size);
+    this.#filling.set(digest, fill);
+    let committed = false;
+    let writer: BlockWriter | undefined;
     try {
+      writer = await BlockWriter.open(temp, fill.sums).catch(() => undefined);
+      fill.opened(writer !== undefined);
       let passed = 0;
       for await (const piece of pieces) {
         await writer?.write(piece);
+        fill.progressed();
         passed += piece.length;
         if (passed === size) {
           const sums = await writer?.finish(digest);
           if (sums !== undefined && (await this.#commit(digest, temp, sums))) {
+            committed = true;
             this.#add(digest, size);
             await this.#evict();
           }
@@ -119,7 +140,27 @@ export class RecreatedCache {
       }
     } finally {
       this.#filling.delete(digest);
+      fill.ended(committed);
       await writer?.abandon();
+    }
+  }
+
+  /** The blob a fill under way writes, block by block as each is written and checked; from `lost` if the fill stops short. */
+  async *#follow(fill: Fill, lost: (at: number) => AsyncIterable<Buffer>, checker: BlockChecker): AsyncGenerator<Buffer> {
+    const file = (await fill.openedFile()) ? await open(fill.path, "r").catch(() => undefined) : undefined;
+    const owner = {}; // this read, for the codec pool's fairness
+    try {
+      const blocks = Math.ceil(fill.size / RecreatedCache.BLOCK);
+      for (let index = 0; index < blocks; index++) {
+        const block = file !== undefined && (await fill.ready(index)) ? await checkedBlock(file, fill.sums, index, fill.size, checker, owner) : undefined;
+        if (block === undefined) {
+          yield* lost(index * RecreatedCache.BLOCK);
+          return;
+        }
+        yield block;
+      }
+    } finally {
+      await file?.close();
     }
   }
 
@@ -223,19 +264,21 @@ async function checkedBlock(file: FileHandle, sums: Buffer[], index: number, siz
 class BlockWriter {
   readonly #path: string;
   readonly #file: FileHandle;
-  readonly #sums: Buffer[] = [];
+  readonly #sums: Buffer[];
   readonly #whole = createHash("sha256");
   #block = createHash("sha256");
   #inBlock = 0;
   #failed = false;
 
-  private constructor(path: string, file: FileHandle) {
+  private constructor(path: string, file: FileHandle, sums: Buffer[]) {
     this.#path = path;
     this.#file = file;
+    this.#sums = sums;
   }
 
-  static async open(path: string): Promise<BlockWriter> {
-    return new BlockWriter(path, await open(path, "w"));
+  /** A writer of `path` that adds the sum of each block to `sums` once the block is written. */
+  static async open(path: string, sums: Buffer[]): Promise<BlockWriter> {
+    return new BlockWriter(path, await open(path, "w"), sums);
   }
 
   async write(piece: Buffer): Promise<void> {
@@ -277,6 +320,58 @@ class BlockWriter {
     this.#sums.push(this.#block.digest());
     this.#block = createHash("sha256");
     this.#inBlock = 0;
+  }
+}
+
+/** A fill under way, as its followers see it: its file, the sums of the blocks written so far, and how it ends. */
+class Fill {
+  readonly path: string;
+  readonly size: number;
+  readonly sums: Buffer[] = [];
+  #file: boolean | undefined;
+  #end: "committed" | "stopped" | undefined;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(path: string, size: number) {
+    this.path = path;
+    this.size = size;
+  }
+
+  opened(file: boolean): void {
+    this.#file = file;
+    this.progressed();
+  }
+
+  progressed(): void {
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  ended(committed: boolean): void {
+    this.#end = committed ? "committed" : "stopped";
+    this.progressed();
+  }
+
+  /** Whether the fill has a file to read (false: it could not make one, or stopped before). */
+  async openedFile(): Promise<boolean> {
+    while (this.#file === undefined && this.#end === undefined) await this.#next();
+    return this.#file === true;
+  }
+
+  /**
+   * Whether block `index` may be read: written with its sum, and for the last block, the whole
+   * blob committed (its digest matched). False once the fill stopped short of that.
+   */
+  async ready(index: number): Promise<boolean> {
+    const last = Math.ceil(this.size / RecreatedCache.BLOCK) - 1;
+    for (;;) {
+      if (this.#end !== undefined) return this.#end === "committed";
+      if (index < last && index < this.sums.length) return true;
+      await this.#next();
+    }
+  }
+
+  #next(): Promise<void> {
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 }
 
