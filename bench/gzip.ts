@@ -2,7 +2,7 @@
  * gzip layers in docker-dedup, side by side with Debian's docker-registry (CNCF distribution 2.8)
  * holding the same gzip images, in one run:
  *
- *   node dist/bench/gzip.js [--dataset DIR] [--no-docker] [--parts disk,pull,get,recreate] [--tags minbase,python]
+ *   node dist/bench/gzip.js [--dataset DIR] [--no-docker] [--parts disk,pull,get,clients,recreate] [--tags minbase,python]
  *
  * `--parts` picks what runs after the pushes (which always run: the rest reads their stores);
  * `--tags` pushes and pulls only those images (a quick try). Needs the dataset (bench/dataset/build.sh), skopeo, docker-registry, curl, python3 and Go (the
@@ -37,6 +37,10 @@
  * - GET of every layer ("get"): each distinct gzip layer of the D and S images by curl (bytes
  *   thrown away, the size checked; docker-dedup checks the digest before the last byte goes out),
  *   cold (stopped, gzip cache emptied, page cache dropped, started) and warm; MB/s of gzip bytes.
+ * - Clients at once ("clients"): 8 curl clients GETting every distinct gzip layer at once (client
+ *   i starting at layer i), cold as above: a deployment's nodes pulling one image. Wall time of
+ *   the last to finish, serve's CPU seconds, and its gzip cache's counts (reads that followed
+ *   another's re-creation under way).
  * - Re-creation per encoder family ("recreate"): the largest layer (minbase's 170 MB tar) gzipped
  *   by docker push (Go level 6), skopeo (pgzip, 1 MiB blocks), Go level 1 (gzipper, as crane, ko
  *   and kaniko) and zlib levels 6 and 9 (CPython's gzip.compress over the system zlib), pushed as
@@ -57,6 +61,7 @@ import { createHash } from "node:crypto";
 import { gzipperPath } from "../test/deflate/gzipper.js";
 import {
   cpuSeconds,
+  curlAsync,
   curlGet,
   DEFAULT_DATASET,
   dockerStorage,
@@ -80,7 +85,9 @@ import {
 
 const args = process.argv.slice(2);
 const DATASET = option(args, "--dataset") ?? DEFAULT_DATASET;
-const PARTS = new Set((option(args, "--parts") ?? "disk,pull,get,recreate").split(","));
+const PARTS = new Set((option(args, "--parts") ?? "disk,pull,get,clients,recreate").split(","));
+/** Clients GETting at once, in the "clients" part. */
+const CLIENTS = 8;
 /** Images (a subset for a quick try: the figures are for all five). */
 const IMAGES = option(args, "--tags")?.split(",") ?? TAGS;
 const MB = 1e6;
@@ -320,6 +327,50 @@ async function layerGets(dd: DockerDedup, ref: Reference, repo: string): Promise
   console.log(`| all (${layers.size}) | ${mib(bytes)} | | ${rate(sums.cold[0]!)} | **${rate(sums.cold[1]!)}** (${ratio(sums.cold[1]!, sums.cold[0]!)} the time) | | ${rate(sums.warm[0]!)} | **${rate(sums.warm[1]!)}** (${ratio(sums.warm[1]!, sums.warm[0]!)} the time) |`);
 }
 
+/**
+ * CLIENTS curl clients at once, each GETting every distinct gzip layer of `repo` (client i
+ * starting at layer i), on cold servers (as `layerGets`), distribution first.
+ */
+async function clientsAtOnce(dd: DockerDedup, ref: Reference, repo: string): Promise<void> {
+  const layers = new Map<string, Descriptor>();
+  for (const tag of IMAGES) for (const l of await gzipLayers(dd, repo, tag)) layers.set(l.digest, l);
+  const list = [...layers.values()];
+  await dd.stop();
+  await ref.stop();
+  rmSync(dd.gzipCacheDir, { recursive: true, force: true });
+  const dropped = dropCaches();
+  await dd.start();
+  await ref.start();
+  await dd.warmedUp();
+  const bytes = list.reduce((sum, l) => sum + l.size, 0);
+  console.log(`\n### ${dd.name} against ${ref.name}: ${CLIENTS} clients at once, each GETting the ${list.length} gzip layers of ${repo} (${mib(bytes)} MiB) by curl (${when()})\n`);
+  console.log(`Cold: after a restart of both, docker-dedup's gzip cache emptied, page cache ${dropped ? "dropped" : "NOT dropped"}, docker-dedup's warm-up of its gzip encoders waited for. Wall: until the last client got its last layer.\n`);
+  console.log("| server | wall | MB/s of gzip bytes (all clients) | server CPU s | gzip cache: misses / followed / hits | peak RSS | load |");
+  console.log("|---|---|---|---|---|---|---|");
+  const walls: number[] = [];
+  for (const t of [ref, dd]) {
+    const row = load();
+    const cpu = cpuSeconds(t.pid);
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, c) => {
+        for (let k = 0; k < list.length; k++) await curlAsync(t, list[(c + k) % list.length]!, repo);
+      }),
+    );
+    const wall = seconds(start);
+    walls.push(wall);
+    const counts = t === dd ? await gzipCacheCounts(dd) : "";
+    console.log(`| ${t.name} | ${fmt(wall, 2)} s${t === dd ? ` (**${ratio(wall, walls[0]!)}** the time)` : ""} | ${fmt((CLIENTS * bytes) / MB / wall, 0)} | ${fmt(cpuSeconds(t.pid) - cpu, 1)} | ${counts} | ${mib(peakRss(t.pid))} MiB | ${row} |`);
+  }
+}
+
+/** serve's gzip cache counters from its /metrics: misses / followed / hits. */
+async function gzipCacheCounts(dd: DockerDedup): Promise<string> {
+  const text = await (await fetchAgain(`${dd.url}/metrics`)).text();
+  const count = (name: string) => new RegExp(`^docker_dedup_gzip_cache_${name}_total (\\S+)$`, "m").exec(text)?.[1] ?? "?";
+  return ["misses", "followed", "hits"].map(count).join(" / ");
+}
+
 /** A one-layer image in an OCI directory (skopeo's dir: transport), the minbase config beside a gzip layer. */
 function oneLayerImage(dir: string, layer: Buffer): Descriptor {
   const base = join(DATASET, "images", "minbase");
@@ -443,6 +494,10 @@ try {
   if (PARTS.has("get")) {
     console.log("\n## GET of every layer");
     for (const [dd, ref, repo] of sets) await layerGets(dd, ref, repo);
+  }
+  if (PARTS.has("clients")) {
+    console.log(`\n## ${CLIENTS} clients at once, cold`);
+    for (const [dd, ref, repo] of sets) await clientsAtOnce(dd, ref, repo);
   }
   if (PARTS.has("recreate")) await recreation(servers);
   console.log(`\nEnd: ${when()}.`);

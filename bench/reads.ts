@@ -37,13 +37,13 @@
  * needs root too. On 2 busy cores: the pushes take about 15 s per store, then each cache size
  * about half a minute (five sizes in under 2 minutes).
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { startRedis, type RedisServer } from "../test/redis/servers.js";
 import {
   cpuSeconds,
+  curlAsync,
   curlGet,
   datasetLayers,
   DEFAULT_DATASET,
@@ -86,24 +86,6 @@ const rig = new Rig("docker-dedup-reads-bench-");
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const mib = (bytes: number) => fmt(bytes / MiB, 0);
 const load1 = () => fmt(loadavg()[0]!, 1);
-
-/** One GET by curl, not blocking this process (the clients run at once): seconds in all. */
-function curlAsync(target: Target, layer: Descriptor): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("curl", ["-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}", `${target.url}/v2/${REPO}/blobs/${layer.digest}`], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      const [total, bytes] = out.trim().split(" ").map(Number) as [number, number];
-      if (code !== 0) reject(new Error(`${target.name} ${layer.digest}: curl exited ${code}: ${err.trim()}`));
-      else if (bytes !== layer.size) reject(new Error(`${target.name} ${layer.digest}: ${bytes} bytes of ${layer.size}`));
-      else resolve(total);
-    });
-  });
-}
 
 /** Every layer once from each server, the servers taking turns going first: seconds each (curl's totals). */
 function sweep(ref: Target, ours: Target, layers: Descriptor[]): { ref: number; ours: number } {
@@ -167,7 +149,7 @@ async function clients(target: Target, layers: Descriptor[], sampleMetrics: bool
   const start = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async (_, c) => {
-      for (let k = 0; k < layers.length; k++) await curlAsync(target, layers[(c + k) % layers.length]!);
+      for (let k = 0; k < layers.length; k++) await curlAsync(target, layers[(c + k) % layers.length]!, REPO);
     }),
   );
   const wall = seconds(start);

@@ -526,3 +526,21 @@ export function curlGet(target: Target, digest: string, size: number, repo = "ds
   if (bytes !== size) throw new Error(`${target.name} ${digest}: ${bytes} bytes of ${size}`);
   return { ttfb, total, mbps: size / 1e6 / total };
 }
+
+/** One GET by curl like `curlGet`, but not blocking this process (clients that run at once): seconds in all. */
+export function curlAsync(target: Target, layer: Descriptor, repo: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("curl", ["-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}", `${target.url}/v2/${repo}/blobs/${layer.digest}`], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      const [total, bytes] = out.trim().split(" ").map(Number) as [number, number];
+      if (code !== 0) reject(new Error(`${target.name} ${layer.digest}: curl exited ${code}: ${err.trim()}`));
+      else if (bytes !== layer.size) reject(new Error(`${target.name} ${layer.digest}: ${bytes} bytes of ${layer.size}`));
+      else resolve(total);
+    });
+  });
+}
