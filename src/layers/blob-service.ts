@@ -134,7 +134,7 @@ export class BlobService {
       recipeSize: async (digest) => (await store.getRecipe(digest))?.size,
       keepConverted: async (digest, size) => {
         if (parts.recreated === undefined) return;
-        await drain(parts.recreated.fill(digest, size, this.#readRecipeRange(digest, 0, size)));
+        await drain(parts.recreated.fill(digest, size, this.#readRecipeRange(digest, 0, size), (at) => this.#readRecipeRange(digest, at, size)));
       },
       ingest: (source) => this.ingest(source),
       log,
@@ -431,8 +431,8 @@ export class BlobService {
    * A gzip blob re-created from its content: the whole of it hashed on the way and its last piece
    * held back until the digest matched (and then kept in the cache of re-created layers); a range,
    * re-created up to its end (the content it comes from is verified chunk by chunk, and the encoder
-   * was proven on this very content). Read from the cache instead when it holds the blob, and
-   * following another whole read's fill of the cache when one is under way.
+   * was proven on this very content). Read from the cache instead when it holds the blob; a
+   * whole read that misses follows the cache's fill of it (see RecreatedCache.fill).
    */
   #gzipBlob(form: GzipForm): StoredBlob {
     const content = (start: number, end: number) => this.#readRecipeRange(form.content, start, end);
@@ -446,7 +446,7 @@ export class BlobService {
       if (range !== undefined) return recreated(range);
       const whole = () => verifiedWhole(form, recreateGzip(form, content, encoder));
       if (cache === undefined) return whole();
-      // Following another read's fill that stopped short: the rest of a whole re-creation, still checked whole.
+      // What the fill it follows left it short of: the rest of a whole re-creation, still checked whole.
       const rest = (at: number) => sliced(whole(), { start: at, end: form.size - 1 }, form);
       return cache.fill(form.digest, form.size, whole(), rest, this.#parts.codec);
     };

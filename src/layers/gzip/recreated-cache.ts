@@ -32,10 +32,11 @@ export class RecreatedCache {
   readonly #entries = new Map<string, number>();
   /** Fills under way, by digest: whole reads of the same blob meanwhile follow them. */
   readonly #filling = new Map<string, Fill>();
+  readonly #pumps = new Set<Promise<void>>();
   #bytes = 0;
   hits = 0;
   misses = 0;
-  /** Whole reads that missed and followed another read's fill of the blob instead of re-creating it. */
+  /** Whole reads that missed and followed a fill of the blob under way instead of starting one. */
   followed = 0;
 
   private constructor(dir: string, maxBytes: number) {
@@ -93,51 +94,69 @@ export class RecreatedCache {
   }
 
   /**
-   * Passes a whole blob's pieces through, and keeps them once `size` bytes went by and hashed to
-   * `digest`: committed then, before the last piece goes out, since a reader may stop asking
-   * right after it. One fill per blob at a time; a failure of the cache's own (a full disk)
-   * keeps the blob out of it, never from its reader.
-   *
-   * While a fill of the blob is under way, a reader that says how to get the bytes from a point
-   * on if that fill stops (`lost`, as `read`'s `onDamage`) follows it instead: it reads the fill's
-   * blocks from its file as they are written, each checked against its sum, and the last one once
-   * the whole matched the digest, and `pieces` is never read. So clients pulling a layer at once
-   * (a deployment's nodes) cost one re-creation, not one each.
+   * A whole blob's bytes, kept on the way: a fill writes `pieces` to a file as fast as they come
+   * and keeps it once `size` bytes went by and hashed to `digest`. The reader follows the fill's
+   * file, block by block as each is written, each checked against its sum, the last once the
+   * whole matched; so does every whole read of the blob while the fill is under way (`pieces`
+   * is then never read). Clients pulling a layer at once (a deployment's nodes) cost one
+   * re-creation, none waits on another's pace, and the fill stops once no reader follows it.
+   * What a reader cannot get from the fill (it stopped short: its source failed, or a failure
+   * of the cache's own, a full disk) comes from `lost(at)`, from that block on; so a failure of
+   * the cache keeps the blob out of it, never from its reader.
    */
-  async *fill(digest: string, size: number, pieces: AsyncIterable<Buffer>, lost?: (at: number) => AsyncIterable<Buffer>, checker = HASHED_HERE): AsyncGenerator<Buffer> {
-    const under = this.#filling.get(digest);
-    if (under !== undefined && lost !== undefined && size > 0) {
+  async *fill(digest: string, size: number, pieces: AsyncIterable<Buffer>, lost: (at: number) => AsyncIterable<Buffer>, checker = HASHED_HERE): AsyncGenerator<Buffer> {
+    let fill = this.#filling.get(digest);
+    if (fill !== undefined) {
       this.followed++;
-      yield* this.#follow(under, lost, checker);
-      return;
-    }
-    if (under !== undefined || this.#entries.has(digest) || size > this.#maxBytes) {
+    } else if (this.#entries.has(digest) || size > this.#maxBytes || size === 0) {
       yield* pieces;
       return;
+    } else {
+      fill = new Fill(join(this.#dir, `.fill-${randomBytes(6).toString("hex")}`), size);
+      this.#filling.set(digest, fill);
+      const pumped = this.#pump(digest, fill, pieces);
+      this.#pumps.add(pumped);
+      void pumped.finally(() => this.#pumps.delete(pumped));
     }
-    const temp = join(this.#dir, `.fill-${randomBytes(6).toString("hex")}`);
-    const fill = new Fill(temp, size);
-    this.#filling.set(digest, fill);
-    let committed = false;
-    let writer: BlockWriter | undefined;
+    fill.join();
     try {
-      writer = await BlockWriter.open(temp, fill.sums).catch(() => undefined);
-      fill.opened(writer !== undefined);
+      yield* this.#follow(fill, lost, checker);
+    } finally {
+      fill.leave();
+    }
+  }
+
+  /** Resolves once every fill under way has ended (each stops once no reader follows it). */
+  async settled(): Promise<void> {
+    while (this.#pumps.size > 0) await Promise.allSettled(this.#pumps);
+  }
+
+  /** Writes a fill's pieces to its file while a reader follows it, and commits the file once the whole matched. */
+  async #pump(digest: string, fill: Fill, pieces: AsyncIterable<Buffer>): Promise<void> {
+    let committed = false;
+    const writer = await BlockWriter.open(fill.path, fill.sums).catch(() => undefined);
+    try {
+      // One handle its readers share (positional reads): it stays valid when the file is renamed into place, or removed.
+      const file = writer === undefined ? undefined : await open(fill.path, "r").catch(() => undefined);
+      fill.opened(file);
+      if (writer === undefined || file === undefined) return;
       let passed = 0;
       for await (const piece of pieces) {
-        await writer?.write(piece);
-        fill.progressed();
+        await writer.write(piece);
         passed += piece.length;
-        if (passed === size) {
-          const sums = await writer?.finish(digest);
-          if (sums !== undefined && (await this.#commit(digest, temp, sums))) {
+        if (passed === fill.size) {
+          const sums = await writer.finish(digest);
+          if (sums !== undefined && (await this.#commit(digest, fill.path, sums))) {
             committed = true;
-            this.#add(digest, size);
+            this.#add(digest, fill.size);
             await this.#evict();
           }
         }
-        yield piece;
+        fill.progressed();
+        if (!fill.followed || writer.failed) return;
       }
+    } catch {
+      // The source failed (a damaged store): each reader gets what it lacks from its `lost`, which meets the same damage.
     } finally {
       this.#filling.delete(digest);
       fill.ended(committed);
@@ -145,22 +164,18 @@ export class RecreatedCache {
     }
   }
 
-  /** The blob a fill under way writes, block by block as each is written and checked; from `lost` if the fill stops short. */
+  /** The blob a fill writes, block by block as each is written and checked; from `lost` if the fill stops short. */
   async *#follow(fill: Fill, lost: (at: number) => AsyncIterable<Buffer>, checker: BlockChecker): AsyncGenerator<Buffer> {
-    const file = (await fill.openedFile()) ? await open(fill.path, "r").catch(() => undefined) : undefined;
+    const file = await fill.file();
     const owner = {}; // this read, for the codec pool's fairness
-    try {
-      const blocks = Math.ceil(fill.size / RecreatedCache.BLOCK);
-      for (let index = 0; index < blocks; index++) {
-        const block = file !== undefined && (await fill.ready(index)) ? await checkedBlock(file, fill.sums, index, fill.size, checker, owner) : undefined;
-        if (block === undefined) {
-          yield* lost(index * RecreatedCache.BLOCK);
-          return;
-        }
-        yield block;
+    const blocks = Math.ceil(fill.size / RecreatedCache.BLOCK);
+    for (let index = 0; index < blocks; index++) {
+      const block = file !== undefined && (await fill.ready(index)) ? await checkedBlock(file, fill.sums, index, fill.size, checker, owner) : undefined;
+      if (block === undefined) {
+        yield* lost(index * RecreatedCache.BLOCK);
+        return;
       }
-    } finally {
-      await file?.close();
+      yield block;
     }
   }
 
@@ -299,6 +314,11 @@ class BlockWriter {
     }
   }
 
+  /** A write failed (a full disk): the file will not be kept. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
   /** The block sums, once the file is closed; undefined if a write failed or the bytes are not `digest`'s. */
   async finish(digest: string): Promise<Buffer[] | undefined> {
     if (this.#inBlock > 0) this.#endBlock();
@@ -323,12 +343,17 @@ class BlockWriter {
   }
 }
 
-/** A fill under way, as its followers see it: its file, the sums of the blocks written so far, and how it ends. */
+/**
+ * A fill under way, as its readers see it: the file they read, the sums of the blocks written
+ * so far, and how it ends. The file's handle is closed once the fill ended and no reader is left.
+ */
 class Fill {
   readonly path: string;
   readonly size: number;
   readonly sums: Buffer[] = [];
-  #file: boolean | undefined;
+  #readers = 0;
+  /** The handle readers share: undefined until the fill opened its file, null if it could not. */
+  #file: FileHandle | null | undefined;
   #end: "committed" | "stopped" | undefined;
   readonly #waiting: (() => void)[] = [];
 
@@ -337,8 +362,22 @@ class Fill {
     this.size = size;
   }
 
-  opened(file: boolean): void {
-    this.#file = file;
+  /** Whether a reader follows the fill: it stops once none does. */
+  get followed(): boolean {
+    return this.#readers > 0;
+  }
+
+  join(): void {
+    this.#readers++;
+  }
+
+  leave(): void {
+    this.#readers--;
+    this.#closeIfDone();
+  }
+
+  opened(file: FileHandle | undefined): void {
+    this.#file = file ?? null;
     this.progressed();
   }
 
@@ -348,13 +387,15 @@ class Fill {
 
   ended(committed: boolean): void {
     this.#end = committed ? "committed" : "stopped";
+    this.#file ??= null;
     this.progressed();
+    this.#closeIfDone();
   }
 
-  /** Whether the fill has a file to read (false: it could not make one, or stopped before). */
-  async openedFile(): Promise<boolean> {
-    while (this.#file === undefined && this.#end === undefined) await this.#next();
-    return this.#file === true;
+  /** The file to read the blob from, once the fill opened it; undefined if it could not. */
+  async file(): Promise<FileHandle | undefined> {
+    while (this.#file === undefined) await this.#next();
+    return this.#file ?? undefined;
   }
 
   /**
@@ -372,6 +413,12 @@ class Fill {
 
   #next(): Promise<void> {
     return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  #closeIfDone(): void {
+    if (this.#end === undefined || this.#readers > 0 || !this.#file) return;
+    void this.#file.close().catch(() => undefined);
+    this.#file = null;
   }
 }
 
