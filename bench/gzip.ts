@@ -285,7 +285,12 @@ async function dockerPulls(docker: Docker, dd: DockerDedup, ref: Reference, repo
 }
 
 /** GET of every distinct gzip layer of one image set, cold then warm, both servers. */
-async function layerGets(dd: DockerDedup, ref: Reference, repo: string): Promise<void> {
+/**
+ * The distinct gzip layers of `repo`'s images, with both servers made cold: stopped,
+ * docker-dedup's gzip cache emptied, the page cache dropped (if it could be), started again, and
+ * docker-dedup's warm-up of its gzip encoders waited for.
+ */
+async function coldLayers(dd: DockerDedup, ref: Reference, repo: string): Promise<{ layers: Map<string, Descriptor>; dropped: boolean }> {
   const layers = new Map<string, Descriptor>();
   for (const tag of IMAGES) for (const l of await gzipLayers(dd, repo, tag)) layers.set(l.digest, l);
   await dd.stop();
@@ -295,6 +300,11 @@ async function layerGets(dd: DockerDedup, ref: Reference, repo: string): Promise
   await dd.start();
   await ref.start();
   await dd.warmedUp();
+  return { layers, dropped };
+}
+
+async function layerGets(dd: DockerDedup, ref: Reference, repo: string): Promise<void> {
+  const { layers, dropped } = await coldLayers(dd, ref, repo);
   console.log(`\n### ${dd.name} against ${ref.name}: GET of each gzip layer of ${repo} by curl (${when()})\n`);
   console.log(`Cold: after a restart of both, docker-dedup's gzip cache emptied, page cache ${dropped ? "dropped" : "NOT dropped"}, docker-dedup's warm-up of its gzip encoders waited for; then every layer once (the registries take turns going first). Warm: the same GETs again. MB/s of gzip bytes; time to first byte in parentheses.\n`);
   console.log("| layer | gzip MiB | encoder | cold: distribution | cold: docker-dedup | docker-dedup CPU/wall | warm: distribution | warm: docker-dedup |");
@@ -329,19 +339,11 @@ async function layerGets(dd: DockerDedup, ref: Reference, repo: string): Promise
 
 /**
  * CLIENTS curl clients at once, each GETting every distinct gzip layer of `repo` (client i
- * starting at layer i), on cold servers (as `layerGets`), distribution first.
+ * starting at layer i), on cold servers, distribution first.
  */
 async function clientsAtOnce(dd: DockerDedup, ref: Reference, repo: string): Promise<void> {
-  const layers = new Map<string, Descriptor>();
-  for (const tag of IMAGES) for (const l of await gzipLayers(dd, repo, tag)) layers.set(l.digest, l);
+  const { layers, dropped } = await coldLayers(dd, ref, repo);
   const list = [...layers.values()];
-  await dd.stop();
-  await ref.stop();
-  rmSync(dd.gzipCacheDir, { recursive: true, force: true });
-  const dropped = dropCaches();
-  await dd.start();
-  await ref.start();
-  await dd.warmedUp();
   const bytes = list.reduce((sum, l) => sum + l.size, 0);
   console.log(`\n### ${dd.name} against ${ref.name}: ${CLIENTS} clients at once, each GETting the ${list.length} gzip layers of ${repo} (${mib(bytes)} MiB) by curl (${when()})\n`);
   console.log(`Cold: after a restart of both, docker-dedup's gzip cache emptied, page cache ${dropped ? "dropped" : "NOT dropped"}, docker-dedup's warm-up of its gzip encoders waited for. Wall: until the last client got its last layer.\n`);

@@ -40,9 +40,9 @@ type Part = () => AsyncGenerator<Uint8Array>;
 
 function memberParts(member: GzipMember, content: ReadRange, tape: ContentTape, pool: EncodePool): Part[] {
   const start = member.contentStart;
-  const run = (job: EncodeJob, input: Uint8Array): Part =>
+  const run = (job: EncodeJob, input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Part =>
     async function* () {
-      for await (const event of pool.encode(job, inPieces(input))) if ("output" in event) yield event.output;
+      for await (const event of pool.encode(job, input)) if ("output" in event) yield event.output;
     };
   const { encoder } = member;
   if (encoder.family === "go" && member.checkpoints !== undefined && member.checkpoints.length > 0) {
@@ -57,7 +57,7 @@ function memberParts(member: GzipMember, content: ReadRange, tape: ContentTape, 
       parts.push(async function* () {
         const bytes = await tape.take(start + windowAt, start + toAt);
         const preceding = bytes.subarray(0, fromAt - windowAt);
-        yield* run({ kind: "go-part", level: encoder.level, from, to, preceding }, bytes.subarray(fromAt - windowAt))();
+        yield* run({ kind: "go-part", level: encoder.level, from, to, preceding }, inPieces(bytes.subarray(fromAt - windowAt)))();
       });
     }
     return parts;
@@ -75,17 +75,13 @@ function memberParts(member: GzipMember, content: ReadRange, tape: ContentTape, 
       parts.push(async function* () {
         const bytes = await tape.take(start + dictionaryAt, Math.min(start + member.contentLength, start + partStart + partBytes));
         const dictionary = bytes.subarray(0, partStart - dictionaryAt);
-        yield* run({ kind: "pgzip-part", level: encoder.level, blockSize: encoder.blockSize, dictionary, last }, bytes.subarray(partStart - dictionaryAt))();
+        yield* run({ kind: "pgzip-part", level: encoder.level, blockSize: encoder.blockSize, dictionary, last }, inPieces(bytes.subarray(partStart - dictionaryAt)))();
       });
       if (last) break;
     }
     return parts;
   }
-  return [
-    async function* () {
-      for await (const event of pool.encode({ kind: "stream", spec: encoder }, content(start, start + member.contentLength))) if ("output" in event) yield event.output;
-    },
-  ];
+  return [run({ kind: "stream", spec: encoder }, content(start, start + member.contentLength))];
 }
 
 /**
