@@ -431,24 +431,24 @@ export class BlobService {
    * A gzip blob re-created from its content: the whole of it hashed on the way and its last piece
    * held back until the digest matched (and then kept in the cache of re-created layers); a range,
    * re-created up to its end (the content it comes from is verified chunk by chunk, and the encoder
-   * was proven on this very content). Read from the cache instead when it holds the blob; a
-   * whole read that misses follows the cache's fill of it (see RecreatedCache.fill).
+   * was proven on this very content). Read from the cache instead when it holds the blob or a
+   * fill of it is under way; a whole read that misses starts a fill and follows it (see
+   * RecreatedCache.fill).
    */
   #gzipBlob(form: GzipForm): StoredBlob {
     const content = (start: number, end: number) => this.#readRecipeRange(form.content, start, end);
     const encoder = this.#parts.encoder;
     const cache = this.#parts.recreated;
     const recreated = (range: ByteRange) => sliced(recreateGzip(form, content, encoder), range, form);
+    const whole = () => verifiedWhole(form, recreateGzip(form, content, encoder));
     const pieces = (range?: ByteRange): AsyncIterable<Buffer> => {
       const { start, end } = range ?? { start: 0, end: form.size - 1 };
-      const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, (at) => recreated({ start: at, end }), this.#parts.codec);
+      // What the cache could not give (a damaged block, a fill that stopped short), re-created; a whole read's still checked whole.
+      const rest = (at: number) => (range === undefined ? sliced(whole(), { start: at, end }, form) : recreated({ start: at, end }));
+      const cached = form.size === 0 ? undefined : cache?.read(form.digest, start, end, rest, this.#parts.codec);
       if (cached !== undefined) return cached;
       if (range !== undefined) return recreated(range);
-      const whole = () => verifiedWhole(form, recreateGzip(form, content, encoder));
-      if (cache === undefined) return whole();
-      // What the fill it follows left it short of: the rest of a whole re-creation, still checked whole.
-      const rest = (at: number) => sliced(whole(), { start: at, end: form.size - 1 }, form);
-      return cache.fill(form.digest, form.size, whole(), rest, this.#parts.codec);
+      return cache === undefined ? whole() : cache.fill(form.digest, form.size, whole(), rest, this.#parts.codec);
     };
     // Its pieces are the encoder's or the cache's, never lent.
     return { digest: form.digest, size: form.size, read: (range?: ByteRange) => this.#parts.activity.counted(pieces(range)), sent: () => undefined };

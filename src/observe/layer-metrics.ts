@@ -33,7 +33,7 @@ export function registerLayerMetrics(register: Registry, parts: BlobParts): void
     counters.push(
       ["gzip_cache_hits_total", "Reads of gzip layers served from the disk cache of re-created layers", () => recreated.hits],
       ["gzip_cache_misses_total", "Reads of gzip layers not found in the disk cache of re-created layers (re-created, or following a re-creation under way)", () => recreated.misses],
-      ["gzip_cache_followed_total", "Whole reads of gzip layers that followed another read's re-creation under way instead of re-creating the layer", () => recreated.followed],
+      ["gzip_cache_followed_total", "Reads of gzip layers (whole or ranges) that followed a re-creation under way into the disk cache instead of re-creating the layer", () => recreated.followed],
     );
     gauges.push(
       ["gzip_cache_bytes", "Bytes of re-created gzip layers kept on disk", () => recreated.bytes],

@@ -195,3 +195,19 @@ test("a fill goes on while any reader follows it, and stops once none does, keep
   assert.equal(cache.entries, 1, "the first blob only");
   assert.equal((await readdir(dir)).filter((name) => name.startsWith(".fill-")).length, 0);
 });
+
+test("a range of a blob under a fill is read from the fill's file as it is written, not re-created", async (t) => {
+  const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
+  const blob = randomBytes(3 * MiB + 77, 14);
+  const leader = gated(blob, 512 << 10);
+  const filling = cache.fill(digestOf(blob), blob.length, leader.source, never);
+  leader.release(2);
+  const first = await filling.next();
+  const ranges: [number, number][] = [[100, 200], [MiB - 10, 2 * MiB + 10], [3 * MiB, 3 * MiB + 76]];
+  const reads = ranges.map(([start, end]) => collect(cache.read(digestOf(blob), start, end, never)!));
+  leader.release(leader.pieces);
+  const got = await Promise.all(reads);
+  ranges.forEach(([start, end], i) => assert.ok(got[i]!.equals(blob.subarray(start, end + 1)), `range ${start}-${end}`));
+  assert.deepEqual({ misses: cache.misses, followed: cache.followed, hits: cache.hits }, { misses: 3, followed: 3, hits: 0 });
+  assert.ok(Buffer.concat([first.value as Buffer, await collect(filling)]).equals(blob), "the fill's own reader");
+});

@@ -36,7 +36,7 @@ export class RecreatedCache {
   #bytes = 0;
   hits = 0;
   misses = 0;
-  /** Whole reads that missed and followed a fill of the blob under way instead of starting one. */
+  /** Reads that missed and followed a fill of the blob under way instead of starting one (or re-creating a range). */
   followed = 0;
 
   private constructor(dir: string, maxBytes: number) {
@@ -77,13 +77,20 @@ export class RecreatedCache {
   /**
    * The bytes [start, end] of a cached blob, each block checked before it goes out; undefined (a
    * miss) if the blob is not cached. A damaged block drops the entry, and the rest of the range,
-   * from that block's first byte wanted, comes from `onDamage(at)` instead.
+   * from that block's first byte wanted, comes from `onDamage(at)` instead. A blob a fill is
+   * writing is read from the fill's file as it is written (see `fill`), a miss that followed it.
    */
   read(digest: string, start: number, end: number, onDamage: (at: number) => AsyncIterable<Buffer>, checker = HASHED_HERE): AsyncGenerator<Buffer> | undefined {
-    const size = this.#entries.get(digest);
+    const fill = this.#filling.get(digest);
+    const size = this.#entries.get(digest) ?? fill?.size;
     if (size === undefined || !(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end < size)) {
       this.misses++;
       return undefined;
+    }
+    if (fill !== undefined) {
+      this.misses++;
+      this.followed++;
+      return this.#follow(fill, start, end, onDamage, checker);
     }
     this.hits++;
     this.#entries.delete(digest);
@@ -97,8 +104,8 @@ export class RecreatedCache {
    * A whole blob's bytes, kept on the way: a fill writes `pieces` to a file as fast as they come
    * and keeps it once `size` bytes went by and hashed to `digest`. The reader follows the fill's
    * file, block by block as each is written, each checked against its sum, the last once the
-   * whole matched; so does every whole read of the blob while the fill is under way (`pieces`
-   * is then never read). Clients pulling a layer at once (a deployment's nodes) cost one
+   * whole matched; so does every read of the blob, whole or a range, while the fill is under way
+   * (`pieces` is then never read; see `read`). Clients pulling a layer at once (a deployment's nodes) cost one
    * re-creation, none waits on another's pace, and the fill stops once no reader follows it.
    * What a reader cannot get from the fill (it stopped short: its source failed, or a failure
    * of the cache's own, a full disk) comes from `lost(at)`, from that block on; so a failure of
@@ -118,12 +125,7 @@ export class RecreatedCache {
       this.#pumps.add(pumped);
       void pumped.finally(() => this.#pumps.delete(pumped));
     }
-    fill.join();
-    try {
-      yield* this.#follow(fill, lost, checker);
-    } finally {
-      fill.leave();
-    }
+    yield* this.#follow(fill, 0, size - 1, lost, checker);
   }
 
   /** Resolves once every fill under way has ended (each stops once no reader follows it). */
@@ -164,18 +166,26 @@ export class RecreatedCache {
     }
   }
 
-  /** The blob a fill writes, block by block as each is written and checked; from `lost` if the fill stops short. */
-  async *#follow(fill: Fill, lost: (at: number) => AsyncIterable<Buffer>, checker: BlockChecker): AsyncGenerator<Buffer> {
-    const file = await fill.file();
-    const owner = {}; // this read, for the codec pool's fairness
-    const blocks = Math.ceil(fill.size / RecreatedCache.BLOCK);
-    for (let index = 0; index < blocks; index++) {
-      const block = file !== undefined && (await fill.ready(index)) ? await checkedBlock(file, fill.sums, index, fill.size, checker, owner) : undefined;
-      if (block === undefined) {
-        yield* lost(index * RecreatedCache.BLOCK);
-        return;
+  /**
+   * The bytes [start, end] of the blob a fill writes, block by block as each is written and
+   * checked; from `lost(at)` on if the fill stops short of a block.
+   */
+  async *#follow(fill: Fill, start: number, end: number, lost: (at: number) => AsyncIterable<Buffer>, checker: BlockChecker): AsyncGenerator<Buffer> {
+    fill.join();
+    try {
+      const file = await fill.file();
+      const owner = {}; // this read, for the codec pool's fairness
+      for (let index = Math.floor(start / RecreatedCache.BLOCK); index <= Math.floor(end / RecreatedCache.BLOCK); index++) {
+        const from = index * RecreatedCache.BLOCK;
+        const block = file !== undefined && (await fill.ready(index)) ? await checkedBlock(file, fill.sums, index, fill.size, checker, owner) : undefined;
+        if (block === undefined) {
+          yield* lost(Math.max(start, from));
+          return;
+        }
+        yield block.subarray(Math.max(0, start - from), Math.min(block.length, end + 1 - from));
       }
-      yield block;
+    } finally {
+      fill.leave();
     }
   }
 
