@@ -5,6 +5,8 @@ import type { EncodeJob, FromEncoder, ToEncoder } from "./encode-protocol.js";
 /** One thing an encode job produces, in order: a piece of its output, or a checkpoint (at that point of the output). */
 export type EncodeEvent = { output: Uint8Array } | { checkpoint: Uint8Array };
 
+/** Input handed to an encode thread at a time (see inPieces). */
+const PIECE_BYTES = 1 << 20;
 /** Input pieces sent to a job and not yet taken by its worker: enough to keep it busy, little memory. */
 const PIECES_IN_FLIGHT = 2;
 
@@ -143,4 +145,9 @@ export class EncodePool {
       this.#load.set(worker, 0);
     }
   }
+}
+
+/** An input held whole, in pieces of PIECE_BYTES for `encode`: its worker starts on the first while the next is copied to it. */
+export function* inPieces(input: Uint8Array): Generator<Uint8Array> {
+  for (let at = 0; at < input.length; at += PIECE_BYTES) yield input.subarray(at, at + PIECE_BYTES);
 }

@@ -1,7 +1,7 @@
 import { decodeCheckpoint } from "../../deflate/go-flate/index.js";
 import { PGZIP_TAIL_SIZE } from "../../deflate/klauspost-flate/index.js";
 import { ContentTape } from "./content-tape.js";
-import type { EncodePool } from "./encode-pool.js";
+import { inPieces, type EncodePool } from "./encode-pool.js";
 import type { EncodeJob } from "./encode-protocol.js";
 import type { GzipForm, GzipMember } from "./form.js";
 import type { ReadRange } from "./prove.js";
@@ -11,8 +11,6 @@ const GO_BEFORE = 32 << 10;
 const GO_AFTER = 64 << 10;
 /** pgzip blocks per part: a few MiB of input per thread at a time. */
 const PGZIP_PART_BYTES = 4 << 20;
-/** Input handed to an encode thread at a time. */
-const PIECE_BYTES = 1 << 20;
 
 /**
  * The bytes of a gzip blob, written again from its form: each member's header, its deflate
@@ -123,9 +121,4 @@ async function* inOrder(parts: Part[], concurrency: number): AsyncGenerator<Uint
     }
     startNext();
   }
-}
-
-/** A part's input in pieces of PIECE_BYTES: its worker starts on the first while the next is copied to it. */
-function* inPieces(input: Uint8Array): Generator<Uint8Array> {
-  for (let at = 0; at < input.length; at += PIECE_BYTES) yield input.subarray(at, at + PIECE_BYTES);
 }

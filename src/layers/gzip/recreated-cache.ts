@@ -105,8 +105,9 @@ export class RecreatedCache {
    * and keeps it once `size` bytes went by and hashed to `digest`. The reader follows the fill's
    * file, block by block as each is written, each checked against its sum, the last once the
    * whole matched; so does every read of the blob, whole or a range, while the fill is under way
-   * (`pieces` is then never read; see `read`). Clients pulling a layer at once (a deployment's nodes) cost one
-   * re-creation, none waits on another's pace, and the fill stops once no reader follows it.
+   * (`pieces` is then never read; see `read`). Clients pulling a layer at once (a deployment's
+   * nodes) cost one re-creation, none waits on another's pace, and the fill stops once no reader
+   * follows it.
    * What a reader cannot get from the fill (it stopped short: its source failed, or a failure
    * of the cache's own, a full disk) comes from `lost(at)`, from that block on; so a failure of
    * the cache keeps the blob out of it, never from its reader.

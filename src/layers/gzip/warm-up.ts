@@ -1,5 +1,5 @@
 import type { EncoderSpec } from "../../deflate/encoders.js";
-import type { EncodePool } from "./encode-pool.js";
+import { inPieces, type EncodePool } from "./encode-pool.js";
 import type { EncodeJob } from "./encode-protocol.js";
 
 /**
@@ -32,7 +32,7 @@ export async function warmUpEncoders(pool: EncodePool, warmUps: WarmUp[]): Promi
   });
   // One sequence per thread: the pool gives each job to the thread with the fewest.
   const sequence = async () => {
-    for (const { job, content } of jobs) for await (const _ of pool.encode(job, pieces(content))) void _;
+    for (const { job, content } of jobs) for await (const _ of pool.encode(job, inPieces(content))) void _;
   };
   if (jobs.length > 0) await Promise.all(Array.from({ length: pool.threads }, sequence));
   return jobs.map((j) => j.encoder);
@@ -47,8 +47,4 @@ function warmUpJob(encoder: EncoderSpec): EncodeJob | undefined {
   if (encoder.family === "go") return { kind: "go-part", level: encoder.level, from: null, to: null, preceding: new Uint8Array(0) };
   if (encoder.family === "pgzip") return { kind: "pgzip-part", level: encoder.level, blockSize: encoder.blockSize, dictionary: new Uint8Array(0), last: true };
   return undefined;
-}
-
-async function* pieces(content: Uint8Array): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < content.length; at += 1 << 20) yield content.subarray(at, at + (1 << 20));
 }
