@@ -450,8 +450,8 @@ export class BlobService {
       if (range !== undefined) return recreated(range);
       return cache === undefined ? whole() : cache.fill(form.digest, form.size, whole(), rest, this.#parts.codec);
     };
-    // Its pieces are the encoder's or the cache's, never lent.
-    return { digest: form.digest, size: form.size, read: (range?: ByteRange) => this.#parts.activity.counted(pieces(range)), sent: () => undefined };
+    // The cache's blocks are lent (RecreatedCache.returned); the encoder's pieces are not, and are ignored.
+    return { digest: form.digest, size: form.size, read: (range?: ByteRange) => this.#parts.activity.counted(pieces(range)), sent: (piece) => cache?.returned(piece) };
   }
 
   /** The bytes [start, end) of a blob stored as chunks (brought back if doomed); nothing for an empty range. */

@@ -82,6 +82,33 @@ for (const { name, open } of checkers) {
     assert.ok((await collect(cache.read(digest, 10, 20, (at) => fromPieces([blob.subarray(at, 21)]) as AsyncIterable<Buffer>, checker)!)).equals(blob.subarray(10, 21)));
     assert.equal(cache.entries, 0);
   });
+
+  test(`blocks handed back once sent are read into again; pieces a consumer keeps are never overwritten (${name})`, async (t) => {
+    const { checker, close } = open();
+    t.after(close);
+    const cache = await RecreatedCache.open(await tempDir(t), 64 * MiB);
+    const blob = randomBytes(6 * MiB + 777, 9);
+    const digest = digestOf(blob);
+    await filled(cache, blob);
+    const read = async (handBack: boolean, start = 0, end = blob.length - 1) => {
+      const pieces: Buffer[] = [];
+      for await (const piece of cache.read(digest, start, end, never, checker)!) {
+        // Once handed back, a piece is the cache's again: a copy is what is kept of it.
+        pieces.push(handBack ? Buffer.from(piece) : piece);
+        if (handBack) cache.returned(piece);
+      }
+      return pieces;
+    };
+    const kept = await read(false);
+    assert.ok(Buffer.concat(kept).equals(blob));
+    assert.equal(cache.blocksReused, 0, "blocks never handed back are not reused");
+    assert.ok(Buffer.concat(await read(true)).equals(blob));
+    const before = cache.blocksReused;
+    assert.ok(Buffer.concat(await read(true, MiB + 3, 5 * MiB + 9)).equals(blob.subarray(MiB + 3, 5 * MiB + 10)), "a range, in handed-back blocks");
+    assert.ok(cache.blocksReused > before, "the blocks handed back were read into again");
+    assert.ok(Buffer.concat(await read(true)).equals(blob));
+    assert.ok(Buffer.concat(kept).equals(blob), "the pieces kept by the first read were not overwritten");
+  });
 }
 
 test("the least recently read blobs leave first when the cache is full", async (t) => {
