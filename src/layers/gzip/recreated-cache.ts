@@ -14,7 +14,7 @@ const HASHED_HERE: BlockChecker = { sha256: async (bytes) => ({ bytes, sha256: c
 /** Blocks of one read being read and checked ahead of the one going out: both cores hash while the reader sends. */
 const BLOCKS_AHEAD = 4;
 
-/** Block buffers kept for reuse: the blocks of four reads ahead and going out. */
+/** Block buffers kept for reuse: for eight reads at once, each with its blocks ahead and in its socket. */
 const BLOCKS_KEPT = 32;
 
 /**
@@ -30,9 +30,9 @@ const BLOCKS_KEPT = 32;
  * Bounded in bytes; the least recently read entries go first.
  *
  * The blocks a read yields are buffers lent to it: a consumer that hands each piece back once its
- * bytes left the process (`returned`) lets the next block be read into the same memory. Left to the
- * collector, a fresh 1 MiB buffer per block cost a warm GET a third of its speed (page faults,
- * and V8's collections of external memory).
+ * bytes left the process (`returned`) lets the next block be read into the same memory. A fresh
+ * 1 MiB buffer per block, left to the collector, made a warm GET about 15% slower (page faults,
+ * and V8's collections of external memory; BENCHMARKS.md).
  */
 export class RecreatedCache {
   static readonly BLOCK = 1 << 20;
