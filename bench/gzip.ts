@@ -60,8 +60,8 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { gzipperPath } from "../test/deflate/gzipper.js";
 import {
+  clientsGetting,
   cpuSeconds,
-  curlAsync,
   curlGet,
   DEFAULT_DATASET,
   dockerStorage,
@@ -73,7 +73,6 @@ import {
   option,
   peakRss,
   Rig,
-  seconds,
   skopeo,
   TAGS,
   when,
@@ -284,7 +283,6 @@ async function dockerPulls(docker: Docker, dd: DockerDedup, ref: Reference, repo
   console.log(`\ndocker-dedup serve peak RSS (largest after any image's pulls; it restarts before each image): ${mib(peak)} MiB; its gzip cache after the last image: ${mib(dd.gzipCacheBytes())} MiB.`);
 }
 
-/** GET of every distinct gzip layer of one image set, cold then warm, both servers. */
 /**
  * The distinct gzip layers of `repo`'s images, with both servers made cold: stopped,
  * docker-dedup's gzip cache emptied, the page cache dropped (if it could be), started again, and
@@ -303,6 +301,7 @@ async function coldLayers(dd: DockerDedup, ref: Reference, repo: string): Promis
   return { layers, dropped };
 }
 
+/** GET of every distinct gzip layer of one image set, cold then warm, both servers. */
 async function layerGets(dd: DockerDedup, ref: Reference, repo: string): Promise<void> {
   const { layers, dropped } = await coldLayers(dd, ref, repo);
   console.log(`\n### ${dd.name} against ${ref.name}: GET of each gzip layer of ${repo} by curl (${when()})\n`);
@@ -353,13 +352,7 @@ async function clientsAtOnce(dd: DockerDedup, ref: Reference, repo: string): Pro
   for (const t of [ref, dd]) {
     const row = load();
     const cpu = cpuSeconds(t.pid);
-    const start = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async (_, c) => {
-        for (let k = 0; k < list.length; k++) await curlAsync(t, list[(c + k) % list.length]!, repo);
-      }),
-    );
-    const wall = seconds(start);
+    const wall = await clientsGetting(t, list, repo, CLIENTS);
     walls.push(wall);
     const counts = t === dd ? await gzipCacheCounts(dd) : "";
     console.log(`| ${t.name} | ${fmt(wall, 2)} s${t === dd ? ` (**${ratio(wall, walls[0]!)}** the time)` : ""} | ${fmt((CLIENTS * bytes) / MB / wall, 0)} | ${fmt(cpuSeconds(t.pid) - cpu, 1)} | ${counts} | ${mib(peakRss(t.pid))} MiB | ${row} |`);

@@ -42,8 +42,8 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { startRedis, type RedisServer } from "../test/redis/servers.js";
 import {
+  clientsGetting,
   cpuSeconds,
-  curlAsync,
   curlGet,
   datasetLayers,
   DEFAULT_DATASET,
@@ -54,7 +54,6 @@ import {
   option,
   peakRss,
   Rig,
-  seconds,
   skopeo,
   TAGS,
   when,
@@ -146,13 +145,7 @@ async function clients(target: Target, layers: Descriptor[], sampleMetrics: bool
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   })();
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async (_, c) => {
-      for (let k = 0; k < layers.length; k++) await curlAsync(target, layers[(c + k) % layers.length]!, REPO);
-    }),
-  );
-  const wall = seconds(start);
+  const wall = await clientsGetting(target, layers, REPO, CLIENTS);
   sampling = false;
   await sampler;
   return largest === undefined ? { wall } : { wall, largest };

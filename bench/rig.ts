@@ -528,7 +528,7 @@ export function curlGet(target: Target, digest: string, size: number, repo = "ds
 }
 
 /** One GET by curl like `curlGet`, but not blocking this process (clients that run at once): seconds in all. */
-export function curlAsync(target: Target, layer: Descriptor, repo: string): Promise<number> {
+function curlAsync(target: Target, layer: Descriptor, repo: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn("curl", ["-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}", `${target.url}/v2/${repo}/blobs/${layer.digest}`], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -543,4 +543,15 @@ export function curlAsync(target: Target, layer: Descriptor, repo: string): Prom
       else resolve(total);
     });
   });
+}
+
+/** `clients` curl clients at once, each GETting every layer in turn, client i starting at layer i: wall seconds until the last is done. */
+export async function clientsGetting(target: Target, layers: Descriptor[], repo: string, clients: number): Promise<number> {
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let k = 0; k < layers.length; k++) await curlAsync(target, layers[(c + k) % layers.length]!, repo);
+    }),
+  );
+  return seconds(start);
 }

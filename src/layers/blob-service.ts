@@ -134,7 +134,7 @@ export class BlobService {
       recipeSize: async (digest) => (await store.getRecipe(digest))?.size,
       keepConverted: async (digest, size) => {
         if (parts.recreated === undefined) return;
-        await drain(parts.recreated.fill(digest, size, this.#readRecipeRange(digest, 0, size), (at) => this.#readRecipeRange(digest, at, size)));
+        await parts.recreated.keep(digest, size, this.#readRecipeRange(digest, 0, size));
       },
       ingest: (source) => this.ingest(source),
       log,

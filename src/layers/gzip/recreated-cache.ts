@@ -130,20 +130,42 @@ export class RecreatedCache {
    * the cache keeps the blob out of it, never from its reader.
    */
   async *fill(digest: string, size: number, pieces: AsyncIterable<Buffer>, lost: (at: number) => AsyncIterable<Buffer>, checker = HASHED_HERE): AsyncGenerator<Buffer> {
-    let fill = this.#filling.get(digest);
-    if (fill !== undefined) {
-      this.followed++;
-    } else if (this.#entries.has(digest) || size > this.#maxBytes || size === 0) {
+    if (this.#filling.has(digest)) this.followed++;
+    const fill = this.#fillOf(digest, size, pieces);
+    if (fill === undefined) {
       yield* pieces;
       return;
-    } else {
-      fill = new Fill(join(this.#dir, `.fill-${randomBytes(6).toString("hex")}`), size);
-      this.#filling.set(digest, fill);
-      const pumped = this.#pump(digest, fill, pieces);
-      this.#pumps.add(pumped);
-      void pumped.finally(() => this.#pumps.delete(pumped));
     }
     yield* this.#follow(fill, 0, size - 1, lost, checker);
+  }
+
+  /**
+   * Keeps a blob whose bytes are known good (a conversion's, just proven): a fill that nothing
+   * reads back, held going until it ends. Rejects if the fill stopped short (its source failed,
+   * a full disk); resolves at once if the cache has the blob or will not take it.
+   */
+  async keep(digest: string, size: number, pieces: AsyncIterable<Buffer>): Promise<void> {
+    const fill = this.#fillOf(digest, size, pieces);
+    if (fill === undefined) return;
+    fill.join();
+    try {
+      if (!(await fill.ready(Math.ceil(size / RecreatedCache.BLOCK) - 1))) throw new Error("the fill stopped short");
+    } finally {
+      fill.leave();
+    }
+  }
+
+  /** The fill of `digest` under way, or a new one of `pieces`; undefined if the cache has the blob or will not take it. */
+  #fillOf(digest: string, size: number, pieces: AsyncIterable<Buffer>): Fill | undefined {
+    const under = this.#filling.get(digest);
+    if (under !== undefined) return under;
+    if (this.#entries.has(digest) || size > this.#maxBytes || size === 0) return undefined;
+    const fill = new Fill(join(this.#dir, `.fill-${randomBytes(6).toString("hex")}`), size);
+    this.#filling.set(digest, fill);
+    const pumped = this.#pump(digest, fill, pieces);
+    this.#pumps.add(pumped);
+    void pumped.finally(() => this.#pumps.delete(pumped));
+    return fill;
   }
 
   /** Hands back a piece a read yielded, once its bytes left the process: its block may be reused (pieces of anything else are ignored). */
