@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { createServer, type AddressInfo } from "node:net";
 import { test } from "node:test";
 import { Registry } from "prom-client";
 import { randomBytes } from "../helpers.js";
 import { buildMirrorConfig, parseUpstreamFlag } from "../../src/config/serve-config.js";
-import { asBody, makeImage, OCI_MANIFEST, openUpload, pullBlob, pushManifest, sha256, startRegistry } from "../registry/harness.js";
+import { asBody, makeImage, OCI_MANIFEST, openUpload, pullBlob, pushManifest, sha256, startFake, startRegistry } from "../registry/harness.js";
 import { reader, startObservedRegistry } from "./observed-registry.js";
 
 /**
@@ -127,7 +126,9 @@ test("mirror mode: reads counted as hits (from the store), misses (fetched upstr
   const image = await makeImage(upstream.url, "team/app", { layers: [layer] });
   assert.equal((await pushManifest(upstream.url, "team/app", "v1", image.manifest, OCI_MANIFEST)).status, 201);
   const live = parseUpstreamFlag(upstream.url);
-  const dead = parseUpstreamFlag(await deadUpstream(t));
+  // An upstream that holds its port and cuts every connection: a port merely found free could be
+  // handed to the registry under test next, which would then answer as the "dead" upstream.
+  const dead = parseUpstreamFlag(await startFake(t, (req) => req.socket.destroy()));
   // TTL 0: every tag read asks the upstream again (a HEAD: a hit when the digest is unchanged).
   const r = await startObservedRegistry(t, { registry: { mirror: buildMirrorConfig([live, dead], { defaultNamespace: live.namespace, manifestTtlSeconds: 0 }) } });
   const manifest = () => fetch(`${r.url}/v2/team/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } });
@@ -160,14 +161,3 @@ test("garbage collection runs and what they freed are counted", async (t) => {
   assert.ok(metrics("docker_dedup_gc_deleted_chunk_bytes_total") > 0);
 });
 
-/**
- * An upstream that answers no request: it holds its port (a port merely found free could be
- * handed to the registry under test next, making the "dead" upstream the registry itself) and
- * cuts every connection it is offered.
- */
-async function deadUpstream(t: { after(fn: () => unknown): void }): Promise<string> {
-  const server = createServer((socket) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createRegistryServer, type RegistryOptions, type RegistryServer } from "../../src/registry/app.js";
@@ -206,4 +207,15 @@ export async function pushAfterOutage(url: string, timeoutMs: number, intervalMs
     const res = await fetch(`${url}/v2/team/outage/blobs/uploads/?digest=${sha256("new")}`, { method: "POST", body: "new" });
     assert.equal(res.status, 201, `still ${res.status} after the store came back`);
   }, timeoutMs, intervalMs);
+}
+
+/** A node HTTP server standing in for an upstream; `handler` answers everything. */
+export async function startFake(t: { after(fn: () => unknown): void }, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

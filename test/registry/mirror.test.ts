@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
 import { describe, test } from "node:test";
@@ -11,7 +9,7 @@ import { parseChallenge } from "../../src/registry/upstream.js";
 import type { Mirror as RegistryMirror } from "../../src/registry/mirror.js";
 import { freePort, pushImage, startReferenceRegistry } from "../e2e/reference-registry.js";
 import { eventually, randomBytes, tempDir } from "../helpers.js";
-import { asBody, expectError, makeImage, OCI_MANIFEST, pushManifest, sha256, startRegistry, type TestRegistry } from "./harness.js";
+import { asBody, expectError, makeImage, OCI_MANIFEST, pushManifest, sha256, startFake, startRegistry, type TestRegistry } from "./harness.js";
 
 type T = { after(fn: () => unknown): void };
 
@@ -19,17 +17,6 @@ type Mirror = TestRegistry;
 
 async function startMirror(t: T, mirrors: MirrorEntry[], options: { defaultNamespace?: string | null; manifestTtlSeconds?: number } = {}, now?: () => number): Promise<Mirror> {
   return startRegistry(t, { mirror: buildMirrorConfig(mirrors, options), ...(now === undefined ? {} : { now }) });
-}
-
-/** A node HTTP server standing in for an upstream; `handler` answers everything. */
-async function startFake(t: T, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 /** Debian's docker-registry with extra config lines (auth), on a free port. */
